@@ -1,0 +1,283 @@
+"""Exchange session calendars as plain Python lookups.
+
+`exchange_calendars` is the source of truth for holidays and ad hoc closures
+(DECISIONS.md §2), but it is slow to build and every query goes through pandas.
+Each calendar is therefore built once, with explicit bounds, and turned into a
+sorted tuple of `datetime.date` plus a frozenset. After that, every function
+here is pure Python (`bisect` and set membership), and takes microseconds.
+
+Supported exchanges: "XNYS" (NYSE) and "XCBF" (Cboe Futures Exchange, CFE).
+
+Every function that takes a day wants a `datetime.date`. A `datetime` is
+refused with TypeError, because comparing it with a date is either an error
+or silently wrong; convert it with `trading_date()` first.
+
+This module must not import Django: it is used by pure code and benchmarks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "CALENDAR_END",
+    "CALENDAR_START",
+    "CalendarRangeError",
+    "SUPPORTED_EXCHANGES",
+    "holidays_between",
+    "is_first_session_of_month",
+    "is_session",
+    "load",
+    "next_session",
+    "previous_session",
+    "session_offset",
+    "session_on_or_after",
+    "session_on_or_before",
+    "sessions_in_range",
+    "sessions_until",
+    "trading_date",
+]
+
+# exchange_calendars' default window ends a year from today, which would make
+# results depend on when the process started. Fixed bounds wide enough for
+# every VX contract 2004-01 .. 2040-12 (whose settlement looks at Jan 2041).
+CALENDAR_START = date(2003, 1, 1)
+CALENDAR_END = date(2041, 12, 31)
+
+SUPPORTED_EXCHANGES = ("XNYS", "XCBF")
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class CalendarRangeError(ValueError):
+    """A date, or the answer to a lookup, lies outside the loaded calendar window."""
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    exchange: str
+    sessions: tuple[date, ...]
+    session_set: frozenset[date]
+
+
+@functools.cache
+def _load(exchange: str) -> _Sessions:
+    # Imported here so importing this module stays cheap; pandas is only needed once.
+    import exchange_calendars
+
+    cal = exchange_calendars.get_calendar(
+        exchange, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
+    )
+    sessions = tuple(ts.date() for ts in cal.sessions)
+    return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions))
+
+
+def load(exchange: str = "XNYS") -> None:
+    """Build the calendar for `exchange` now, so later lookups are fast.
+
+    Raises ValueError for an unsupported exchange.
+    """
+    _calendar(exchange)
+
+
+def _calendar(exchange: str) -> _Sessions:
+    if exchange not in SUPPORTED_EXCHANGES:
+        raise ValueError(
+            f"Unsupported exchange {exchange!r}: use one of {', '.join(SUPPORTED_EXCHANGES)} "
+            "(XCBF is the Cboe Futures Exchange)."
+        )
+    return _load(exchange)
+
+
+def _check_day(day: date, what: str = "day") -> None:
+    # datetime is a subclass of date; comparing it with the stored dates raises
+    # TypeError deep inside bisect, so refuse it up front with a useful message.
+    if isinstance(day, datetime) or not isinstance(day, date):
+        raise TypeError(
+            f"{what} must be a datetime.date, got {type(day).__name__} {day!r}; "
+            "convert datetimes with trading_date() first."
+        )
+    if not CALENDAR_START <= day <= CALENDAR_END:
+        raise CalendarRangeError(
+            f"{what} {day.isoformat()} is outside the loaded exchange calendar "
+            f"({CALENDAR_START.isoformat()} .. {CALENDAR_END.isoformat()})."
+        )
+
+
+def _out_of_range(exchange: str, message: str) -> CalendarRangeError:
+    return CalendarRangeError(
+        f"{exchange}: {message}; the loaded calendar covers "
+        f"{CALENDAR_START.isoformat()} .. {CALENDAR_END.isoformat()}."
+    )
+
+
+def is_session(day: date, *, exchange: str = "XNYS") -> bool:
+    """True if `day` is a trading session of `exchange`.
+
+    Raises CalendarRangeError outside the loaded window, TypeError for a non-date.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    return day in cal.session_set
+
+
+def previous_session(day: date, *, exchange: str = "XNYS") -> date:
+    """The last session strictly before `day`.
+
+    Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    i = bisect.bisect_left(cal.sessions, day)
+    if i == 0:
+        raise _out_of_range(exchange, f"no session before {day.isoformat()}")
+    return cal.sessions[i - 1]
+
+
+def next_session(day: date, *, exchange: str = "XNYS") -> date:
+    """The first session strictly after `day`.
+
+    Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    i = bisect.bisect_right(cal.sessions, day)
+    if i == len(cal.sessions):
+        raise _out_of_range(exchange, f"no session after {day.isoformat()}")
+    return cal.sessions[i]
+
+
+def session_on_or_before(day: date, *, exchange: str = "XNYS") -> date:
+    """`day` if it is a session, else the previous session.
+
+    Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    i = bisect.bisect_right(cal.sessions, day)
+    if i == 0:
+        raise _out_of_range(exchange, f"no session on or before {day.isoformat()}")
+    return cal.sessions[i - 1]
+
+
+def session_on_or_after(day: date, *, exchange: str = "XNYS") -> date:
+    """`day` if it is a session, else the next session.
+
+    Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    i = bisect.bisect_left(cal.sessions, day)
+    if i == len(cal.sessions):
+        raise _out_of_range(exchange, f"no session on or after {day.isoformat()}")
+    return cal.sessions[i]
+
+
+def sessions_in_range(start: date, end: date, *, exchange: str = "XNYS") -> list[date]:
+    """All sessions s with start <= s <= end, in order; empty if end < start.
+
+    Raises CalendarRangeError if either bound is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(start, "start")
+    _check_day(end, "end")
+    lo = bisect.bisect_left(cal.sessions, start)
+    hi = bisect.bisect_right(cal.sessions, end)
+    return list(cal.sessions[lo:hi])
+
+
+def session_offset(day: date, n: int, *, exchange: str = "XNYS") -> date:
+    """The session `n` sessions after `day` (n > 0), before it (n < 0), or `day` (n == 0).
+
+    Raises ValueError if `day` is not a session (the offset would be ambiguous),
+    CalendarRangeError if `day` or the answer is outside the loaded window,
+    TypeError if `n` is not an int.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int number of sessions, got {type(n).__name__} {n!r}")
+    cal = _calendar(exchange)
+    _check_day(day)
+    i = bisect.bisect_left(cal.sessions, day)
+    if i == len(cal.sessions) or cal.sessions[i] != day:
+        raise ValueError(
+            f"{day.isoformat()} ({day:%A}) is not a {exchange} session; "
+            "session_offset needs a session to count from "
+            "(use session_on_or_before/after first)."
+        )
+    j = i + n
+    if not 0 <= j < len(cal.sessions):
+        direction = "after" if n > 0 else "before"
+        raise _out_of_range(exchange, f"{abs(n)} sessions {direction} {day.isoformat()}")
+    return cal.sessions[j]
+
+
+def sessions_until(start: date, end: date, *, exchange: str = "XNYS") -> int:
+    """Countdown from `start` to `end` in sessions.
+
+    The number of sessions s with start < s <= end, so a Friday-to-Monday
+    countdown is 1 and the same day is 0. If end < start the result is
+    negative: -(number of sessions s with end < s <= start).
+
+    Raises CalendarRangeError if either date is outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(start, "start")
+    _check_day(end, "end")
+    # Both cases of the docstring are this one difference of ranks.
+    return bisect.bisect_right(cal.sessions, end) - bisect.bisect_right(cal.sessions, start)
+
+
+def is_first_session_of_month(day: date, *, exchange: str = "XNYS") -> bool:
+    """True if `day` is a session and no earlier session falls in the same month.
+
+    Raises CalendarRangeError outside the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    if day not in cal.session_set:
+        return False
+    i = bisect.bisect_left(cal.sessions, day)
+    # The window starts on the 1st of a month, so index 0 really is a first session.
+    if i == 0:
+        return True
+    prev = cal.sessions[i - 1]
+    return (prev.year, prev.month) != (day.year, day.month)
+
+
+def holidays_between(start: date, end: date, *, exchange: str = "XNYS") -> list[date]:
+    """Weekdays in [start, end] that are not sessions (holidays and ad hoc closures).
+
+    Empty if end < start. Raises CalendarRangeError if either bound is outside
+    the loaded window.
+    """
+    cal = _calendar(exchange)
+    _check_day(start, "start")
+    _check_day(end, "end")
+    out: list[date] = []
+    day = start
+    one = timedelta(days=1)
+    while day <= end:
+        if day.weekday() < 5 and day not in cal.session_set:
+            out.append(day)
+        day += one
+    return out
+
+
+def trading_date(moment: datetime) -> date:
+    """The America/New_York calendar date of an aware datetime.
+
+    Raises ValueError for a naive datetime (its zone is unknown), TypeError for
+    anything that is not a datetime.
+    """
+    if not isinstance(moment, datetime):
+        raise TypeError(f"trading_date needs an aware datetime, got {type(moment).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(
+            f"trading_date needs an aware datetime; {moment.isoformat()} has no time zone "
+            "(store and pass UTC)."
+        )
+    return moment.astimezone(NEW_YORK).date()

@@ -1,0 +1,144 @@
+"""Core models: the instruments the book trades and the quotes observed for them."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from dspops.fields import PriceField
+
+
+class SecType(models.TextChoices):
+    STOCK = "STK", "Stock / ETF"
+    INDEX = "IND", "Index"
+    FUTURE = "FUT", "Future"
+
+
+class DataSource(models.TextChoices):
+    """Where a number came from. Stored beside every input a decision was made from."""
+
+    LIVE = "live", "Live (broker)"
+    FROZEN = "frozen", "Frozen (broker)"
+    DELAYED = "delayed", "Delayed (broker)"
+    DELAYED_FROZEN = "delayed-frozen", "Delayed frozen (broker)"
+    SIMULATED = "simulated", "Simulated broker"
+    MANUAL = "manual", "Typed by the operator"
+    STORED = "stored", "Stored history"
+    LEGACY = "legacy", "Imported from the legacy scripts"
+
+
+class Instrument(models.Model):
+    """A contract the book can hold or watch. Broker data is keyed on ``con_id``."""
+
+    symbol = models.CharField(max_length=16, help_text="Underlying symbol, e.g. SPY, VIX, VXM.")
+    sec_type = models.CharField("security type", max_length=3, choices=SecType.choices)
+    exchange = models.CharField(max_length=16)
+    primary_exchange = models.CharField(max_length=16, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    multiplier = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("1"))
+    local_symbol = models.CharField(
+        max_length=32, help_text="IBKR local symbol, e.g. VXMG6. For stocks and indexes, the symbol."
+    )
+    con_id = models.BigIntegerField(
+        "IBKR conId", null=True, blank=True, unique=True,
+        help_text="IBKR contract id. Empty until the contract is qualified with the broker.",
+    )
+    contract_month = models.CharField(
+        max_length=7, blank=True, help_text="Futures only: YYYY-MM of the contract month."
+    )
+    settlement_date = models.DateField(
+        null=True, blank=True, help_text="Futures only: final settlement (= last trading day)."
+    )
+    min_tick = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    description = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["sec_type", "symbol", "settlement_date", "local_symbol"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sec_type", "exchange", "local_symbol"], name="instrument_unique_local_symbol"
+            ),
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="instrument_multiplier_positive"),
+            models.CheckConstraint(
+                condition=~Q(sec_type="FUT") | (Q(settlement_date__isnull=False) & ~Q(contract_month="")),
+                name="instrument_future_has_settlement_and_month",
+            ),
+            models.CheckConstraint(
+                condition=Q(sec_type="FUT") | (Q(settlement_date__isnull=True) & Q(contract_month="")),
+                name="instrument_only_futures_settle",
+            ),
+        ]
+
+    def __str__(self):
+        return self.local_symbol
+
+    @property
+    def is_future(self) -> bool:
+        return self.sec_type == SecType.FUTURE
+
+
+class MarketDataType(models.IntegerChoices):
+    LIVE = 1, "Live"
+    FROZEN = 2, "Frozen"
+    DELAYED = 3, "Delayed"
+    DELAYED_FROZEN = 4, "Delayed frozen"
+
+
+class QuoteSnapshot(models.Model):
+    """One observed quote. Missing prices are NULL, never a placeholder number."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="quotes")
+    bid = PriceField(null=True, blank=True)
+    ask = PriceField(null=True, blank=True)
+    last = PriceField(null=True, blank=True)
+    close = PriceField(null=True, blank=True)
+    market_data_type = models.PositiveSmallIntegerField(
+        choices=MarketDataType.choices, null=True, blank=True,
+        help_text="IBKR market-data type; empty for typed-in quotes.",
+    )
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+    as_of = models.DateTimeField(help_text="When the broker (or the operator) observed the quote.")
+    valid = models.BooleanField(
+        help_text="False when the quote cannot be used for a decision (see the reason)."
+    )
+    invalid_reason = models.CharField(max_length=200, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of"]
+        get_latest_by = "as_of"
+        indexes = [models.Index(fields=["instrument", "-as_of"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(bid__isnull=True) | Q(bid__gte=0))
+                & (Q(ask__isnull=True) | Q(ask__gte=0))
+                & (Q(last__isnull=True) | Q(last__gte=0))
+                & (Q(close__isnull=True) | Q(close__gte=0)),
+                name="quote_prices_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(valid=True) | Q(bid__isnull=True) | Q(ask__isnull=True) | Q(bid__lte=F("ask")),
+                name="quote_valid_is_not_crossed",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid=False) | Q(invalid_reason=""), name="quote_valid_has_no_reason"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid=True) | ~Q(invalid_reason=""), name="quote_invalid_says_why"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.instrument} {self.bid}/{self.ask} @ {self.as_of:%Y-%m-%d %H:%M}"
+
+    @property
+    def mid(self):
+        if self.valid and self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return None
+
+    @property
+    def width(self):
+        if self.bid is not None and self.ask is not None:
+            return self.ask - self.bid
+        return None

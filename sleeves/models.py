@@ -1,0 +1,406 @@
+"""Sleeves, their settings, fills, monitor runs and the sleeve logs."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from dspops.fields import MoneyField, PriceField
+from dspops.models import DataSource, Instrument
+from sleeves import parameters
+
+
+class SleeveCode(models.TextChoices):
+    DM = "DM", "DM (ETF dual momentum)"
+    VRP_ERP = "VRP_ERP", "VRP-ERP (VIX-gated SPY)"
+    VRP_CS = "VRP_CS", "VRP-CS (VXM calendar spread)"
+
+
+class Sleeve(models.Model):
+    code = models.CharField(max_length=16, choices=SleeveCode.choices, unique=True)
+    name = models.CharField(max_length=80)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    order_ref_prefix = models.CharField(
+        max_length=32, unique=True,
+        help_text="IBKR orders whose order ref starts with this belong to this sleeve.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class SleeveParameter(models.Model):
+    """One editable setting of a sleeve (or of the whole book when ``sleeve`` is empty)."""
+
+    sleeve = models.ForeignKey(
+        Sleeve, null=True, blank=True, on_delete=models.CASCADE, related_name="parameters",
+        help_text="Empty for book-wide settings.",
+    )
+    key = models.CharField(max_length=64)
+    value = models.CharField(max_length=500)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["sleeve__code", "key"]
+        verbose_name = "setting"
+        constraints = [
+            models.UniqueConstraint(fields=["sleeve", "key"], name="parameter_unique_per_sleeve"),
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(sleeve__isnull=True), name="parameter_unique_book_wide"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.scope}.{self.key} = {self.value}"
+
+    @property
+    def scope(self) -> str:
+        return self.sleeve.code if self.sleeve_id else parameters.BOOK
+
+    @property
+    def spec(self) -> parameters.ParameterSpec:
+        return parameters.spec(self.scope, self.key)
+
+    def clean(self):
+        try:
+            typed = self.spec.parse(self.value)
+        except parameters.ParameterError as exc:
+            raise ValidationError({"value": str(exc)}) from None
+        self.value = self.spec.format(typed)
+
+
+class Side(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class FillSource(models.TextChoices):
+    MANUAL = "manual", "Entered by the operator"
+    IBKR_API = "ibkr", "IBKR executions (API)"
+    FLEX = "flex", "IBKR Flex report"
+    LEGACY = "legacy", "Legacy import"
+    SIMULATED = "simulated", "Simulated broker"
+    CORRECTION = "correction", "Reversal of an earlier fill"
+
+
+class FillQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        # Only attribution of an unattributed fill is allowed; prices and quantities never change.
+        if set(kwargs) - {"sleeve", "sleeve_id"}:
+            raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
+        return super().update(**kwargs)
+
+
+class Fill(models.Model):
+    """One execution. Never edited in place: a correction is a reversing fill plus a new one."""
+
+    sleeve = models.ForeignKey(
+        Sleeve, null=True, blank=True, on_delete=models.PROTECT, related_name="fills",
+        help_text="Empty while the fill cannot be attributed to a sleeve (an alert says so).",
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="fills")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.DecimalField(max_digits=14, decimal_places=4, help_text="Always positive.")
+    price = PriceField(help_text="Per unit, in points (not times the multiplier).")
+    commission = MoneyField(null=True, blank=True, help_text="Empty when the broker has not reported it.")
+    executed_at = models.DateTimeField()
+    exec_id = models.CharField("IBKR execId", max_length=64, null=True, blank=True, unique=True)
+    order_ref = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=16, choices=FillSource.choices)
+    note = models.CharField(max_length=300, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by",
+        help_text="The fill this one cancels out.",
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["recorded_at"])
+
+    objects = FillQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        indexes = [
+            models.Index(fields=["sleeve", "instrument", "executed_at"]),
+            models.Index(fields=["-executed_at", "-id"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
+            models.CheckConstraint(
+                condition=Q(commission__isnull=True) | Q(commission__gte=0), name="fill_commission_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(side__in=["BUY", "SELL"]), name="fill_side_valid"),
+            models.CheckConstraint(condition=~Q(exec_id=""), name="fill_exec_id_null_not_blank"),
+        ]
+
+    def __str__(self):
+        return f"{self.side} {self.quantity.normalize():f} {self.instrument} @ {self.price.normalize():f}"
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side == Side.BUY else -self.quantity
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
+        if self.exec_id == "":
+            self.exec_id = None
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Fills are never deleted: record a reversing fill instead.")
+
+
+class RunKind(models.TextChoices):
+    VRP_ERP = "vrp_erp", "VRP-ERP monitor"
+    VRP_CS = "vrp_cs", "VRP-CS monitor"
+    DM_PLAN = "dm_plan", "DM rebalance plan"
+    VOL_TARGET = "vol_target", "Vol-target overlay"
+    ROLL_CHECK = "roll_check", "Pre-roll check"
+    FILL_SYNC = "fill_sync", "Fill sync"
+    RECONCILE = "reconcile", "Reconciliation"
+    DIGEST = "digest", "Daily digest"
+    WEEKLY_REVIEW = "weekly_review", "Weekly review"
+
+
+class RunStatus(models.TextChoices):
+    OK = "ok", "OK"
+    DATA_UNAVAILABLE = "data_unavailable", "DATA UNAVAILABLE"
+    SKIPPED = "skipped", "Skipped"
+    ERROR = "error", "Error"
+
+
+class MonitorRun(models.Model):
+    """One run of a monitor or task: what it was given, where that came from, what it said."""
+
+    kind = models.CharField(max_length=16, choices=RunKind.choices)
+    sleeve = models.ForeignKey(Sleeve, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    trading_date = models.DateField(help_text="The NYSE session the run belongs to (New York date).")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    reason = models.TextField(blank=True, help_text="Why data was unavailable, skipped or failed.")
+    simulated = models.BooleanField(default=False, help_text="Made from the simulated broker.")
+    triggered_by = models.CharField(max_length=32, blank=True, help_text="command, task, admin or import")
+    inputs = models.JSONField(default=dict, blank=True)
+    sources = models.JSONField(default=dict, blank=True, help_text="Per input: source and as-of time.")
+    outputs = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "started_at"
+        indexes = [models.Index(fields=["kind", "-trading_date"]), models.Index(fields=["-started_at", "-id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="ok") | ~Q(reason=""), name="run_not_ok_says_why"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.trading_date} ({self.get_status_display()})"
+
+
+class LogDataStatus(models.TextChoices):
+    OK = "ok", "OK"
+    DATA_UNAVAILABLE = "data_unavailable", "DATA UNAVAILABLE"
+
+
+class VrpCsLogEntry(models.Model):
+    """A row of the VRP-CS daily log (legacy daily_log.csv layout). Missing values are NULL."""
+
+    run = models.OneToOneField(MonitorRun, null=True, blank=True, on_delete=models.PROTECT, related_name="cs_log")
+    logged_at = models.DateTimeField()
+    trading_date = models.DateField(help_text="The NYSE session the values belong to.")
+    data_status = models.CharField(max_length=16, choices=LogDataStatus.choices)
+    vix = PriceField(null=True, blank=True)
+    vx1 = PriceField(null=True, blank=True)
+    vx2 = PriceField(null=True, blank=True)
+    spread = PriceField(null=True, blank=True)
+    entry_spread = PriceField(null=True, blank=True)
+    quantity = models.IntegerField(null=True, blank=True)
+    pnl_usd = MoneyField(null=True, blank=True)
+    gate_state = models.CharField(max_length=8, blank=True)
+    gate_score = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    contango_pct = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    days_to_roll = models.IntegerField(null=True, blank=True)
+    sessions_to_roll = models.IntegerField(null=True, blank=True)
+    roll_by = models.DateField(null=True, blank=True)
+    stop_loss_level = PriceField(null=True, blank=True)
+    take_profit_level = PriceField(null=True, blank=True)
+    stop_loss_hit = models.BooleanField(null=True, blank=True)
+    take_profit_hit = models.BooleanField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True, help_text="What the import or the monitor flagged.")
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+    import_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-logged_at", "-id"]
+        verbose_name = "VRP-CS log entry"
+        verbose_name_plural = "VRP-CS daily log"
+        indexes = [models.Index(fields=["-trading_date", "-logged_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(data_status="ok") | (Q(vx1__isnull=False) & Q(vx2__isnull=False) & Q(spread__isnull=False)),
+                name="cs_log_ok_has_prices",
+            ),
+        ]
+
+    def __str__(self):
+        return f"VRP-CS {self.logged_at:%Y-%m-%d %H:%M} spread {self.spread}"
+
+
+class VrpErpLogEntry(models.Model):
+    """A row of the VRP-ERP log (legacy vrp_erp_log.csv layout). Missing values are NULL."""
+
+    run = models.OneToOneField(MonitorRun, null=True, blank=True, on_delete=models.PROTECT, related_name="erp_log")
+    logged_at = models.DateTimeField()
+    trading_date = models.DateField()
+    data_status = models.CharField(max_length=16, choices=LogDataStatus.choices)
+    vix = PriceField(null=True, blank=True)
+    spy_price = PriceField(null=True, blank=True)
+    regime = models.CharField(max_length=10, blank=True)
+    target_shares = models.IntegerField(null=True, blank=True)
+    actual_shares = models.IntegerField(null=True, blank=True)
+    actual_exposure_usd = MoneyField(null=True, blank=True)
+    avg_cost = PriceField(null=True, blank=True)
+    fill_price = PriceField(null=True, blank=True)
+    drift_pct = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    rebalance_signal = models.BooleanField(null=True, blank=True)
+    action_taken = models.CharField(max_length=120, blank=True)
+    notes = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+    import_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-logged_at", "-id"]
+        verbose_name = "VRP-ERP log entry"
+        verbose_name_plural = "VRP-ERP log"
+        indexes = [models.Index(fields=["-trading_date", "-logged_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(data_status="ok") | (Q(vix__isnull=False) & Q(spy_price__isnull=False)),
+                name="erp_log_ok_has_prices",
+            ),
+            models.CheckConstraint(
+                condition=Q(spy_price__isnull=True) | Q(spy_price__gt=0), name="erp_log_spy_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"VRP-ERP {self.logged_at:%Y-%m-%d %H:%M} {self.regime}"
+
+
+class VolTargetState(models.Model):
+    """The vol-target overlay multiplier as of one NYSE session."""
+
+    as_of_session = models.DateField(unique=True)
+    multiplier = models.DecimalField(max_digits=6, decimal_places=4)
+    realized_vol = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True)
+    returns_used = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+    computed_at = models.DateTimeField()
+    run = models.ForeignKey(MonitorRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-as_of_session"]
+        get_latest_by = "as_of_session"
+        verbose_name = "vol-target state"
+        constraints = [
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="vol_target_multiplier_positive"),
+        ]
+
+    def __str__(self):
+        return f"x{self.multiplier} as of {self.as_of_session}"
+
+
+class PriceBar(models.Model):
+    """A daily bar. DM momentum and the vol-target overlay read these."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="bars")
+    session = models.DateField()
+    open = PriceField(null=True, blank=True)
+    high = PriceField(null=True, blank=True)
+    low = PriceField(null=True, blank=True)
+    close = PriceField()
+    volume = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+
+    class Meta:
+        ordering = ["instrument", "-session"]
+        get_latest_by = "session"
+        verbose_name = "daily price bar"
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "session"], name="bar_unique_per_session"),
+            models.CheckConstraint(condition=Q(close__gt=0), name="bar_close_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.instrument} {self.session} {self.close}"
+
+
+class SignalState(models.Model):
+    """A persisted signal state: the VRP-ERP regime or the VRP-CS gate.
+
+    It changes at most once per trading session; counts are in sessions, never in runs.
+    """
+
+    sleeve = models.ForeignKey(Sleeve, on_delete=models.PROTECT, related_name="signal_states")
+    name = models.CharField(max_length=16, help_text="regime (VRP-ERP) or gate (VRP-CS)")
+    state = models.CharField(max_length=16)
+    since_session = models.DateField(help_text="First session in the current state.")
+    pending_state = models.CharField(
+        max_length=16, blank=True, help_text="A change being confirmed (VRP-ERP regime)."
+    )
+    pending_since = models.DateField(null=True, blank=True)
+    last_session = models.DateField(help_text="Last session the state was evaluated.")
+    score = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=DataSource.choices)
+    note = models.CharField(max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["sleeve__code", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["sleeve", "name"], name="one_signal_state_per_sleeve"),
+            models.CheckConstraint(
+                condition=(Q(pending_state="") & Q(pending_since__isnull=True))
+                | (~Q(pending_state="") & Q(pending_since__isnull=False)),
+                name="signal_pending_has_since",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sleeve.code} {self.name}: {self.state} since {self.since_session}"
+
+
+class LegacyTrade(models.Model):
+    """An order record from the legacy trades.csv. Orders, not fills: they carry no prices."""
+
+    logged_at = models.DateTimeField()
+    action = models.CharField(max_length=16)
+    mode = models.CharField(max_length=16)
+    details = models.JSONField(default=dict)
+    flags = models.JSONField(default=list, blank=True)
+    import_key = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ["-logged_at"]
+        verbose_name = "legacy order record"
+
+    def __str__(self):
+        return f"{self.logged_at:%Y-%m-%d %H:%M} {self.action} ({self.mode})"
