@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -69,9 +70,17 @@ def _load(exchange: str) -> _Sessions:
     # Imported here so importing this module stays cheap; pandas is only needed once.
     import exchange_calendars
 
-    cal = exchange_calendars.get_calendar(
-        exchange, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
-    )
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13.2 reads tz-aware Series.values, which pandas 3.1
+        # deprecates (Pandas4Warning). Harmless with the pinned versions, and it
+        # would otherwise turn into an error under `-W error`. Scoped to this one
+        # build; a pandas 4 upgrade will still fail loudly in the tests.
+        warnings.filterwarnings(
+            "ignore", message="Series.values returning an ndarray", category=DeprecationWarning
+        )
+        cal = exchange_calendars.get_calendar(
+            exchange, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
+        )
     sessions = tuple(ts.date() for ts in cal.sessions)
     return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions))
 

@@ -16,8 +16,11 @@ the NYSE (XNYS) sessions, including the ad hoc closures (2004-06-11, 2007-01-02,
 2012-10-29/30, 2018-12-05, 2025-01-09). The rule refers to Cboe *options*
 business days (the settlement value comes from SPX options), which follow the
 NYSE holidays, so XCBF is the right set and nothing the rule needs is missing.
-A future unscheduled closure (a national day of mourning) can still move a
-settlement date; that is inherent to the rule, not something to special-case.
+None of those ad hoc closures touches a monthly settlement or its third Friday
+in 2004..2040. Cboe handles unscheduled closures case by case (the *weekly* VIX
+contracts due on 2018-12-05 settled the day after, not before), so a future
+national day of mourning can move a settlement date away from what this rule
+computes; that cannot be known in advance and is not special-cased here.
 
 No Django imports: this module is used by models, commands and benchmarks alike.
 """
