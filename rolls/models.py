@@ -53,10 +53,12 @@ class SpreadPosition(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="spread_quantity_positive"),
             models.CheckConstraint(condition=~Q(short_leg=F("long_leg")), name="spread_legs_differ"),
             models.CheckConstraint(
-                condition=Q(stop_loss_spread__lt=F("entry_spread")), name="spread_stop_below_entry"
+                condition=Q(stop_loss_spread__lt=F("entry_spread")), name="spread_stop_below_entry",
+                violation_error_message="The stop must be below the entry spread (the loss side).",
             ),
             models.CheckConstraint(
-                condition=Q(take_profit_spread__gt=F("entry_spread")), name="spread_take_profit_above_entry"
+                condition=Q(take_profit_spread__gt=F("entry_spread")), name="spread_take_profit_above_entry",
+                violation_error_message="The take-profit must be above the entry spread (the profit side).",
             ),
             models.CheckConstraint(condition=Q(roll_by__lt=F("settlement_date")), name="spread_roll_by_before_settlement"),
             models.CheckConstraint(

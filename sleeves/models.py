@@ -136,10 +136,17 @@ class Fill(models.Model):
             models.Index(fields=["-executed_at", "-id"]),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
-            models.CheckConstraint(condition=Q(price__gt=0), name="fill_price_positive"),
             models.CheckConstraint(
-                condition=Q(commission__isnull=True) | Q(commission__gte=0), name="fill_commission_not_negative"
+                condition=Q(quantity__gt=0), name="fill_quantity_positive",
+                violation_error_message="The quantity must be positive; the side says whether it is a buy or a sell.",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gt=0), name="fill_price_positive",
+                violation_error_message="The price must be above 0: a fill at 0 is not a real execution.",
+            ),
+            models.CheckConstraint(
+                condition=Q(commission__isnull=True) | Q(commission__gte=0), name="fill_commission_not_negative",
+                violation_error_message="The commission cannot be negative; leave it empty if unknown.",
             ),
             models.CheckConstraint(condition=Q(side__in=["BUY", "SELL"]), name="fill_side_valid"),
             models.CheckConstraint(condition=~Q(exec_id=""), name="fill_exec_id_null_not_blank"),

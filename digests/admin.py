@@ -1,0 +1,78 @@
+import markdown
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from digests.alerts import acknowledge_alert
+from digests.models import Alert, Digest
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    list_display = ("trading_date", "source", "simulated", "generated_at", "note")
+    list_filter = ("source", "simulated")
+    search_fields = ("markdown", "note")
+    date_hierarchy = "trading_date"
+    fields = ("trading_date", "source", "simulated", "generated_at", "file_path", "note", "rendered")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="digest")
+    def rendered(self, obj):
+        # The markdown is written by dspops (or imported from the operator's own files); escape
+        # any raw HTML in it anyway.
+        html = markdown.markdown(obj.markdown.replace("<", "&lt;"), extensions=["sane_lists"])
+        return mark_safe(f'<div class="digest">{html}</div>')
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("severity_badge", "code", "subject", "sleeve", "short_message", "last_seen_at",
+                    "occurrences", "state", "acknowledged_by")
+    list_filter = ("severity", "code", "sleeve", ("resolved_at", admin.EmptyFieldListFilter),
+                   ("acknowledged_at", admin.EmptyFieldListFilter))
+    search_fields = ("code", "subject", "message")
+    list_select_related = ("sleeve", "acknowledged_by")
+    date_hierarchy = "last_seen_at"
+    actions = ["acknowledge"]
+    readonly_fields = ("severity", "code", "subject", "sleeve", "message", "first_seen_at", "last_seen_at",
+                       "occurrences", "resolved_at", "acknowledged_by", "acknowledged_at", "emailed_at")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, obj):
+        colour = {"critical": "#b00", "warning": "#c60", "info": "#357"}[obj.severity]
+        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_severity_display().upper())
+
+    @admin.display(description="what to do")
+    def short_message(self, obj):
+        return obj.message if len(obj.message) <= 140 else obj.message[:140] + "…"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.resolved_at:
+            return "resolved"
+        return "acknowledged" if obj.acknowledged_at else "open"
+
+    @admin.action(description="Acknowledge the selected alerts", permissions=["change"])
+    def acknowledge(self, request, queryset):
+        count = 0
+        for alert in queryset.filter(acknowledged_at__isnull=True):
+            acknowledge_alert(alert=alert, user=request.user)
+            self.log_change(request, alert, "Acknowledged")
+            count += 1
+        self.message_user(request, f"{count} alert(s) acknowledged.")

@@ -1,0 +1,92 @@
+"""Roll calendar services: the VXM instruments and the RollCycle rows, computed by rolls.vx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from dspops import clock
+from dspops.models import Instrument, SecType
+from rolls import vx
+from rolls.models import RollCycle
+from sleeves.selectors import sleeve_settings
+
+
+def roll_sessions_before() -> int:
+    """N for roll-by, from the VRP-CS settings (5 unless the operator changed it)."""
+    return sleeve_settings("VRP_CS")["roll_sessions_before"]
+
+
+def vxm_instrument(cm: vx.ContractMonth) -> Instrument:
+    """The Instrument row for a VXM contract month, created from the calendar when missing."""
+    instrument, _ = Instrument.objects.get_or_create(
+        sec_type=SecType.FUTURE,
+        exchange="CFE",
+        local_symbol=cm.local_symbol("VXM"),
+        defaults={
+            "symbol": "VXM",
+            "currency": "USD",
+            "multiplier": Decimal("100"),
+            "contract_month": cm.label,
+            "settlement_date": vx.settlement_date(cm),
+            "min_tick": Decimal("0.01"),
+            "description": f"Mini VIX futures {cm.label}",
+        },
+    )
+    return instrument
+
+
+@dataclass(frozen=True)
+class CalendarResult:
+    created: int
+    updated: int
+    unchanged: int
+    flagged: list[RollCycle]
+
+
+@transaction.atomic
+def generate_roll_calendar(*, from_year: int, to_year: int, sessions_before: int | None = None) -> CalendarResult:
+    """Create or refresh the RollCycle rows for every contract month of the years given.
+
+    The rule's dates are (re)computed; a plan the operator entered by hand is kept, and the
+    rows whose plan differs from the rule are returned as flagged.
+    """
+    if from_year > to_year:
+        raise ValueError(f"--from-year {from_year} is after --to-year {to_year}.")
+    n = sessions_before if sessions_before is not None else roll_sessions_before()
+    now = clock.now()
+    existing = {c.contract_month: c for c in RollCycle.objects.filter(
+        contract_month__gte=f"{from_year:04d}-01", contract_month__lte=f"{to_year:04d}-12")}
+    created = updated = unchanged = 0
+    for year in range(from_year, to_year + 1):
+        for month in range(1, 13):
+            dates = vx.contract_dates(vx.ContractMonth(year, month), sessions_before=n)
+            cycle = existing.get(dates.contract.label)
+            if cycle is None:
+                RollCycle.objects.create(
+                    contract_month=dates.contract.label, settlement_date=dates.settlement_date,
+                    roll_by=dates.roll_by, sessions_before=n, generated_at=now,
+                )
+                created += 1
+            elif (cycle.settlement_date, cycle.roll_by, cycle.sessions_before) != (
+                dates.settlement_date, dates.roll_by, n
+            ):
+                cycle.settlement_date, cycle.roll_by, cycle.sessions_before = dates.settlement_date, dates.roll_by, n
+                cycle.generated_at = now
+                cycle.save(update_fields=["settlement_date", "roll_by", "sessions_before", "generated_at"])
+                updated += 1
+            else:
+                unchanged += 1
+    flagged = [c for c in RollCycle.objects.filter(
+        contract_month__gte=f"{from_year:04d}-01", contract_month__lte=f"{to_year:04d}-12") if c.plan_differs]
+    return CalendarResult(created, updated, unchanged, flagged)
+
+
+def countdown(cycle_roll_by, *, today=None) -> tuple[int, int]:
+    """(CFE sessions, calendar days) from today's session to a roll-by date."""
+    from dspops import calendars
+
+    today = today or clock.trading_date()
+    return calendars.sessions_until(today, cycle_roll_by, exchange="XCBF"), (cycle_roll_by - today).days

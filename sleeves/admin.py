@@ -1,0 +1,316 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path
+from simple_history.admin import SimpleHistoryAdmin
+
+from dspops.admin_display import mapping_table
+from sleeves import parameters
+from sleeves.models import (
+    Fill,
+    FillSource,
+    LegacyTrade,
+    MonitorRun,
+    PriceBar,
+    SignalState,
+    Sleeve,
+    SleeveParameter,
+    VolTargetState,
+    VrpCsLogEntry,
+    VrpErpLogEntry,
+)
+from sleeves.selectors import positions_by_sleeve
+from sleeves.services import reverse_fill
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by monitors and imports: nobody edits them in the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _cross_check(scope: str, sleeve, changed: dict[str, str]) -> None:
+    """Validate a whole settings scope with some values changed; raise a form error if invalid."""
+    texts = dict(SleeveParameter.objects.filter(sleeve=sleeve).values_list("key", "value"))
+    texts.update(changed)
+    try:
+        parameters.parse_settings(scope, texts)
+    except parameters.ParameterError as exc:
+        raise ValidationError(str(exc).splitlines()) from None
+
+
+class SleeveParameterForm(forms.ModelForm):
+    class Meta:
+        model = SleeveParameter
+        fields = ("value",)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "value" in cleaned and self.instance.key:
+            _cross_check(self.instance.scope, self.instance.sleeve, {self.instance.key: cleaned["value"]})
+        return cleaned
+
+
+class SleeveParameterFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        changed = {f.instance.key: f.instance.value for f in self.forms if f.is_valid() and f.has_changed()}
+        if changed:
+            _cross_check(self.instance.code, self.instance, changed)
+
+
+class SleeveParameterInline(admin.TabularInline):
+    model = SleeveParameter
+    formset = SleeveParameterFormSet
+    extra = 0
+    fields = ("key", "value", "meaning", "updated_at")
+    readonly_fields = ("key", "meaning", "updated_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # the set of settings is fixed by the registry; bootstrap creates them
+
+    @admin.display(description="meaning")
+    def meaning(self, obj):
+        try:
+            item = obj.spec
+        except parameters.ParameterError:
+            return "unknown setting"
+        unit = f" ({item.unit})" if item.unit else ""
+        return f"{item.description}{unit}"
+
+
+@admin.register(Sleeve)
+class SleeveAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "enabled", "order_ref_prefix")
+    list_filter = ("enabled",)
+    search_fields = ("code", "name")
+    readonly_fields = ("code",)
+    inlines = [SleeveParameterInline]
+
+    def has_add_permission(self, request):
+        return False  # the three sleeves come from bootstrap
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = [
+            path("positions/", self.admin_site.admin_view(self.positions_view), name="sleeves_positions"),
+        ]
+        return urls + super().get_urls()
+
+    def positions_view(self, request):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Positions by sleeve (from recorded fills)",
+            "positions": positions_by_sleeve(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/sleeves/positions.html", context)
+
+
+@admin.register(SleeveParameter)
+class SleeveParameterAdmin(SimpleHistoryAdmin):
+    form = SleeveParameterForm
+    list_display = ("key", "scope_label", "value", "meaning", "updated_at")
+    list_filter = ("sleeve",)
+    search_fields = ("key", "value")
+    list_select_related = ("sleeve",)
+    readonly_fields = ("sleeve", "key", "meaning")
+    fields = ("sleeve", "key", "meaning", "value")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="scope", ordering="sleeve__code")
+    def scope_label(self, obj):
+        return obj.sleeve.code if obj.sleeve_id else "Book-wide"
+
+    @admin.display(description="meaning")
+    def meaning(self, obj):
+        try:
+            item = obj.spec
+        except parameters.ParameterError:
+            return "unknown setting"
+        return f"{item.description}" + (f" ({item.unit})" if item.unit else "")
+
+
+class FillForm(forms.ModelForm):
+    class Meta:
+        model = Fill
+        fields = ("sleeve", "instrument", "side", "quantity", "price", "commission", "executed_at",
+                  "exec_id", "order_ref", "note")
+
+    def clean_quantity(self):
+        quantity = self.cleaned_data["quantity"]
+        if quantity is not None and quantity <= 0:
+            raise forms.ValidationError(
+                "The quantity must be positive; the side (BUY or SELL) gives the direction."
+            )
+        return quantity
+
+    def clean_price(self):
+        price = self.cleaned_data["price"]
+        if price is not None and price <= 0:
+            raise forms.ValidationError("The price must be above 0: a fill at 0 is not a real execution.")
+        return price
+
+
+@admin.register(Fill)
+class FillAdmin(SimpleHistoryAdmin):
+    form = FillForm
+    list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
+                    "exec_id", "order_ref", "source", "entered_by", "reverses")
+    list_filter = ("sleeve", "side", "source", "instrument__sec_type")
+    search_fields = ("=exec_id", "order_ref", "instrument__local_symbol", "note")
+    list_select_related = ("sleeve", "instrument", "entered_by", "reverses__instrument")
+    date_hierarchy = "executed_at"
+    autocomplete_fields = ("instrument",)
+    actions = ["reverse_selected"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [f.name for f in Fill._meta.fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # never edited in place; see the reverse action
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.source = FillSource.MANUAL
+        obj.entered_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Reverse the selected fills (then record the correct fill)", permissions=["add"])
+    def reverse_selected(self, request, queryset):
+        for fill in queryset:
+            try:
+                reversal = reverse_fill(fill=fill, user=request.user, reason="reversed from the admin")
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+                continue
+            self.log_addition(request, reversal, f"Reversal of fill #{fill.pk}")
+            self.message_user(request, f"Fill #{fill.pk} reversed by fill #{reversal.pk}.")
+
+
+@admin.register(MonitorRun)
+class MonitorRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "kind", "sleeve", "trading_date", "status", "simulated", "short_reason",
+                    "triggered_by")
+    list_filter = ("kind", "status", "simulated", "sleeve")
+    search_fields = ("reason", "triggered_by")
+    list_select_related = ("sleeve",)
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    fields = ("kind", "sleeve", "trading_date", "started_at", "finished_at", "status", "reason", "simulated",
+              "triggered_by", "inputs_table", "sources_table", "outputs_table")
+    readonly_fields = fields
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return (obj.reason[:80] + "…") if len(obj.reason) > 80 else obj.reason
+
+    @admin.display(description="inputs")
+    def inputs_table(self, obj):
+        return mapping_table(obj.inputs)
+
+    @admin.display(description="sources and as-of times")
+    def sources_table(self, obj):
+        return mapping_table(obj.sources)
+
+    @admin.display(description="outputs")
+    def outputs_table(self, obj):
+        return mapping_table(obj.outputs)
+
+
+@admin.register(VrpCsLogEntry)
+class VrpCsLogEntryAdmin(ReadOnlyAdmin):
+    list_display = ("logged_at", "trading_date", "data_status", "vix", "vx1", "vx2", "spread", "entry_spread",
+                    "pnl_usd", "gate_state", "roll_by", "stop_loss_level", "take_profit_level",
+                    "stop_loss_hit", "take_profit_hit", "flag_count", "source")
+    list_filter = ("data_status", "source", "gate_state", "stop_loss_hit", "take_profit_hit")
+    search_fields = ("notes", "flags")
+    date_hierarchy = "logged_at"
+    show_full_result_count = False
+
+    @admin.display(description="flags")
+    def flag_count(self, obj):
+        return len(obj.flags) or ""
+
+
+@admin.register(VrpErpLogEntry)
+class VrpErpLogEntryAdmin(ReadOnlyAdmin):
+    list_display = ("logged_at", "trading_date", "data_status", "vix", "spy_price", "regime", "target_shares",
+                    "actual_shares", "drift_pct", "rebalance_signal", "flag_count", "source")
+    list_filter = ("data_status", "source", "regime", "rebalance_signal")
+    search_fields = ("notes", "flags")
+    date_hierarchy = "logged_at"
+    show_full_result_count = False
+
+    @admin.display(description="flags")
+    def flag_count(self, obj):
+        return len(obj.flags) or ""
+
+
+@admin.register(VolTargetState)
+class VolTargetStateAdmin(ReadOnlyAdmin):
+    list_display = ("as_of_session", "multiplier", "realized_vol", "returns_used", "source", "computed_at")
+    list_filter = ("source",)
+    search_fields = ("note",)
+    date_hierarchy = "as_of_session"
+
+
+@admin.register(PriceBar)
+class PriceBarAdmin(ReadOnlyAdmin):
+    list_display = ("session", "instrument", "open", "high", "low", "close", "volume", "source")
+    list_filter = ("source", "instrument")
+    search_fields = ("instrument__symbol",)
+    list_select_related = ("instrument",)
+    date_hierarchy = "session"
+    show_full_result_count = False
+
+
+@admin.register(SignalState)
+class SignalStateAdmin(SimpleHistoryAdmin):
+    list_display = ("sleeve", "name", "state", "since_session", "pending_state", "pending_since",
+                    "last_session", "score", "source")
+    list_filter = ("sleeve", "name", "state")
+    search_fields = ("state", "note")
+    list_select_related = ("sleeve",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the monitors move it; its history shows every change
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LegacyTrade)
+class LegacyTradeAdmin(ReadOnlyAdmin):
+    list_display = ("logged_at", "action", "mode", "details_text", "flags")
+    list_filter = ("action", "mode")
+    search_fields = ("action",)
+    date_hierarchy = "logged_at"
+
+    @admin.display(description="details")
+    def details_text(self, obj):
+        return mapping_table(obj.details)

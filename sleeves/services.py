@@ -1,0 +1,34 @@
+"""Services that write sleeve data: recording and reversing fills."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from sleeves.models import Fill, FillSource, Side
+
+
+@transaction.atomic
+def reverse_fill(*, fill: Fill, user, reason: str) -> Fill:
+    """Cancel ``fill`` with an equal and opposite fill at the same time and price.
+
+    A correction is this reversal followed by a new, correct fill. Raises ValidationError when
+    the fill is itself a reversal or has already been reversed.
+    """
+    fill = Fill.objects.select_for_update().get(pk=fill.pk)
+    if fill.reverses_id is not None:
+        raise ValidationError(f"Fill #{fill.pk} is itself a reversal; record a new fill instead.")
+    if Fill.objects.filter(reverses=fill).exists():
+        raise ValidationError(f"Fill #{fill.pk} has already been reversed.")
+    if not reason.strip():
+        raise ValidationError("Say why the fill is reversed.")
+    reversal = Fill(
+        sleeve=fill.sleeve, instrument=fill.instrument,
+        side=Side.SELL if fill.side == Side.BUY else Side.BUY,
+        quantity=fill.quantity, price=fill.price, commission=None, executed_at=fill.executed_at,
+        exec_id=None, order_ref=fill.order_ref, source=FillSource.CORRECTION,
+        note=f"Reverses fill #{fill.pk}: {reason.strip()}"[:300], entered_by=user, reverses=fill,
+    )
+    reversal.full_clean()
+    reversal.save()
+    return reversal

@@ -1,0 +1,83 @@
+"""Settings come from the environment and fail loudly where a default would hide a mistake."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+PRODUCTION_ENV = {
+    "DEBUG": "False",
+    "SECRET_KEY": "k3y-" + "x7Qp9vLm2Zr8Tn4Wb6Yc1Hd5Jf0Gs3Ka" * 2,
+    "ALLOWED_HOSTS": "dspops.internal",
+    "SECURE_SSL_REDIRECT": "True",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SESSION_COOKIE_SECURE": "True",
+    "CSRF_COOKIE_SECURE": "True",
+}
+
+
+def _django(code: str, **env) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dspops.settings", **env}
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); from django.conf import settings; {code}"],
+        cwd=settings.BASE_DIR, env=full_env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_a_missing_secret_key_with_debug_off_is_an_error():
+    result = _django("print('started')", DEBUG="False", SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_check_deploy_with_the_production_environment_prints_no_warnings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR, env={**os.environ, **PRODUCTION_ENV}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    assert "WARNINGS" not in result.stdout + result.stderr
+
+
+def test_database_url_switches_to_postgresql():
+    result = _django(
+        "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'])",
+        DATABASE_URL="postgres://someone@127.0.0.1:5432/dspops_example",
+    )
+    assert result.stdout.split() == ["django.db.backends.postgresql", "dspops_example"]
+
+
+def test_redis_url_switches_the_task_broker_from_the_orm_to_redis():
+    orm = _django("print(settings.Q_CLUSTER.get('orm'), settings.Q_CLUSTER.get('redis'))", REDIS_URL="", DATABASE_URL="")
+    redis = _django("print(settings.Q_CLUSTER.get('orm'), settings.Q_CLUSTER.get('redis'))",
+                    REDIS_URL="redis://127.0.0.1:6379/3", DATABASE_URL="")
+    assert orm.stdout.split() == ["default", "None"]
+    assert redis.stdout.split() == ["None", "redis://127.0.0.1:6379/3"]
+
+
+def test_an_unknown_broker_mode_is_refused():
+    result = _django("print('started')", IB_MODE="paper")
+    assert result.returncode != 0
+    assert "IB_MODE must be 'sim' or 'live'" in result.stderr
+
+
+def test_time_is_stored_in_utc_and_shown_in_new_york():
+    assert settings.USE_TZ is True
+    assert settings.TIME_ZONE == "America/New_York"
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_immediate_transactions():
+    if connection.vendor != "sqlite":
+        pytest.skip("this run uses PostgreSQL (DATABASE_URL); the SQLite pragmas do not apply")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 20000
+    assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert os.path.isabs(settings.DATABASES["default"]["NAME"])
