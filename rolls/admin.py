@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -5,12 +6,48 @@ from simple_history.admin import SimpleHistoryAdmin
 from dspops import clock
 from rolls import vx
 from rolls.models import RollCycle, SpreadPosition
-from rolls.services import countdown, generate_roll_calendar
+from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.flags import spread_position_flags
+
+
+class SpreadPositionForm(forms.ModelForm):
+    """Blank calendar fields come from the calendar, blank levels from the default multiples."""
+
+    class Meta:
+        model = SpreadPosition
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("entry_spread", "stop_loss_spread", "take_profit_spread", "settlement_date", "roll_by"):
+            if name in self.fields:
+                self.fields[name].required = False
+        for name, hint in (("settlement_date", "Leave blank to take it from the calendar."),
+                           ("roll_by", "Leave blank to take it from the calendar."),
+                           ("stop_loss_spread", "Leave blank for entry x the default stop multiple (entry > 0 only)."),
+                           ("take_profit_spread", "Leave blank for entry x the default TP multiple (entry > 0 only).")):
+            if name in self.fields:
+                self.fields[name].help_text = f"{self.fields[name].help_text} {hint}".strip()
+
+    def _post_clean(self):
+        # Fill the blanks on the instance before the model's own validation runs.
+        from django.forms.models import construct_instance
+
+        construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        fill_spread_defaults(self.instance)
+        for name in ("entry_spread", "stop_loss_spread", "take_profit_spread", "settlement_date", "roll_by"):
+            if self.cleaned_data.get(name) is None and getattr(self.instance, name) is not None:
+                self.cleaned_data[name] = getattr(self.instance, name)
+        if self.instance.entry_spread is not None and self.instance.entry_spread <= 0:
+            for name in ("stop_loss_spread", "take_profit_spread"):
+                if getattr(self.instance, name) is None:
+                    self.add_error(name, "The entry spread is not positive: enter both the stop and the take-profit.")
+        super()._post_clean()
 
 
 @admin.register(SpreadPosition)
 class SpreadPositionAdmin(SimpleHistoryAdmin):
+    form = SpreadPositionForm
     list_display = ("__str__", "is_active", "quantity", "entry_date", "entry_spread", "stop_loss_spread",
                     "take_profit_spread", "settlement_date", "roll_by", "flags_display")
     list_filter = ("is_active", "sleeve")

@@ -90,3 +90,39 @@ def countdown(cycle_roll_by, *, today=None) -> tuple[int, int]:
 
     today = today or clock.trading_date()
     return calendars.sessions_until(today, cycle_roll_by, exchange="XCBF"), (cycle_roll_by - today).days
+
+
+def fill_spread_defaults(position) -> list[str]:
+    """Fill what the operator left blank on a SpreadPosition, from the calendar and the settings.
+
+    Settlement and roll-by come from the short leg's contract month; the entry spread from the
+    entry prices; stop and take-profit from the default multiples when the entry spread is
+    positive. Returns what was filled, in words. Never overwrites a value that was entered.
+    """
+    from rolls.models import default_levels
+
+    filled = []
+    cs = sleeve_settings("VRP_CS")
+    if position.short_leg_id and position.short_leg.contract_month:
+        dates = vx.contract_dates(vx.ContractMonth.from_label(position.short_leg.contract_month),
+                                  sessions_before=cs["roll_sessions_before"])
+        if position.settlement_date is None:
+            position.settlement_date = dates.settlement_date
+            filled.append(f"settlement {dates.settlement_date} from the calendar")
+        if position.roll_by is None:
+            position.roll_by = dates.roll_by
+            filled.append(f"roll-by {dates.roll_by} from the calendar")
+    if position.entry_spread is None and position.short_entry_price is not None and position.long_entry_price is not None:
+        position.entry_spread = position.long_entry_price - position.short_entry_price
+        filled.append(f"entry spread {position.entry_spread} from the entry prices")
+    if position.entry_spread is not None and (position.stop_loss_spread is None or position.take_profit_spread is None):
+        levels = default_levels(position.entry_spread, stop_multiple=cs["default_stop_multiple"],
+                                take_profit_multiple=cs["default_take_profit_multiple"])
+        if levels is not None:
+            if position.stop_loss_spread is None:
+                position.stop_loss_spread = levels[0]
+                filled.append(f"stop {levels[0]} (entry x {cs['default_stop_multiple']})")
+            if position.take_profit_spread is None:
+                position.take_profit_spread = levels[1]
+                filled.append(f"take-profit {levels[1]} (entry x {cs['default_take_profit_multiple']})")
+    return filled
