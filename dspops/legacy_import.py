@@ -1,0 +1,1358 @@
+"""Import the files of the legacy DSP-100K scripts (LEGACY.md) into dspops.
+
+Two steps. First every file is parsed and checked by a pure function that touches no
+database; a malformed file raises ``LegacyImportError("file:line: reason")`` and nothing at
+all is written. Then everything is written in one transaction. Importing the same files
+again adds nothing: log rows and order records carry an ``import_key``, everything else is
+matched on its natural key.
+
+What the legacy files got wrong is kept as it was logged, and flagged: on the stored row
+(``flags``) and in the report. Missing values ("nan") are stored as NULL, never as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from digests.alerts import raise_alert
+from digests.models import Digest, DigestSource, Severity
+from dspops import calendars
+from dspops.models import DataSource, Instrument, SecType
+from rolls import vx
+from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
+from sleeves import parameters
+from sleeves.dm_config import DmConfig, DmConfigError, dm_parameter_texts, load_dm_config
+from sleeves.models import (
+    LegacyTrade,
+    LogDataStatus,
+    MonitorRun,
+    RunKind,
+    RunStatus,
+    Sleeve,
+    SleeveCode,
+    SleeveParameter,
+    SignalState,
+    VrpCsLogEntry,
+    VrpErpLogEntry,
+)
+
+DAILY_LOG = "paper_trading/daily_log.csv"
+ERP_LOG = "paper_trading/vrp_erp_log.csv"
+POSITION_CONFIG = "paper_trading/position_config.json"
+TRADES = "paper_trading/trades.csv"
+ERP_STATE = "paper_trading/vrp_erp_state.json"
+DIGEST_DIR = "daily_digest"
+DM_CONFIG = "config/dsp100k_etf_dual_momentum.yaml"
+
+TRIGGERED_BY = "legacy import"
+ROLL_SESSIONS = vx.DEFAULT_ROLL_SESSIONS
+NYSE = "XNYS"
+CFE = "XCBF"
+
+# Values the legacy monitors wrote when an input was missing (LEGACY.md 2.2 and 1.1).
+CS_PLACEHOLDERS = {"vix": Decimal("15.0"), "vx1": Decimal("16.25"), "vx2": Decimal("17.83")}
+PLACEHOLDER_VVIX = Decimal("85")
+ERP_PLACEHOLDERS = {"spy_price": Decimal("595.00"), "vix": Decimal("14.8")}
+
+REGIMES = ("CALM", "ELEVATED", "HIGH", "CRISIS")
+
+# Order records closer together than this belong to one burst (the 2026-01-14 one spans 22 min
+# with gaps of up to 10 min).
+BURST_GAP = timedelta(minutes=30)
+
+
+class LegacyImportError(Exception):
+    """A legacy file is malformed, or the database is not ready. Nothing was imported.
+
+    The message starts with ``file:line:`` and says what is wrong and what to do.
+    """
+
+
+@dataclass(frozen=True)
+class Flag:
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FileReport:
+    """What one legacy file became. ``created``/``updated``/``skipped`` count source records."""
+
+    file: str
+    found: bool = True
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rows: Counter = field(default_factory=Counter)  # model name -> rows created or updated
+    changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    directory: Path
+    utc_offset: timedelta
+    files: list[FileReport] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+    def file(self, name: str) -> FileReport:
+        for item in self.files:
+            if item.file == name:
+                return item
+        raise KeyError(name)
+
+    @property
+    def created(self) -> int:
+        return sum(f.created for f in self.files)
+
+    @property
+    def updated(self) -> int:
+        return sum(f.updated for f in self.files)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.files)
+
+
+# --------------------------------------------------------------------------------------------
+# Parsed records (the output of the pure parse step)
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of daily_log.csv or vrp_erp_log.csv, ready to store."""
+
+    line: int
+    import_key: str
+    logged_at: datetime
+    trading_date: date
+    data_status: str
+    reason: str
+    values: dict[str, Any]  # model field -> typed value (None for nan/blank)
+    raw: dict[str, str]
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PositionConfig:
+    short_contract: str
+    long_contract: str
+    short_month: vx.ContractMonth
+    long_month: vx.ContractMonth
+    quantity: int
+    short_entry_price: Decimal
+    long_entry_price: Decimal
+    entry_date: date
+    entry_spread: Decimal
+    stop_loss_spread: Decimal
+    take_profit_spread: Decimal
+    settlement_date: date
+    roll_by: date
+    planned_settlement_date: date | None  # as typed (None when the file has none)
+    planned_roll_by: date | None
+    flags: tuple[tuple[int | None, str], ...]
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    line: int
+    import_key: str
+    logged_at: datetime
+    action: str
+    mode: str
+    details: dict[str, Any]
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TradeBurst:
+    first_line: int
+    ny_date: date
+    import_keys: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ErpState:
+    regime: str
+    since_session: date | None
+    note: str
+    flags: tuple[tuple[int | None, str], ...]
+
+
+@dataclass(frozen=True)
+class LegacyDigest:
+    file: str
+    trading_date: date
+    markdown: str
+    generated_at: datetime
+    note: str
+    flags: tuple[tuple[int | None, str], ...]
+
+
+@dataclass
+class Parsed:
+    cs_rows: list[LogRow] | None = None
+    erp_rows: list[LogRow] | None = None
+    position: PositionConfig | None = None
+    trades: list[TradeRow] | None = None
+    bursts: list[TradeBurst] = field(default_factory=list)
+    erp_state: ErpState | None = None
+    digests: list[LegacyDigest] = field(default_factory=list)
+    dm_config: DmConfig | None = None
+    file_flags: list[Flag] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# The service
+
+
+def import_legacy(
+    *, directory: Path, utc_offset: timedelta = timedelta(hours=2), user=None, now: datetime | None = None
+) -> ImportReport:
+    """Import the legacy files under ``directory`` (the folder holding paper_trading/,
+    daily_digest/ and config/). Timestamps in the files are naive host-local times at
+    ``utc_offset`` from UTC. ``user`` is recorded in the history of the rows that keep one.
+
+    Raises LegacyImportError (nothing written) for a malformed file, an empty directory or
+    missing sleeves.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise LegacyImportError(f"{directory}: no such directory; give the folder that holds paper_trading/.")
+    if not timedelta(hours=-14) <= utc_offset <= timedelta(hours=14):
+        raise LegacyImportError(f"UTC offset {utc_offset} is not a real time zone offset (-14:00 .. +14:00).")
+    now = now or timezone.now()
+
+    report = ImportReport(directory=directory, utc_offset=utc_offset)
+    parsed = parse_directory(directory, utc_offset=utc_offset, report=report)
+    with transaction.atomic():
+        sleeves = _sleeves()
+        _write_position(parsed, report, sleeves=sleeves, user=user, now=now)
+        _write_cs_log(parsed, report, sleeves=sleeves, user=user, now=now)
+        _write_erp_log(parsed, report, sleeves=sleeves)
+        _write_trades(parsed, report, sleeves=sleeves, now=now)
+        _write_erp_state(parsed, report, sleeves=sleeves, user=user)
+        _write_digests(parsed, report)
+        _write_dm_settings(parsed, report, sleeves=sleeves, user=user)
+    report.flags[:0] = parsed.file_flags
+    return report
+
+
+def parse_directory(directory: Path, *, utc_offset: timedelta, report: ImportReport) -> Parsed:
+    """Parse and check every legacy file under ``directory``. Pure: reads files only.
+
+    Adds one FileReport per expected file to ``report``. Raises LegacyImportError.
+    """
+    parsed = Parsed()
+    found = 0
+
+    def present(name: str) -> Path | None:
+        nonlocal found
+        path = directory / name
+        if path.is_file():
+            found += 1
+            report.files.append(FileReport(file=name))
+            return path
+        report.files.append(FileReport(file=name, found=False))
+        return None
+
+    if path := present(POSITION_CONFIG):
+        parsed.position = parse_position_config(path)
+    if path := present(DAILY_LOG):
+        parsed.cs_rows = parse_daily_log(path, utc_offset=utc_offset)
+    if path := present(ERP_LOG):
+        parsed.erp_rows = parse_erp_log(path, utc_offset=utc_offset)
+    if path := present(TRADES):
+        parsed.trades = parse_trades(path, utc_offset=utc_offset)
+        parsed.bursts = find_unconfirmed_bursts(parsed.trades)
+    if path := present(ERP_STATE):
+        parsed.erp_state = parse_erp_state(path)
+
+    digest_dir = directory / DIGEST_DIR
+    for path in sorted(digest_dir.glob("*.md")) if digest_dir.is_dir() else []:
+        name = f"{DIGEST_DIR}/{path.name}"
+        if not re.fullmatch(r"digest_\d{4}-\d{2}-\d{2}\.md", path.name):
+            parsed.file_flags.append(Flag(name, None, "not named digest_YYYY-MM-DD.md; not imported."))
+            continue
+        found += 1
+        report.files.append(FileReport(file=name))
+        parsed.digests.append(parse_digest(path, name=name, utc_offset=utc_offset))
+    if not parsed.digests:
+        report.files.append(FileReport(file=f"{DIGEST_DIR}/digest_*.md", found=False))
+
+    if path := present(DM_CONFIG):
+        try:
+            parsed.dm_config = load_dm_config(path, strict=True)
+        except DmConfigError as exc:
+            raise LegacyImportError(str(exc)) from None
+    config_dir = directory / "config"
+    for other in sorted(config_dir.glob("*.yaml")) if config_dir.is_dir() else []:
+        if other.name != Path(DM_CONFIG).name:
+            parsed.file_flags.append(Flag(
+                f"config/{other.name}", None,
+                f"not imported: only {Path(DM_CONFIG).name} sets the DM settings.",
+            ))
+
+    if not found:
+        expected = ", ".join([POSITION_CONFIG, DAILY_LOG, ERP_LOG, TRADES, ERP_STATE,
+                              f"{DIGEST_DIR}/digest_*.md", DM_CONFIG])
+        raise LegacyImportError(
+            f"{directory}: none of the legacy files is there (expected {expected}). Give the "
+            "folder that holds paper_trading/ and daily_digest/."
+        )
+    return parsed
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing helpers
+
+
+class _RowError(ValueError):
+    """A problem in one row; the caller adds file and line."""
+
+
+def _error(path: Path, line: int | None, reason: str) -> LegacyImportError:
+    return LegacyImportError(f"{path}:{line or 1}: {reason}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    except OSError as exc:
+        raise _error(path, None, f"cannot be read ({exc.strerror}).") from None
+
+
+def _local_to_utc(local: datetime, utc_offset: timedelta) -> datetime:
+    """A legacy timestamp as aware UTC. Naive times are host-local at ``utc_offset``."""
+    if local.tzinfo is not None:
+        return local.astimezone(UTC)
+    return (local - utc_offset).replace(tzinfo=UTC)
+
+
+def _session_for(moment: datetime) -> tuple[date, str | None]:
+    """The NYSE session a legacy record belongs to, and a flag when it was made outside one."""
+    ny_date = calendars.trading_date(moment)
+    if calendars.is_session(ny_date, exchange=NYSE):
+        return ny_date, None
+    session = calendars.previous_session(ny_date, exchange=NYSE)
+    return session, (
+        f"logged outside a session: quotes are stale (New York date {ny_date} is a {ny_date:%A} and "
+        f"not an NYSE session; filed under the previous session {session})."
+    )
+
+
+def _decimal(text: str, column: str, *, max_digits: int, places: int, nan: bool = False,
+             blank: bool = False, suffix: str = "") -> Decimal | None:
+    raw = text.strip()
+    if nan and raw.lower() == "nan":
+        return None
+    if blank and raw == "":
+        return None
+    if suffix and raw.endswith(suffix):
+        raw = raw[: -len(suffix)].strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise _RowError(f"{column}: {text!r} is not a number.") from None
+    if not value.is_finite():
+        raise _RowError(f"{column}: {text!r} is not a finite number.")
+    exponent = value.as_tuple().exponent
+    if -exponent > places:
+        raise _RowError(f"{column}: {text} has more than {places} decimal places.")
+    if value != 0 and value.adjusted() + 1 > max_digits - places:
+        raise _RowError(f"{column}: {text} is too large.")
+    return value
+
+
+def _price(text, column, **kw):
+    return _decimal(text, column, max_digits=16, places=6, **kw)
+
+
+def _money(text, column, **kw):
+    return _decimal(text, column, max_digits=18, places=2, **kw)
+
+
+def _ratio(text, column, **kw):
+    return _decimal(text, column, max_digits=10, places=4, **kw)
+
+
+def _int(text: str, column: str, *, nan: bool = False, blank: bool = False) -> int | None:
+    raw = text.strip()
+    if (nan and raw.lower() == "nan") or (blank and raw == ""):
+        return None
+    if not re.fullmatch(r"[-+]?\d+", raw):
+        raise _RowError(f"{column}: {text!r} is not a whole number.")
+    return int(raw)
+
+
+def _bool(text: str, column: str, *, blank: bool = False) -> bool | None:
+    raw = text.strip().lower()
+    if blank and raw == "":
+        return None
+    if raw not in {"true", "false"}:
+        raise _RowError(f"{column}: {text!r} is not True or False.")
+    return raw == "true"
+
+
+def _date(text: str, column: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise _RowError(f"{column}: {text!r} is not a date (YYYY-MM-DD).") from None
+
+
+def _time(text: str, column: str) -> time:
+    raw = text.strip()
+    if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", raw):
+        raise _RowError(f"{column}: {text!r} is not a time (HH:MM:SS).")
+    try:
+        return time.fromisoformat(raw)
+    except ValueError:
+        raise _RowError(f"{column}: {text!r} is not a time (HH:MM:SS).") from None
+
+
+def _csv_rows(path: Path, columns: list[str]):
+    """(line, row dict) for each data row; checks the header and the field count."""
+    text = _read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise _error(path, 1, f"the file is empty; expected the header {','.join(columns)}.")
+        header = [name.strip() for name in header]
+        missing = [c for c in columns if c not in header]
+        unknown = [c for c in header if c not in columns]
+        if missing or unknown or len(header) != len(set(header)):
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {', '.join(missing)}")
+            if unknown:
+                parts.append(f"unknown column(s) {', '.join(unknown)}")
+            if len(header) != len(set(header)):
+                parts.append("a column is named twice")
+            raise _error(path, 1, f"unexpected header ({'; '.join(parts)}); expected {','.join(columns)}.")
+        for fields in reader:
+            line = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if len(fields) != len(header):
+                what = "the row is truncated" if len(fields) < len(header) else "the row has extra fields"
+                raise _error(path, line, f"expected {len(header)} fields, got {len(fields)}: {what}.")
+            yield line, dict(zip(header, fields))
+    except csv.Error as exc:
+        raise _error(path, reader.line_num, f"not valid CSV ({exc}).") from None
+
+
+def _unique_key(key: str, seen: Counter) -> str:
+    seen[key] += 1
+    return key if seen[key] == 1 else f"{key}#{seen[key]}"
+
+
+def _logged_at(row: dict[str, str], utc_offset: timedelta) -> datetime:
+    return _local_to_utc(datetime.combine(_date(row["date"], "date"), _time(row["time"], "time")), utc_offset)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, (Decimal, date)):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# paper_trading/daily_log.csv (VRP-CS monitor log)
+
+CS_COLUMNS = [
+    "date", "time", "vix", "vx1", "vx2", "spread", "entry_spread", "pnl_usd", "gate_state", "gate_score",
+    "contango_pct", "days_to_roll", "roll_by", "stop_loss_level", "take_profit_level", "stop_loss_hit",
+    "take_profit_hit", "notes",
+]
+CS_INPUTS = ("vix", "vx1", "vx2", "spread")
+
+
+def parse_daily_log(path: Path, *, utc_offset: timedelta) -> list[LogRow]:
+    rows: list[LogRow] = []
+    seen: Counter = Counter()
+    for line, row in _csv_rows(path, CS_COLUMNS):
+        try:
+            rows.append(_cs_row(line, row, utc_offset=utc_offset, seen=seen))
+        except _RowError as exc:
+            raise _error(path, line, str(exc)) from None
+        except (ValueError, calendars.CalendarRangeError) as exc:
+            raise _error(path, line, str(exc)) from None
+    return rows
+
+
+def _cs_row(line: int, row: dict[str, str], *, utc_offset: timedelta, seen: Counter) -> LogRow:
+    logged_at = _logged_at(row, utc_offset)
+    trading_date, stale = _session_for(logged_at)
+    v: dict[str, Any] = {
+        "vix": _price(row["vix"], "vix", nan=True),
+        "vx1": _price(row["vx1"], "vx1", nan=True),
+        "vx2": _price(row["vx2"], "vx2", nan=True),
+        "spread": _price(row["spread"], "spread", nan=True),
+        "entry_spread": _price(row["entry_spread"], "entry_spread", nan=True),
+        "pnl_usd": _money(row["pnl_usd"], "pnl_usd", nan=True),
+        "gate_state": row["gate_state"].strip().upper(),
+        "gate_score": _ratio(row["gate_score"], "gate_score", nan=True, blank=True),
+        "contango_pct": _ratio(row["contango_pct"], "contango_pct", nan=True, blank=True),
+        "days_to_roll": _int(row["days_to_roll"], "days_to_roll", nan=True, blank=True),
+        "roll_by": _date(row["roll_by"], "roll_by") if row["roll_by"].strip() else None,
+        "stop_loss_level": _price(row["stop_loss_level"], "stop_loss_level", nan=True, blank=True),
+        "take_profit_level": _price(row["take_profit_level"], "take_profit_level", nan=True, blank=True),
+        "stop_loss_hit": _bool(row["stop_loss_hit"], "stop_loss_hit", blank=True),
+        "take_profit_hit": _bool(row["take_profit_hit"], "take_profit_hit", blank=True),
+        "notes": row["notes"].strip(),
+    }
+    if len(v["gate_state"]) > 8:
+        raise _RowError(f"gate_state: {row['gate_state']!r} is not a gate state (OPEN, REDUCE, CLOSED).")
+    if v["roll_by"] is not None:
+        v["sessions_to_roll"] = calendars.sessions_until(trading_date, v["roll_by"], exchange=CFE)
+
+    flags: list[str] = [stale] if stale else []
+    missing = [name for name in CS_INPUTS if v[name] is None]
+    if missing:
+        status = LogDataStatus.DATA_UNAVAILABLE
+        reason = f"The legacy monitor logged nan for {', '.join(missing)}: it had no quotes."
+        if v["gate_state"] == "OPEN":
+            flags.append("gate logged OPEN although its inputs were nan (legacy NaN reads as OPEN); "
+                         "dspops counts a gate without inputs as UNKNOWN, i.e. closed.")
+    else:
+        status, reason = LogDataStatus.OK, ""
+    flags.extend(_cs_level_flags(v))
+    flags.extend(_cs_input_flags(v))
+    if v["days_to_roll"] is not None and v["roll_by"] is not None:
+        local_date = (logged_at + utc_offset).date()
+        if v["days_to_roll"] == (v["roll_by"] - local_date).days and v["days_to_roll"] != v["sessions_to_roll"]:
+            flags.append(
+                f"days_to_roll {v['days_to_roll']} counts calendar days; it is {v['sessions_to_roll']} CFE "
+                f"session(s) from {trading_date} to the roll-by {v['roll_by']}."
+            )
+    key = _unique_key(f"cs:{row['date'].strip()}T{row['time'].strip()}", seen)
+    return LogRow(line, key, logged_at, trading_date, status, reason, v, dict(row), tuple(flags))
+
+
+def _cs_level_flags(v: dict[str, Any]) -> list[str]:
+    """Stop/TP on the wrong side of entry, and logged hits the correct rule contradicts."""
+    entry, stop, tp, spread = v["entry_spread"], v["stop_loss_level"], v["take_profit_level"], v["spread"]
+    if entry is None or stop is None or tp is None:
+        return []
+    flags = []
+    if stop >= entry:
+        flags.append(f"stop-loss level {stop} is on the profit side: at or above the entry spread {entry} "
+                     "(the stop must sit below entry).")
+    if tp <= entry:
+        flags.append(f"take-profit level {tp} is on the loss side: at or below the entry spread {entry} "
+                     "(the take-profit must sit above entry).")
+    if spread is None:
+        return flags
+    # Put the levels on their correct sides: a hand-inverted pair is swapped back.
+    low, high = (tp, stop) if stop >= entry and tp <= entry else (stop, tp)
+    correct_stop = low if low < entry else None
+    correct_tp = high if high > entry else None
+    for name, level, hit in (
+        ("stop_loss_hit", correct_stop, None if correct_stop is None else spread <= correct_stop),
+        ("take_profit_hit", correct_tp, None if correct_tp is None else spread >= correct_tp),
+    ):
+        logged = v[name]
+        if hit is None or logged is None or logged == hit:
+            continue
+        what = "stop" if name == "stop_loss_hit" else "take-profit"
+        rule = f"spread <= {level}" if name == "stop_loss_hit" else f"spread >= {level}"
+        flags.append(
+            f"{name} logged {logged} but the correct rule says {hit}: with the {what} at {level} "
+            f"({'below' if what == 'stop' else 'above'} entry {entry}) it hits when {rule}, and the spread was {spread}."
+        )
+    return flags
+
+
+def _cs_input_flags(v: dict[str, Any]) -> list[str]:
+    flags = []
+    for name, placeholder in CS_PLACEHOLDERS.items():
+        if v[name] is not None and v[name] == placeholder:
+            flags.append(f"{name.upper()} {v[name]} is the legacy placeholder value (written when an input "
+                         "was missing), not necessarily market data.")
+    vix, vx1 = v["vix"], v["vx1"]
+    if vix is not None and vx1 is not None and vix == vx1 - Decimal("1.00"):
+        flags.append("VIX derived from VX1 (legacy live mode: VIX = VX1 - 1.00); it is not a VIX quote, "
+                     "and contango_pct rests on it.")
+    if vix is not None and vx1 is not None and v["gate_score"] is not None:
+        # The log has no VVIX column; the score shows whether the placeholder 85 went into it.
+        def component(x, lo, hi):
+            return Decimal(1) - 2 * (min(max(x, lo), hi) - lo) / (hi - lo)
+
+        contango = max(min((vx1 - vix) / 5, Decimal(1)), Decimal(-1))
+        expected = (component(vix, 12, 35) + component(PLACEHOLDER_VVIX, 80, 140) + contango) / 3
+        if abs(expected - v["gate_score"]) <= Decimal("0.0006"):
+            flags.append(f"gate_score {v['gate_score']} was computed with VVIX = 85, the legacy placeholder: "
+                         "the gate did not see a VVIX quote.")
+    return flags
+
+
+# --------------------------------------------------------------------------------------------
+# paper_trading/vrp_erp_log.csv (VRP-ERP monitor log)
+
+ERP_COLUMNS = [
+    "date", "time", "vix", "spy_price", "regime", "target_shares", "actual_shares", "actual_exposure_usd",
+    "avg_cost", "fill_price", "drift_pct", "rebalance_signal", "action_taken", "notes",
+]
+
+
+def parse_erp_log(path: Path, *, utc_offset: timedelta) -> list[LogRow]:
+    rows: list[LogRow] = []
+    seen: Counter = Counter()
+    for line, row in _csv_rows(path, ERP_COLUMNS):
+        try:
+            rows.append(_erp_row(line, row, utc_offset=utc_offset, seen=seen))
+        except _RowError as exc:
+            raise _error(path, line, str(exc)) from None
+        except (ValueError, calendars.CalendarRangeError) as exc:
+            raise _error(path, line, str(exc)) from None
+    return rows
+
+
+def _erp_row(line: int, row: dict[str, str], *, utc_offset: timedelta, seen: Counter) -> LogRow:
+    logged_at = _logged_at(row, utc_offset)
+    trading_date, stale = _session_for(logged_at)
+    v: dict[str, Any] = {
+        "vix": _price(row["vix"], "vix", nan=True),
+        "spy_price": _price(row["spy_price"], "spy_price", nan=True),
+        "regime": row["regime"].strip().upper(),
+        "target_shares": _int(row["target_shares"], "target_shares", nan=True, blank=True),
+        "actual_shares": _int(row["actual_shares"], "actual_shares", nan=True, blank=True),
+        "actual_exposure_usd": _money(row["actual_exposure_usd"], "actual_exposure_usd", nan=True, blank=True),
+        "avg_cost": _price(row["avg_cost"], "avg_cost", nan=True, blank=True),
+        "fill_price": _price(row["fill_price"], "fill_price", nan=True, blank=True),
+        "drift_pct": _ratio(row["drift_pct"], "drift_pct", nan=True, blank=True, suffix="%"),
+        "rebalance_signal": _bool(row["rebalance_signal"], "rebalance_signal", blank=True),
+        "action_taken": row["action_taken"].strip(),
+        "notes": row["notes"].strip(),
+    }
+    if v["regime"] and v["regime"] not in REGIMES:
+        raise _RowError(f"regime: {row['regime']!r} is not one of {', '.join(REGIMES)}.")
+    if v["spy_price"] is not None and v["spy_price"] <= 0:
+        raise _RowError(f"spy_price: {row['spy_price']} is not a price (it must be above 0).")
+    if len(v["action_taken"]) > 120:
+        raise _RowError("action_taken: longer than 120 characters.")
+
+    flags: list[str] = [stale] if stale else []
+    problems: list[str] = []
+    for name, placeholder in ERP_PLACEHOLDERS.items():
+        if v[name] is not None and v[name] == placeholder:
+            label = "SPY" if name == "spy_price" else "VIX"
+            derived = (f"target_shares {v['target_shares']} was sized from it"
+                       if name == "spy_price" else f"regime {v['regime'] or '-'} was read from it")
+            flags.append(f"{label} {row[name].strip()} is the legacy placeholder, logged as market data: stored "
+                         f"as DATA UNAVAILABLE without a {label} value ({derived}).")
+            problems.append(f"{label} was the legacy placeholder {row[name].strip()}")
+            v[name] = None
+    for name, label in (("vix", "VIX"), ("spy_price", "SPY")):
+        if row[name].strip().lower() == "nan":
+            problems.append(f"{label} was nan")
+    if v["actual_shares"] == 0:
+        flags.append("actual_shares 0 was assumed by the legacy CLI path, not read from the broker: unverified.")
+    if problems:
+        status, reason = LogDataStatus.DATA_UNAVAILABLE, "Legacy log: " + "; ".join(problems) + "."
+    else:
+        status, reason = LogDataStatus.OK, ""
+    key = _unique_key(f"erp:{row['date'].strip()}T{row['time'].strip()}", seen)
+    return LogRow(line, key, logged_at, trading_date, status, reason, v, dict(row), tuple(flags))
+
+
+# --------------------------------------------------------------------------------------------
+# paper_trading/position_config.json (VRP-CS position)
+
+POSITION_REQUIRED = (
+    "short_contract", "long_contract", "short_entry_price", "long_entry_price", "entry_date",
+    "entry_spread", "stop_loss_spread", "take_profit_spread",
+)
+POSITION_OPTIONAL = ("quantity", "position_size", "multiplier", "vx1_expiry", "roll_by_date")
+VXM_MULTIPLIER = 100
+
+
+def _json_object(path: Path) -> tuple[dict[str, Any], str]:
+    text = _read_text(path)
+
+    def refuse_constant(name):
+        raise ValueError(f"{name} is not a number")
+
+    try:
+        content = json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise _error(path, exc.lineno, f"not valid JSON: {exc.msg}.") from None
+    except ValueError as exc:
+        raise _error(path, None, f"not valid JSON: {exc}.") from None
+    if not isinstance(content, dict):
+        raise _error(path, 1, "expected a JSON object ({...}) at the top level.")
+    return content, text
+
+
+def _key_line(text: str, key: str) -> int:
+    match = re.search(rf'"{re.escape(key)}"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def parse_position_config(path: Path) -> PositionConfig:
+    content, text = _json_object(path)
+    known = set(POSITION_REQUIRED) | set(POSITION_OPTIONAL)
+    for key in content:
+        if key not in known:
+            raise _error(path, _key_line(text, key),
+                         f"unknown key {key!r}; the legacy position config has only {', '.join(sorted(known))}.")
+    for key in POSITION_REQUIRED:
+        if key not in content:
+            raise _error(path, 1, f"the required key {key!r} is missing.")
+
+    def number(key: str) -> Decimal:
+        raw = content[key]
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise _error(path, _key_line(text, key), f"{key}: expected a number, got {raw!r}.")
+        value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        if -value.as_tuple().exponent > 6:
+            raise _error(path, _key_line(text, key), f"{key}: {raw} has more than 6 decimal places.")
+        return value
+
+    def day(key: str) -> date:
+        raw = content[key]
+        if isinstance(raw, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            try:
+                return date.fromisoformat(raw)
+            except ValueError:
+                pass
+        raise _error(path, _key_line(text, key), f"{key}: expected a date as \"YYYY-MM-DD\", got {raw!r}.")
+
+    def whole(key: str) -> int:
+        raw = content[key]
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+            raise _error(path, _key_line(text, key), f"{key}: expected a whole number of at least 1, got {raw!r}.")
+        return raw
+
+    flags: list[tuple[int | None, str]] = []
+    entry_date = day("entry_date")
+    months = {}
+    for key in ("short_contract", "long_contract"):
+        raw = content[key]
+        try:
+            months[key] = vx.parse_local_symbol(raw if isinstance(raw, str) else repr(raw), near=entry_date)
+        except ValueError as exc:
+            raise _error(path, _key_line(text, key), f"{key}: {exc}.") from None
+    short_month, long_month = months["short_contract"], months["long_contract"]
+    if short_month >= long_month:
+        raise _error(path, _key_line(text, "long_contract"),
+                     f"long_contract {content['long_contract']} must settle after short_contract "
+                     f"{content['short_contract']}: the spread is short the front month and long the next.")
+
+    if "multiplier" in content and number("multiplier") != VXM_MULTIPLIER:
+        raise _error(path, _key_line(text, "multiplier"),
+                     f"multiplier {content['multiplier']}: VXM contracts have a multiplier of {VXM_MULTIPLIER} "
+                     "(1000 is the big VX contract, which this sleeve does not trade).")
+    if "quantity" in content:
+        quantity = whole("quantity")
+        if "position_size" in content and whole("position_size") != quantity:
+            flags.append((_key_line(text, "position_size"),
+                          f"the legacy scripts used position_size {content['position_size']} and ignored quantity "
+                          f"{quantity}; dspops honours quantity {quantity}. Check the real position at IBKR."))
+    elif "position_size" in content:
+        quantity = whole("position_size")
+        flags.append((_key_line(text, "position_size"),
+                      f"no quantity key: the size {quantity} comes from the legacy position_size."))
+    else:
+        raise _error(path, 1, "neither quantity nor position_size is given: the size of the position is unknown.")
+
+    short_price, long_price = number("short_entry_price"), number("long_entry_price")
+    entry, stop, tp = number("entry_spread"), number("stop_loss_spread"), number("take_profit_spread")
+    if short_price <= 0 or long_price <= 0:
+        raise _error(path, _key_line(text, "short_entry_price"), "entry prices must be above 0.")
+    if entry != long_price - short_price:
+        raise _error(path, _key_line(text, "entry_spread"),
+                     f"entry_spread {entry} is not long_entry_price - short_entry_price "
+                     f"({long_price} - {short_price} = {long_price - short_price}).")
+    level_errors = validate_spread_levels(entry_spread=entry, stop_loss_spread=stop, take_profit_spread=tp)
+    if level_errors:
+        key, messages = next(iter(level_errors.items()))
+        raise _error(path, _key_line(text, key), f"{key}: {' '.join(messages)} Fix the levels in the file.")
+
+    rule = vx.contract_dates(short_month, sessions_before=ROLL_SESSIONS)
+    planned_settlement = day("vx1_expiry") if "vx1_expiry" in content else None
+    planned_roll_by = day("roll_by_date") if "roll_by_date" in content else None
+    short = content["short_contract"]
+    if planned_settlement is None:
+        flags.append((1, f"no vx1_expiry: the rule's settlement date {rule.settlement_date} of {short} is used."))
+    elif planned_settlement != rule.settlement_date:
+        flags.append((_key_line(text, "vx1_expiry"),
+                      f"vx1_expiry {planned_settlement} differs from the rule: {short} ({short_month}) settles "
+                      f"{rule.settlement_date}. The typed date is kept on the position and in the roll calendar."))
+    if planned_roll_by is None:
+        flags.append((1, f"no roll_by_date: the rule's roll-by {rule.roll_by} is used."))
+    elif planned_roll_by != rule.roll_by:
+        flags.append((_key_line(text, "roll_by_date"),
+                      f"roll_by_date {planned_roll_by} differs from the rule: {ROLL_SESSIONS} CFE sessions before "
+                      f"the {rule.settlement_date} settlement is {rule.roll_by}. The typed date is kept."))
+    settlement = planned_settlement or rule.settlement_date
+    roll_by = planned_roll_by or rule.roll_by
+    if roll_by >= settlement:
+        raise _error(path, _key_line(text, "roll_by_date"),
+                     f"roll_by_date {roll_by} is not before the settlement date {settlement}.")
+    return PositionConfig(
+        short_contract=short_month.local_symbol("VXM"),
+        long_contract=long_month.local_symbol("VXM"),
+        short_month=short_month,
+        long_month=long_month,
+        quantity=quantity,
+        short_entry_price=short_price,
+        long_entry_price=long_price,
+        entry_date=entry_date,
+        entry_spread=entry,
+        stop_loss_spread=stop,
+        take_profit_spread=tp,
+        settlement_date=settlement,
+        roll_by=roll_by,
+        planned_settlement_date=planned_settlement,
+        planned_roll_by=planned_roll_by,
+        flags=tuple(flags),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# paper_trading/trades.csv (VRP-CS order records; the JSON column is not quoted)
+
+TRADE_COLUMNS = "ts_iso,action,mode,details_json"
+TRADE_ACTIONS = ("open", "close", "roll", "update-config")
+
+
+def parse_trades(path: Path, *, utc_offset: timedelta) -> list[TradeRow]:
+    lines = _read_text(path).splitlines()
+    if not lines:
+        raise _error(path, 1, f"the file is empty; expected the header {TRADE_COLUMNS}.")
+    if lines[0].strip() != TRADE_COLUMNS:
+        raise _error(path, 1, f"unexpected header {lines[0].strip()!r}; expected {TRADE_COLUMNS}.")
+    rows: list[TradeRow] = []
+    seen: Counter = Counter()
+    for number, text in enumerate(lines[1:], start=2):
+        if not text.strip():
+            continue
+        # details_json is everything after the third comma: the legacy writer did not quote it.
+        parts = text.split(",", 3)
+        if len(parts) != 4 or not parts[3].strip():
+            raise _error(path, number, f"expected ts_iso,action,mode,details_json; got {len(parts)} field(s): "
+                                       "the row is truncated.")
+        ts_text, action, mode, details_text = (p.strip() for p in parts)
+        if details_text.startswith('"'):  # a properly quoted CSV field, should one ever appear
+            details_text = next(csv.reader([details_text]))[0]
+        try:
+            logged_at = _local_to_utc(datetime.fromisoformat(ts_text), utc_offset)
+        except ValueError:
+            raise _error(path, number, f"ts_iso: {ts_text!r} is not an ISO timestamp.") from None
+        try:
+            details = json.loads(details_text)
+        except json.JSONDecodeError as exc:
+            raise _error(path, number, f"details_json is not valid JSON ({exc.msg}, column {exc.colno} of "
+                                       "the JSON).") from None
+        if not isinstance(details, dict):
+            raise _error(path, number, "details_json must be a JSON object ({...}).")
+        if action not in TRADE_ACTIONS:
+            raise _error(path, number, f"action {action!r} is not one of {', '.join(TRADE_ACTIONS)}.")
+        if not mode or len(mode) > 16:
+            raise _error(path, number, f"mode {mode!r} is not a legacy mode (live, dry-run).")
+        flags = []
+        statuses = [str(v) for k, v in details.items() if k.endswith("status")]
+        if statuses and "Filled" not in statuses:
+            flags.append(f"order record only (status {', '.join(statuses)}): no fill was confirmed.")
+        try:
+            _, stale = _session_for(logged_at)
+        except calendars.CalendarRangeError as exc:
+            raise _error(path, number, str(exc)) from None
+        if stale:
+            flags.append(stale.replace("quotes are stale", "no market was open"))
+        key = _unique_key(f"trade:{ts_text}:{action}", seen)
+        rows.append(TradeRow(number, key, logged_at, action, mode, details, tuple(flags)))
+    return rows
+
+
+def find_unconfirmed_bursts(trades: list[TradeRow]) -> list[TradeBurst]:
+    """Groups of order records close together, with several opens/rolls and no confirmed fill."""
+    bursts: list[TradeBurst] = []
+    group: list[TradeRow] = []
+    for trade in sorted(trades, key=lambda t: t.logged_at) + [None]:
+        if trade is not None and (not group or trade.logged_at - group[-1].logged_at <= BURST_GAP):
+            group.append(trade)
+            continue
+        opening = [t for t in group if t.action in {"open", "roll"}]
+        filled = any(str(v) == "Filled" for t in group for k, v in t.details.items() if k.endswith("status"))
+        if len(opening) >= 2 and not filled:
+            counts = Counter(t.action for t in group)
+            ny_date = calendars.trading_date(group[0].logged_at)
+            span = round((group[-1].logged_at - group[0].logged_at).total_seconds() / 60)
+            first = group[0].logged_at.astimezone(calendars.NEW_YORK)
+            last = group[-1].logged_at.astimezone(calendars.NEW_YORK)
+            bursts.append(TradeBurst(
+                first_line=min(t.line for t in group),
+                ny_date=ny_date,
+                import_keys=tuple(t.import_key for t in group),
+                message=(
+                    f"{len(group)} order records on {ny_date} within {span} minutes "
+                    f"({first:%H:%M}-{last:%H:%M} New York: "
+                    f"{', '.join(f'{n} {a}' for a, n in sorted(counts.items()))}) and none has a fill "
+                    "confirmation. Reconcile them against the IBKR executions before trusting the VRP-CS "
+                    "position."
+                ),
+            ))
+        group = [trade] if trade is not None else []
+    return bursts
+
+
+# --------------------------------------------------------------------------------------------
+# paper_trading/vrp_erp_state.json (VRP-ERP regime)
+
+ERP_STATE_KEYS = ("regime", "vix", "days_in_regime", "last_transition_date")
+
+
+def parse_erp_state(path: Path) -> ErpState:
+    content, text = _json_object(path)
+    for key in content:
+        if key not in ERP_STATE_KEYS:
+            raise _error(path, _key_line(text, key),
+                         f"unknown key {key!r}; the legacy VRP-ERP state has only {', '.join(ERP_STATE_KEYS)}.")
+    regime = content.get("regime")
+    if regime not in REGIMES:
+        raise _error(path, _key_line(text, "regime"), f"regime: {regime!r} is not one of {', '.join(REGIMES)}.")
+    days = content.get("days_in_regime")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+        raise _error(path, _key_line(text, "days_in_regime"), f"days_in_regime: {days!r} is not a count.")
+    vix = content.get("vix")
+    if vix is not None and (isinstance(vix, bool) or not isinstance(vix, (int, float))):
+        raise _error(path, _key_line(text, "vix"), f"vix: {vix!r} is not a number.")
+    raw_date = content.get("last_transition_date")
+    flags: list[tuple[int | None, str]] = []
+    line = _key_line(text, "last_transition_date")
+    if raw_date is None:
+        flags.append((line, "no last_transition_date: the regime's first session is unknown, so the state "
+                            "is not imported; the VRP-ERP monitor starts its own."))
+        return ErpState(regime, None, "", tuple(flags))
+    try:
+        transition = date.fromisoformat(raw_date) if isinstance(raw_date, str) else None
+    except ValueError:
+        transition = None
+    if transition is None:
+        raise _error(path, line, f"last_transition_date: expected \"YYYY-MM-DD\" or null, got {raw_date!r}.")
+    try:
+        since = calendars.session_on_or_before(transition, exchange=NYSE)
+    except calendars.CalendarRangeError as exc:
+        raise _error(path, line, str(exc)) from None
+    moved = "" if since == transition else f" ({transition} is not an NYSE session)"
+    flags.append((_key_line(text, "days_in_regime"),
+                  f"days_in_regime {days} counted monitor runs, not sessions; dspops counts sessions from "
+                  f"{since}{moved}."))
+    note = f"Legacy vrp_erp_state.json: {regime} since {transition}, VIX {vix}, days_in_regime {days} (runs)."
+    return ErpState(regime, since, note[:300], tuple(flags))
+
+
+# --------------------------------------------------------------------------------------------
+# daily_digest/digest_YYYY-MM-DD.md
+
+GENERATED_RE = re.compile(r"^Generated:\s*`?([^`\s]+)`?\s*$", re.MULTILINE)
+TITLE_RE = re.compile(r"^#\s.*?(\d{4}-\d{2}-\d{2})\s*$")
+
+
+def parse_digest(path: Path, *, name: str, utc_offset: timedelta) -> LegacyDigest:
+    try:
+        trading_date = date.fromisoformat(path.stem.removeprefix("digest_"))
+    except ValueError:
+        raise _error(path, None, f"the file name does not hold a valid date ({path.name}).") from None
+    markdown = _read_text(path)
+    if not markdown.strip():
+        raise _error(path, 1, "the digest is empty.")
+    match = GENERATED_RE.search(markdown)
+    if match is None:
+        raise _error(path, 1, "no 'Generated: `YYYY-MM-DDTHH:MM:SS`' line; this is not a legacy digest.")
+    line = markdown.count("\n", 0, match.start()) + 1
+    try:
+        generated_at = _local_to_utc(datetime.fromisoformat(match.group(1)), utc_offset)
+    except ValueError:
+        raise _error(path, line, f"Generated: {match.group(1)!r} is not an ISO timestamp.") from None
+    flags: list[tuple[int | None, str]] = []
+    title = TITLE_RE.match(markdown.splitlines()[0])
+    if title and title.group(1) != trading_date.isoformat():
+        flags.append((1, f"the title says {title.group(1)} but the file name says {trading_date}; "
+                         "the file name's date is used."))
+    try:
+        session = calendars.is_session(trading_date, exchange=NYSE)
+    except calendars.CalendarRangeError as exc:
+        raise _error(path, None, str(exc)) from None
+    note = f"Imported from the legacy {name}."
+    if not session:
+        note += f" {trading_date} ({trading_date:%A}) is not an NYSE session."
+        flags.append((None, f"{trading_date} is not an NYSE session: the legacy digest was run on a "
+                            "non-trading day."))
+    return LegacyDigest(name, trading_date, markdown, generated_at, note, tuple(flags))
+
+
+# --------------------------------------------------------------------------------------------
+# Writing (inside one transaction)
+
+
+def _sleeves() -> dict[str, Sleeve]:
+    sleeves = {s.code: s for s in Sleeve.objects.filter(code__in=SleeveCode.values)}
+    missing = [code for code in SleeveCode.values if code not in sleeves]
+    if missing:
+        raise LegacyImportError(
+            f"The sleeve(s) {', '.join(missing)} do not exist yet. Run `python manage.py bootstrap` first, "
+            "then import again."
+        )
+    return sleeves
+
+
+def _with_user(instance, user):
+    if user is not None:
+        instance._history_user = user
+    return instance
+
+
+def _clean(instance, file: str, line: int | None = None) -> None:
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        messages = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise LegacyImportError(f"{file}:{line or 1}: {messages}") from None
+
+
+def _vxm_instrument(month: vx.ContractMonth, report: FileReport, file: str) -> Instrument:
+    local = month.local_symbol("VXM")
+    instrument = Instrument.objects.filter(sec_type=SecType.FUTURE, exchange="CFE", local_symbol=local).first()
+    if instrument is not None:
+        if instrument.contract_month != month.label:
+            raise LegacyImportError(
+                f"{file}:1: the instrument {local} in the database is the {instrument.contract_month} contract, "
+                f"but the legacy config means {month.label}. Correct the instrument in the admin first."
+            )
+        return instrument
+    instrument = Instrument(
+        symbol="VXM", sec_type=SecType.FUTURE, exchange="CFE", currency="USD", multiplier=Decimal(VXM_MULTIPLIER),
+        local_symbol=local, contract_month=month.label, settlement_date=vx.settlement_date(month),
+        min_tick=Decimal("0.01"), description=f"Mini VIX futures {month.label}",
+    )
+    _clean(instance=instrument, file=file)
+    instrument.save()
+    report.rows["Instrument"] += 1
+    return instrument
+
+
+def _plan_roll(*, month: vx.ContractMonth, roll_by: date | None, settlement: date | None, file: str,
+               line: int | None, report: ImportReport, file_report: FileReport, user, now: datetime) -> None:
+    """Record a hand-typed legacy plan on the month's RollCycle; never touch the rule's dates."""
+    cycle = RollCycle.objects.filter(contract_month=month.label).first()
+    created = cycle is None
+    if created:
+        rule = vx.contract_dates(month, sessions_before=ROLL_SESSIONS)
+        cycle = RollCycle(contract_month=month.label, settlement_date=rule.settlement_date, roll_by=rule.roll_by,
+                          sessions_before=ROLL_SESSIONS, generated_at=now)
+    changed = []
+    for attr, value, rule_value, label in (
+        ("planned_roll_by", roll_by, cycle.roll_by, "roll-by"),
+        ("planned_settlement_date", settlement, cycle.settlement_date, "settlement date"),
+    ):
+        if value is None or getattr(cycle, attr) == value:
+            continue
+        if getattr(cycle, attr) is not None:
+            report.flags.append(Flag(file, line, f"roll calendar {month.label}: kept the planned {label} "
+                                                 f"{getattr(cycle, attr)}; the legacy file says {value}."))
+            continue
+        setattr(cycle, attr, value)
+        changed.append(attr)
+        if value != rule_value and file == DAILY_LOG:
+            report.flags.append(Flag(file, line, (
+                f"roll-by {value} for the {month.label} contract differs from the rule: {cycle.sessions_before} "
+                f"CFE sessions before the {cycle.settlement_date} settlement is {rule_value}. Kept as the plan."
+            )))
+    if not changed and not created:
+        return
+    if not cycle.plan_note:
+        cycle.plan_note = f"Legacy plan from {file}."[:200]
+    _with_user(cycle, user)
+    _clean(cycle, file, line)
+    cycle.save()
+    file_report.rows["RollCycle"] += 1
+
+
+def _write_position(parsed: Parsed, report: ImportReport, *, sleeves, user, now: datetime) -> None:
+    config = parsed.position
+    if config is None:
+        return
+    fr = report.file(POSITION_CONFIG)
+    sleeve = sleeves[SleeveCode.VRP_CS]
+    short_leg = _vxm_instrument(config.short_month, fr, POSITION_CONFIG)
+    long_leg = _vxm_instrument(config.long_month, fr, POSITION_CONFIG)
+    _plan_roll(month=config.short_month, roll_by=config.planned_roll_by, settlement=config.planned_settlement_date,
+               file=POSITION_CONFIG, line=None, report=report, file_report=fr, user=user, now=now)
+
+    existing = SpreadPosition.objects.filter(
+        sleeve=sleeve, short_leg=short_leg, long_leg=long_leg, entry_date=config.entry_date,
+        entry_spread=config.entry_spread, quantity=config.quantity,
+    ).first()
+    if existing is not None:
+        fr.skipped += 1
+        return
+    active = SpreadPosition.objects.filter(sleeve=sleeve, is_active=True).first()
+    position = SpreadPosition(
+        sleeve=sleeve, short_leg=short_leg, long_leg=long_leg, quantity=config.quantity,
+        short_entry_price=config.short_entry_price, long_entry_price=config.long_entry_price,
+        entry_date=config.entry_date, entry_spread=config.entry_spread,
+        stop_loss_spread=config.stop_loss_spread, take_profit_spread=config.take_profit_spread,
+        settlement_date=config.settlement_date, roll_by=config.roll_by, is_active=active is None,
+        note=f"Imported from the legacy {POSITION_CONFIG}.",
+    )
+    _with_user(position, user)
+    _clean(position, POSITION_CONFIG)
+    position.save()
+    fr.created += 1
+    fr.rows["SpreadPosition"] += 1
+    report.flags.extend(Flag(POSITION_CONFIG, line, message) for line, message in config.flags)
+    if active is not None:
+        report.flags.append(Flag(POSITION_CONFIG, None, f"imported as inactive: the sleeve already has an active "
+                                                        f"position config ({active})."))
+
+    current_session = calendars.session_on_or_before(calendars.trading_date(now), exchange=NYSE)
+    settled_on = short_leg.settlement_date
+    if settled_on <= current_session:
+        subject = f"{short_leg}/{long_leg}"
+        message = (
+            f"The VRP-CS position config imported from the legacy {POSITION_CONFIG} (-{config.quantity} "
+            f"{short_leg} / +{config.quantity} {long_leg}, entered {config.entry_date}) names legs that have "
+            f"settled: {short_leg} settled on {settled_on}. It does not describe a live position and must not be "
+            "monitored or rolled as current. Reconcile the VXM position against IBKR (positions and "
+            "executions), then enter the current position config."
+        )
+        raise_alert(code="spread_legs_expired", severity=Severity.CRITICAL, subject=subject, message=message,
+                    sleeve=sleeve, now=now)
+        report.flags.append(Flag(POSITION_CONFIG, None, f"the legs settled ({short_leg} on {settled_on}, before "
+                                                        f"the current session {current_session}): critical "
+                                                        "alert spread_legs_expired raised; reconcile."))
+
+
+def _run_json(row: LogRow, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _iso(row.values.get(name)) for name in names}
+
+
+def _write_cs_log(parsed: Parsed, report: ImportReport, *, sleeves, user, now: datetime) -> None:
+    rows = parsed.cs_rows
+    if rows is None:
+        return
+    fr = report.file(DAILY_LOG)
+    sleeve = sleeves[SleeveCode.VRP_CS]
+    existing = set(VrpCsLogEntry.objects.filter(import_key__in=[r.import_key for r in rows])
+                   .values_list("import_key", flat=True))
+    inputs = ("vix", "vx1", "vx2", "entry_spread", "stop_loss_level", "take_profit_level", "roll_by")
+    outputs = ("spread", "pnl_usd", "gate_state", "gate_score", "contango_pct", "days_to_roll",
+               "sessions_to_roll", "stop_loss_hit", "take_profit_hit")
+    for row in rows:
+        if row.import_key in existing:
+            fr.skipped += 1
+            continue
+        run = MonitorRun.objects.create(
+            kind=RunKind.VRP_CS, sleeve=sleeve, trading_date=row.trading_date, started_at=row.logged_at,
+            finished_at=row.logged_at,
+            status=RunStatus.OK if row.data_status == LogDataStatus.OK else RunStatus.DATA_UNAVAILABLE,
+            reason=row.reason, triggered_by=TRIGGERED_BY, inputs=_run_json(row, inputs),
+            sources={name: {"source": DataSource.LEGACY, "as_of": row.logged_at.isoformat()}
+                     for name in ("vix", "vx1", "vx2") if row.values[name] is not None},
+            outputs={**_run_json(row, outputs), "legacy_line": row.line, "flags": list(row.flags)},
+        )
+        entry = VrpCsLogEntry(run=run, logged_at=row.logged_at, trading_date=row.trading_date,
+                              data_status=row.data_status, flags=list(row.flags), source=DataSource.LEGACY,
+                              import_key=row.import_key, **row.values)
+        _clean(entry, DAILY_LOG, row.line)
+        entry.save()
+        fr.created += 1
+        fr.rows["MonitorRun"] += 1
+        fr.rows["VrpCsLogEntry"] += 1
+        report.flags.extend(Flag(DAILY_LOG, row.line, message) for message in row.flags)
+
+    # The roll-by dates the legacy monitor worked to, as the operator's plan per contract.
+    plans: dict[vx.ContractMonth, tuple[date, int]] = {}
+    for row in rows:
+        roll_by = row.values.get("roll_by")
+        if roll_by is None:
+            continue
+        month = vx.ContractMonth.from_date(roll_by)
+        if vx.settlement_date(month) < roll_by:
+            month = month.shift(1)
+        if month in plans and plans[month][0] != roll_by:
+            report.flags.append(Flag(DAILY_LOG, row.line, (
+                f"roll_by {roll_by} for the {month.label} contract disagrees with {plans[month][0]} on line "
+                f"{plans[month][1]}; the first one is taken as the plan.")))
+        plans.setdefault(month, (roll_by, row.line))
+    for month, (roll_by, line) in sorted(plans.items()):
+        _plan_roll(month=month, roll_by=roll_by, settlement=None, file=DAILY_LOG, line=line, report=report,
+                   file_report=fr, user=user, now=now)
+
+
+def _write_erp_log(parsed: Parsed, report: ImportReport, *, sleeves) -> None:
+    rows = parsed.erp_rows
+    if rows is None:
+        return
+    fr = report.file(ERP_LOG)
+    sleeve = sleeves[SleeveCode.VRP_ERP]
+    existing = set(VrpErpLogEntry.objects.filter(import_key__in=[r.import_key for r in rows])
+                   .values_list("import_key", flat=True))
+    for row in rows:
+        if row.import_key in existing:
+            fr.skipped += 1
+            continue
+        run = MonitorRun.objects.create(
+            kind=RunKind.VRP_ERP, sleeve=sleeve, trading_date=row.trading_date, started_at=row.logged_at,
+            finished_at=row.logged_at,
+            status=RunStatus.OK if row.data_status == LogDataStatus.OK else RunStatus.DATA_UNAVAILABLE,
+            reason=row.reason, triggered_by=TRIGGERED_BY,
+            inputs={**_run_json(row, ("vix", "spy_price", "actual_shares", "avg_cost")), "logged": row.raw},
+            sources={name: {"source": DataSource.LEGACY, "as_of": row.logged_at.isoformat()}
+                     for name in ("vix", "spy_price") if row.values[name] is not None},
+            outputs={**_run_json(row, ("regime", "target_shares", "drift_pct", "rebalance_signal")),
+                     "legacy_line": row.line, "flags": list(row.flags)},
+        )
+        entry = VrpErpLogEntry(run=run, logged_at=row.logged_at, trading_date=row.trading_date,
+                               data_status=row.data_status, flags=list(row.flags), source=DataSource.LEGACY,
+                               import_key=row.import_key, **row.values)
+        _clean(entry, ERP_LOG, row.line)
+        entry.save()
+        fr.created += 1
+        fr.rows["MonitorRun"] += 1
+        fr.rows["VrpErpLogEntry"] += 1
+        report.flags.extend(Flag(ERP_LOG, row.line, message) for message in row.flags)
+
+
+def _write_trades(parsed: Parsed, report: ImportReport, *, sleeves, now: datetime) -> None:
+    trades = parsed.trades
+    if trades is None:
+        return
+    fr = report.file(TRADES)
+    existing = set(LegacyTrade.objects.filter(import_key__in=[t.import_key for t in trades])
+                   .values_list("import_key", flat=True))
+    in_burst = {key: burst for burst in parsed.bursts for key in burst.import_keys}
+    created_keys = set()
+    for trade in trades:
+        if trade.import_key in existing:
+            fr.skipped += 1
+            continue
+        flags = list(trade.flags)
+        if trade.import_key in in_burst:
+            flags.append(f"part of the unconfirmed burst of {in_burst[trade.import_key].ny_date}: reconcile "
+                         "against the IBKR executions.")
+        record = LegacyTrade(logged_at=trade.logged_at, action=trade.action, mode=trade.mode,
+                             details=trade.details, flags=flags, import_key=trade.import_key)
+        _clean(record, TRADES, trade.line)
+        record.save()
+        created_keys.add(trade.import_key)
+        fr.created += 1
+        fr.rows["LegacyTrade"] += 1
+        if trade.import_key not in in_burst:
+            report.flags.extend(Flag(TRADES, trade.line, message) for message in trade.flags)
+    for burst in parsed.bursts:
+        if not created_keys.intersection(burst.import_keys):
+            continue
+        report.flags.append(Flag(TRADES, burst.first_line, burst.message))
+        raise_alert(code="legacy_trades_unreconciled", severity=Severity.WARNING, subject=str(burst.ny_date),
+                    sleeve=sleeves[SleeveCode.VRP_CS], now=now,
+                    message=f"Legacy trades.csv: {burst.message} Record what actually filled as fills, then "
+                            "resolve this alert.")
+
+
+def _write_erp_state(parsed: Parsed, report: ImportReport, *, sleeves, user) -> None:
+    state = parsed.erp_state
+    if state is None:
+        return
+    fr = report.file(ERP_STATE)
+    sleeve = sleeves[SleeveCode.VRP_ERP]
+    if state.since_session is None:
+        fr.skipped += 1
+        report.flags.extend(Flag(ERP_STATE, line, message) for line, message in state.flags)
+        return
+    if SignalState.objects.filter(sleeve=sleeve, name="regime").exists():
+        fr.skipped += 1
+        return
+    signal = SignalState(sleeve=sleeve, name="regime", state=state.regime, since_session=state.since_session,
+                         last_session=state.since_session, source=DataSource.LEGACY, note=state.note)
+    _with_user(signal, user)
+    _clean(signal, ERP_STATE)
+    signal.save()
+    fr.created += 1
+    fr.rows["SignalState"] += 1
+    report.flags.extend(Flag(ERP_STATE, line, message) for line, message in state.flags)
+
+
+def _write_digests(parsed: Parsed, report: ImportReport) -> None:
+    for digest in parsed.digests:
+        fr = report.file(digest.file)
+        existing = Digest.objects.filter(trading_date=digest.trading_date).first()
+        if existing is not None and existing.source == DigestSource.GENERATED:
+            fr.skipped += 1
+            report.flags.append(Flag(digest.file, None, f"dspops already generated the digest for "
+                                                        f"{digest.trading_date}; the legacy one is not imported."))
+            continue
+        if existing is not None and existing.markdown == digest.markdown and existing.generated_at == digest.generated_at:
+            fr.skipped += 1
+            continue
+        if existing is None:
+            record = Digest(trading_date=digest.trading_date, source=DigestSource.LEGACY)
+            fr.created += 1
+        else:
+            record = existing
+            fr.updated += 1
+        record.markdown = digest.markdown
+        record.generated_at = digest.generated_at
+        record.note = digest.note[:300]
+        _clean(record, digest.file)
+        record.save()
+        fr.rows["Digest"] += 1
+        report.flags.extend(Flag(digest.file, line, message) for line, message in digest.flags)
+
+
+def _write_dm_settings(parsed: Parsed, report: ImportReport, *, sleeves, user) -> None:
+    config = parsed.dm_config
+    if config is None:
+        return
+    fr = report.file(DM_CONFIG)
+    sleeve = sleeves[SleeveCode.DM]
+    current = {p.key: p for p in SleeveParameter.objects.filter(sleeve=sleeve)}
+    for key, text in dm_parameter_texts(config).items():
+        spec = parameters.spec("DM", key)
+        value = spec.parse(text)
+        stored = spec.format(value)
+        row = current.get(key)
+        if row is None:
+            row = SleeveParameter(sleeve=sleeve, key=key, value=stored)
+            fr.created += 1
+            fr.changes.append(f"DM.{key} = {stored} (new)")
+        else:
+            try:
+                unchanged = spec.parse(row.value) == value
+            except parameters.ParameterError:
+                unchanged = False
+            if unchanged:
+                fr.skipped += 1
+                continue
+            fr.changes.append(f"DM.{key}: {row.value} -> {stored}")
+            row.value = stored
+            fr.updated += 1
+        _with_user(row, user)
+        _clean(row, DM_CONFIG)
+        row.save()
+        fr.rows["SleeveParameter"] += 1
