@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("directory", type=Path, help="The legacy data folder (holding paper_trading/).")
         parser.add_argument(
             "--utc-offset", default="+02:00",
-            help="UTC offset of the host that wrote the naive legacy timestamps (default +02:00).",
+            help="UTC offset of the host that wrote the naive legacy timestamps (default +02:00; write a negative one as --utc-offset=-05:00).",
         )
 
     def handle(self, *args, directory: Path, utc_offset: str, **options):
