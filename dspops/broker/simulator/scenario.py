@@ -387,13 +387,13 @@ class _Resolver:
             sec_type = spec.get("sec_type", "STK")
             c = SimContract(
                 con_id=int(spec.get("con_id") or stable_con_id(f"{sec_type}:{name}")),
-                symbol=name,
+                symbol=str(spec.get("symbol", name)),
                 sec_type=sec_type,
                 exchange=spec.get("exchange", "SMART" if sec_type == "STK" else "CBOE"),
                 primary_exchange=spec.get("primary_exchange", ""),
                 currency=spec.get("currency", "USD"),
-                local_symbol=spec.get("local_symbol", name),
-                trading_class=spec.get("trading_class", name),
+                local_symbol=str(spec.get("local_symbol", spec.get("symbol", name))),
+                trading_class=str(spec.get("trading_class", spec.get("symbol", name))),
                 multiplier=str(spec.get("multiplier", "")),
                 min_tick=float(spec.get("min_tick", 0.01)),
                 long_name=spec.get("long_name", name),
@@ -464,6 +464,7 @@ _POSITION_KEYS = {"contract", "quantity", "avg_cost"}
 _ORDER_KEYS = {f for f in FillPolicy.__dataclass_fields__}
 _FAULT_KEYS = {f for f in Faults.__dataclass_fields__}
 _INSTRUMENT_KEYS = {
+    "symbol",
     "sec_type",
     "exchange",
     "primary_exchange",

@@ -1016,9 +1016,19 @@ class SimulatorServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def serve(self, on_ready: Callable[[SimulatorServer], None] | None = None) -> None:
-        """Run until stop() (or cancellation)."""
+    async def serve(
+        self, on_ready: Callable[[SimulatorServer], None] | None = None, *, handle_sigterm: bool = False
+    ) -> None:
+        """Run until stop() (or cancellation; with handle_sigterm, SIGTERM too)."""
         await self._start()
+        if handle_sigterm and threading.current_thread() is threading.main_thread():
+            import signal
+
+            assert self._stopped is not None
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._stopped.set)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+                pass
         if on_ready:
             on_ready(self)
         try:
@@ -1028,9 +1038,9 @@ class SimulatorServer:
             await self._shutdown()
 
     def serve_forever(self, on_ready: Callable[[SimulatorServer], None] | None = None) -> None:
-        """Serve in the calling thread until Ctrl-C (KeyboardInterrupt) or stop()."""
+        """Serve in the calling thread until Ctrl-C, SIGTERM or stop()."""
         try:
-            asyncio.run(self.serve(on_ready))
+            asyncio.run(self.serve(on_ready, handle_sigterm=True))
         except KeyboardInterrupt:
             pass
 
@@ -1092,7 +1102,8 @@ class SimulatorServer:
         r = self.world.resolved
         sc = self.scenario
         lines = [
-            f"TWS simulator (server version {SERVER_VERSION}) on {self.host}:{self.port}",
+            f"TWS simulator (server version {SERVER_VERSION}) on {self.host}:{self.port}: "
+            "SIMULATED DATA, not a real TWS",
             f"scenario {sc.name}: {sc.description.strip()}" if sc.description else f"scenario {sc.name}",
             f"account {sc.account}, session {r.session.isoformat()}"
             + (" (replayed as_of)" if sc.as_of else ""),
