@@ -646,3 +646,11 @@ def test_the_real_legacy_files_imported_twice_add_nothing(sleeves, real_legacy):
 
     assert row_counts() == after_first
     assert second.created == 0
+
+
+def test_the_importing_user_is_recorded_in_the_history(sleeves, legacy_dir, django_user_model):
+    operator = django_user_model.objects.create_user(username="op", password="x")
+    import_legacy(directory=legacy_dir, now=BEFORE_EXPIRY, user=operator)
+
+    assert SpreadPosition.objects.get().history.get().history_user == operator
+    assert SleeveParameter.objects.get(key="top_k").history.get().history_user == operator
