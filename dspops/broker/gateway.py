@@ -41,6 +41,7 @@ from .types import (
     AccountValues,
     BrokerPosition,
     ContractSpec,
+    DailyClose,
     Execution,
     QualifiedContract,
     Quote,
@@ -823,3 +824,38 @@ class Gateway:
                 )
             )
         return sorted(out, key=lambda e: (e.executed_at, e.exec_id))
+
+    # --- history -------------------------------------------------------------------------------
+
+    def historical_daily_closes(self, contract: QualifiedContract, *, days: int) -> list[DailyClose]:
+        """The last `days` daily closes (TRADES, regular hours), oldest first.
+
+        While a session is open TWS includes today's bar, whose close is the latest
+        price so far. No bars, or a bar without a usable close, raises GatewayError.
+        """
+        ib = self._check()
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+            raise ValueError(f"days must be an int from 1 to 365, got {days!r}")
+        c = self._ib_contract(contract)
+        doing = f"reading {days} daily closes of {contract.local_symbol}"
+        bars = self._run(
+            ib.reqHistoricalDataAsync(
+                c, endDateTime="", durationStr=f"{days} D", barSizeSetting="1 day",
+                whatToShow="TRADES", useRTH=True, formatDate=1, timeout=0,
+            ),
+            doing,
+        )
+        if not bars:
+            raise GatewayError(f"TWS returned no daily history for {contract.local_symbol} ({days} days)")
+        simulated = self.simulated
+        out = []
+        for bar in bars:
+            close = _decimal(bar.close)
+            day = bar.date.date() if isinstance(bar.date, datetime) else bar.date
+            if close is None or close <= 0 or not isinstance(day, date):
+                raise GatewayError(
+                    f"TWS sent an unusable daily bar for {contract.local_symbol} "
+                    f"({bar.date!r}, close {bar.close!r}); the history cannot be used"
+                )
+            out.append(DailyClose(contract.con_id, contract.local_symbol, day, close, "broker", simulated))
+        return out[-days:]

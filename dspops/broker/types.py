@@ -20,6 +20,7 @@ __all__ = [
     "AccountValues",
     "BrokerPosition",
     "ContractSpec",
+    "DailyClose",
     "Execution",
     "MARKET_DATA_SOURCES",
     "QualifiedContract",
@@ -284,3 +285,19 @@ class Execution:
         _require_aware(self.executed_at, "Execution.executed_at")
         if self.side not in self.SIDES:
             raise ValueError(f"Execution side must be BUY or SELL, got {self.side!r}")
+
+
+@dataclass(frozen=True)
+class DailyClose:
+    """One daily bar's close (TRADES, regular hours) as the broker reports it."""
+
+    con_id: int
+    local_symbol: str
+    day: date
+    close: Decimal
+    source: str = "broker"
+    simulated: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.close.is_finite() or self.close <= 0:
+            raise ValueError(f"DailyClose for {self.local_symbol} on {self.day} needs a positive close")

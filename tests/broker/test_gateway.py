@@ -265,3 +265,25 @@ def test_config_from_settings_uses_the_role_offset(settings):
     assert GatewayConfig.from_settings("test").client_id == 309
     with pytest.raises(ValueError, match="unknown gateway role"):
         GatewayConfig.from_settings("trader")
+
+
+def test_historical_daily_closes(gateway):
+    gw = gateway(overrides={"history": {"VIX": {"closes": [15.1, 15.4, 16.0, 15.87]}}})
+    spy, vix = gw.qualify([ContractSpec.stock("SPY"), ContractSpec.index("VIX")])
+    closes = gw.historical_daily_closes(spy, days=20)
+    assert len(closes) == 20
+    days = [c.day for c in closes]
+    assert days == sorted(days) and len(set(days)) == 20
+    assert all(d.weekday() < 5 for d in days) and days[-1] < gw.server.world.resolved.session
+    assert closes[-1].close == Decimal("661.4")  # the walk ends at the scenario's close
+    assert all(c.close > 0 and c.simulated for c in closes)
+    assert [c.close for c in gw.historical_daily_closes(vix, days=3)] == [
+        Decimal("15.4"), Decimal("16"), Decimal("15.87"),
+    ]
+
+
+def test_historical_daily_closes_without_data_is_an_error(gateway):
+    gw = gateway(overrides={"quotes": {"third": {"close": None, "last": None}}})
+    (third,) = gw.qualify(book_specs(gw.server, ("third",)))
+    with pytest.raises(GatewayError, match="error 162"):
+        gw.historical_daily_closes(third, days=5)

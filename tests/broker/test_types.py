@@ -84,12 +84,20 @@ def test_delayed_allowed():
     assert q.valid and q.source == "delayed"
 
 
+PRICES = st.one_of(
+    st.none(),
+    st.sampled_from([-1.0, 0.0, math.nan, math.inf, -math.inf]),
+    st.floats(min_value=0.01, max_value=1000),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    bid=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.just(-1.0)),
-    ask=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.just(-1.0)),
-    md_type=st.sampled_from([1, 2, 3, 4]),
-    age=st.floats(min_value=0, max_value=600),
+    bid=PRICES,
+    ask=PRICES,
+    md_type=st.sampled_from([1, 1, 2, 3, 4]),
+    age=st.one_of(st.floats(min_value=0, max_value=60), st.floats(min_value=0, max_value=600)),
 )
 def test_a_valid_quote_always_has_a_sane_two_sided_market(bid, ask, md_type, age):
     q = quote(bid=bid, ask=ask, market_data_type=md_type, received_at=NOW - timedelta(seconds=age))

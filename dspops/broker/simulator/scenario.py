@@ -32,6 +32,7 @@ from rolls import vx
 __all__ = [
     "FillPolicy",
     "Faults",
+    "HistorySpec",
     "QuoteSpec",
     "ResolvedScenario",
     "SCENARIO_DIR",
@@ -149,6 +150,15 @@ class QuoteSpec:
 
 
 @dataclass(frozen=True)
+class HistorySpec:
+    """Daily closes for reqHistoricalData: explicit `closes` (oldest first), else a
+    deterministic random walk with `annual_vol` that ends at the quote's close."""
+
+    closes: tuple[float, ...] = ()
+    annual_vol: float = 0.15
+
+
+@dataclass(frozen=True)
 class FillPolicy:
     """What happens to orders placed in the session."""
 
@@ -208,6 +218,7 @@ class Scenario:
     orders: FillPolicy = field(default_factory=FillPolicy)
     faults: Faults = field(default_factory=Faults)
     instruments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, HistorySpec] = field(default_factory=dict)
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -245,6 +256,7 @@ class ResolvedScenario:
     market_data_errors: dict[int, int]
     no_snapshot_end: set[int]
     unfilled_legs: set[int]
+    history: dict[int, HistorySpec] = field(default_factory=dict)
 
     @classmethod
     def build(cls, sc: Scenario, now: datetime) -> ResolvedScenario:
@@ -299,6 +311,7 @@ class ResolvedScenario:
         }
         no_end = {cid(n, "faults.no_snapshot_end") for n in sc.faults.no_snapshot_end}
         unfilled = {cid(n, "orders.unfilled_legs") for n in sc.orders.unfilled_legs}
+        history = {cid(n, f"history.{n}"): h for n, h in sc.history.items()}
         return cls(
             scenario=sc,
             session=session,
@@ -311,6 +324,7 @@ class ResolvedScenario:
             market_data_errors=errors,
             no_snapshot_end=no_end,
             unfilled_legs=unfilled,
+            history=history,
         )
 
 
@@ -457,6 +471,7 @@ _TOP_KEYS = {
     "orders",
     "faults",
     "instruments",
+    "history",
 }
 _QUOTE_KEYS = {f for f in QuoteSpec.__dataclass_fields__}
 _EXEC_KEYS = {f for f in ExecutionSpec.__dataclass_fields__}
@@ -672,6 +687,18 @@ def _parse(data: Any, origin: str) -> Scenario:
             )
         instruments[str(iname)] = dict(spec)
 
+    history = {}
+    for hname, spec in (top.get("history") or {}).items():
+        spec = _check_keys(spec, {"closes", "annual_vol"}, f"{w}: history.{hname}")
+        closes = spec.get("closes") or []
+        if not isinstance(closes, list):
+            raise ScenarioError(f"{w}: history.{hname}.closes must be a list of prices, oldest first")
+        values_ = tuple(_number(c, f"{w}: history.{hname}.closes[{i}]") for i, c in enumerate(closes))
+        vol = _number(spec.get("annual_vol", 0.15), f"{w}: history.{hname}.annual_vol")
+        if not 0 <= vol < 5:  # type: ignore[operator]
+            raise ScenarioError(f"{w}: history.{hname}.annual_vol must be between 0 and 5")
+        history[str(hname)] = HistorySpec(closes=values_, annual_vol=vol)  # type: ignore[arg-type]
+
     sc = Scenario(
         name=name,
         account=account,
@@ -685,6 +712,7 @@ def _parse(data: Any, origin: str) -> Scenario:
         orders=orders,
         faults=faults,
         instruments=instruments,
+        history=history,
         source_path=origin,
         raw=copy.deepcopy(dict(top)),
     )

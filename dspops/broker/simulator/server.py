@@ -22,6 +22,8 @@ import asyncio
 import ipaddress
 import itertools
 import logging
+import math
+import random
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -29,7 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .scenario import QuoteSpec, ResolvedScenario, Scenario, SimContract, load_scenario
+from dspops import calendars
+
+from .scenario import HistorySpec, QuoteSpec, ResolvedScenario, Scenario, SimContract, load_scenario
 
 __all__ = ["SERVER_VERSION", "SimulatorServer", "check_loopback"]
 
@@ -49,6 +53,8 @@ REQ_ACCOUNT_UPDATES = 6
 REQ_EXECUTIONS = 7
 REQ_IDS = 8
 REQ_CONTRACT_DETAILS = 9
+REQ_HISTORICAL_DATA = 20
+CANCEL_HISTORICAL_DATA = 25
 REQ_AUTO_OPEN_ORDERS = 15
 REQ_ALL_OPEN_ORDERS = 16
 REQ_MANAGED_ACCTS = 17
@@ -75,6 +81,7 @@ NEXT_VALID_ID = 9
 CONTRACT_DATA = 10
 EXECUTION_DATA = 11
 MANAGED_ACCTS = 15
+HISTORICAL_DATA = 17
 TICK_STRING = 46
 CURRENT_TIME = 49
 CONTRACT_DATA_END = 52
@@ -98,6 +105,7 @@ DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75}
 LAST_TIMESTAMP = 45
 
 ERROR_TEXT = {
+    162: "Historical Market Data Service error message:HMDS query returned no data",
     200: "No security definition has been found for the request",
     326: "Unable to connect as the client id is already in use. Retry with a unique client id.",
     354: "Requested market data is not subscribed.",
@@ -265,6 +273,32 @@ class _World:
                 return v
         return 0.0
 
+    def daily_closes(self, c: SimContract, days: int) -> list[tuple[Any, float]]:
+        """`days` daily closes for the sessions before the scenario's session, oldest first."""
+        spec = self.resolved.history.get(c.con_id)
+        q = self.quote(c.con_id)
+        anchor = next((v for v in ((q.close, q.last) if q else ()) if v and v > 0), None)
+        if spec is None and anchor is None:
+            return []
+        exchange = "XCBF" if c.sec_type in ("FUT", "IND") else "XNYS"
+        end = calendars.previous_session(self.resolved.session, exchange=exchange)
+        sessions: list[Any] = [end]
+        while len(sessions) < days:
+            sessions.append(calendars.previous_session(sessions[-1], exchange=exchange))
+        sessions.reverse()
+        if spec is not None and spec.closes:
+            closes = list(spec.closes)[-days:]
+            return list(zip(sessions[-len(closes):], closes))
+        vol = (spec or HistorySpec()).annual_vol / math.sqrt(252)
+        rng = random.Random(c.con_id)
+        level = float(anchor or 100.0)
+        out = [level]
+        for _ in range(len(sessions) - 1):  # walk backwards from the anchor
+            level = level / math.exp(rng.gauss(0.0, vol))
+            out.append(round(level, 2))
+        out.reverse()
+        return list(zip(sessions, out))
+
     def apply_fill(self, con_id: int, signed_qty: float, price: float) -> None:
         c = self.resolved.contracts[con_id]
         unit_cost = price * c.multiplier_value
@@ -429,6 +463,7 @@ class _Connection:
             REQ_EXECUTIONS: self.req_executions,
             REQ_IDS: self.req_ids,
             REQ_CONTRACT_DETAILS: self.req_contract_details,
+            REQ_HISTORICAL_DATA: self.req_historical_data,
             REQ_MANAGED_ACCTS: self.req_managed_accts,
             REQ_CURRENT_TIME: self.req_current_time,
             REQ_MARKET_DATA_TYPE: self.req_market_data_type,
@@ -438,7 +473,10 @@ class _Connection:
             REQ_COMPLETED_ORDERS: self.req_completed_orders,
         }.get(msg_id)
         if handler is None:
-            if msg_id not in (CANCEL_ACCOUNT_SUMMARY, CANCEL_POSITIONS, CANCEL_ACCOUNT_UPDATES_MULTI, REQ_AUTO_OPEN_ORDERS):
+            if msg_id not in (
+                CANCEL_ACCOUNT_SUMMARY, CANCEL_POSITIONS, CANCEL_ACCOUNT_UPDATES_MULTI,
+                REQ_AUTO_OPEN_ORDERS, CANCEL_HISTORICAL_DATA,
+            ):
                 log.info("client %s: message %d is not simulated; ignored", self.client_id, msg_id)
             return
         try:
@@ -727,6 +765,34 @@ class _Connection:
             log.info("fault: no tickSnapshotEnd for reqId %d", req_id)
             return
         self.send(TICK_SNAPSHOT_END, 1, req_id)
+
+    # --- historical data -----------------------------------------------------------------------
+
+    def req_historical_data(self, f: list[str]) -> None:
+        req_id = int(f[1])
+        wanted, i = self._parse_contract(f, 2)
+        _include_expired, _end, bar_size, duration = f[i:i + 4]
+
+        async def answer() -> None:
+            c = self._lookup(wanted)
+            if c is None:
+                self.error(req_id, 200)
+                return
+            count, unit = (duration.split() + ["D"])[:2]
+            if bar_size.strip() != "1 day" or unit.upper() != "D" or not count.isdigit():
+                self.error(req_id, 321, f"Error validating request: the simulator serves '1 day' bars for 'N D' durations only (got {bar_size!r}, {duration!r})")
+                return
+            closes = self.world.daily_closes(c, int(count))
+            if not closes:
+                self.error(req_id, 162)
+                return
+            start, end = closes[0][0], closes[-1][0]
+            fields: list[Any] = [HISTORICAL_DATA, req_id, f"{start:%Y%m%d}", f"{end:%Y%m%d}", len(closes)]
+            for day, close in closes:
+                fields += [f"{day:%Y%m%d}", close, close, close, close, 1000, close, 100]
+            self.send(*fields)
+
+        self.spawn(answer())
 
     # --- executions ----------------------------------------------------------------------------
 
