@@ -33,6 +33,7 @@ from dspops import calendars
 from dspops.models import DataSource, Instrument, SecType
 from rolls import vx
 from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
+from rolls.services import roll_sessions_before, vxm_instrument
 from sleeves import parameters
 from sleeves.dm_config import DmConfig, DmConfigError, dm_parameter_texts, load_dm_config
 from sleeves.models import (
@@ -58,7 +59,6 @@ DIGEST_DIR = "daily_digest"
 DM_CONFIG = "config/dsp100k_etf_dual_momentum.yaml"
 
 TRIGGERED_BY = "legacy import"
-ROLL_SESSIONS = vx.DEFAULT_ROLL_SESSIONS
 NYSE = "XNYS"
 CFE = "XCBF"
 
@@ -242,9 +242,9 @@ def import_legacy(
     now = now or timezone.now()
 
     report = ImportReport(directory=directory, utc_offset=utc_offset)
+    sleeves = _sleeves()
     parsed = parse_directory(directory, utc_offset=utc_offset, report=report)
     with transaction.atomic():
-        sleeves = _sleeves()
         _write_position(parsed, report, sleeves=sleeves, user=user, now=now)
         _write_cs_log(parsed, report, sleeves=sleeves, user=user, now=now)
         _write_erp_log(parsed, report, sleeves=sleeves)
@@ -791,7 +791,7 @@ def parse_position_config(path: Path) -> PositionConfig:
         key, messages = next(iter(level_errors.items()))
         raise _error(path, _key_line(text, key), f"{key}: {' '.join(messages)} Fix the levels in the file.")
 
-    rule = vx.contract_dates(short_month, sessions_before=ROLL_SESSIONS)
+    rule = vx.contract_dates(short_month, sessions_before=roll_sessions_before())
     planned_settlement = day("vx1_expiry") if "vx1_expiry" in content else None
     planned_roll_by = day("roll_by_date") if "roll_by_date" in content else None
     short = content["short_contract"]
@@ -805,7 +805,7 @@ def parse_position_config(path: Path) -> PositionConfig:
         flags.append((1, f"no roll_by_date: the rule's roll-by {rule.roll_by} is used."))
     elif planned_roll_by != rule.roll_by:
         flags.append((_key_line(text, "roll_by_date"),
-                      f"roll_by_date {planned_roll_by} differs from the rule: {ROLL_SESSIONS} CFE sessions before "
+                      f"roll_by_date {planned_roll_by} differs from the rule: {roll_sessions_before()} CFE sessions before "
                       f"the {rule.settlement_date} settlement is {rule.roll_by}. The typed date is kept."))
     settlement = planned_settlement or rule.settlement_date
     roll_by = planned_roll_by or rule.roll_by
@@ -1018,6 +1018,13 @@ def _sleeves() -> dict[str, Sleeve]:
             f"The sleeve(s) {', '.join(missing)} do not exist yet. Run `python manage.py bootstrap` first, "
             "then import again."
         )
+    try:
+        roll_sessions_before()
+    except parameters.ParameterError as exc:
+        raise LegacyImportError(
+            f"The VRP-CS settings are incomplete ({str(exc).splitlines()[0]}). Run `python manage.py bootstrap` "
+            "first, then import again."
+        ) from None
     return sleeves
 
 
@@ -1036,23 +1043,12 @@ def _clean(instance, file: str, line: int | None = None) -> None:
 
 
 def _vxm_instrument(month: vx.ContractMonth, report: FileReport, file: str) -> Instrument:
-    local = month.local_symbol("VXM")
-    instrument = Instrument.objects.filter(sec_type=SecType.FUTURE, exchange="CFE", local_symbol=local).first()
-    if instrument is not None:
-        if instrument.contract_month != month.label:
-            raise LegacyImportError(
-                f"{file}:1: the instrument {local} in the database is the {instrument.contract_month} contract, "
-                f"but the legacy config means {month.label}. Correct the instrument in the admin first."
-            )
-        return instrument
-    instrument = Instrument(
-        symbol="VXM", sec_type=SecType.FUTURE, exchange="CFE", currency="USD", multiplier=Decimal(VXM_MULTIPLIER),
-        local_symbol=local, contract_month=month.label, settlement_date=vx.settlement_date(month),
-        min_tick=Decimal("0.01"), description=f"Mini VIX futures {month.label}",
-    )
-    _clean(instance=instrument, file=file)
-    instrument.save()
-    report.rows["Instrument"] += 1
+    existed = Instrument.objects.filter(
+        sec_type=SecType.FUTURE, exchange="CFE", local_symbol=month.local_symbol("VXM"), contract_month=month.label
+    ).exists()
+    instrument = vxm_instrument(month)
+    if not existed:
+        report.rows["Instrument"] += 1
     return instrument
 
 
@@ -1062,9 +1058,9 @@ def _plan_roll(*, month: vx.ContractMonth, roll_by: date | None, settlement: dat
     cycle = RollCycle.objects.filter(contract_month=month.label).first()
     created = cycle is None
     if created:
-        rule = vx.contract_dates(month, sessions_before=ROLL_SESSIONS)
+        rule = vx.contract_dates(month, sessions_before=roll_sessions_before())
         cycle = RollCycle(contract_month=month.label, settlement_date=rule.settlement_date, roll_by=rule.roll_by,
-                          sessions_before=ROLL_SESSIONS, generated_at=now)
+                          sessions_before=roll_sessions_before(), generated_at=now)
     changed = []
     for attr, value, rule_value, label in (
         ("planned_roll_by", roll_by, cycle.roll_by, "roll-by"),

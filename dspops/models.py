@@ -56,7 +56,8 @@ class Instrument(models.Model):
         ordering = ["sec_type", "symbol", "settlement_date", "local_symbol"]
         constraints = [
             models.UniqueConstraint(
-                fields=["sec_type", "exchange", "local_symbol"], name="instrument_unique_local_symbol"
+                # VXM local symbols repeat every decade (VXMG6 is 2026 and 2036): the month is part of the key.
+                fields=["sec_type", "exchange", "local_symbol", "contract_month"], name="instrument_unique_local_symbol"
             ),
             models.CheckConstraint(condition=Q(multiplier__gt=0), name="instrument_multiplier_positive"),
             models.CheckConstraint(

@@ -4,6 +4,7 @@ A bad or missing value that matters in production raises ImproperlyConfigured at
 instead of falling back to a default that hides it.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -98,8 +99,8 @@ else:
         }
     }
     # Tests use a file, not :memory:, so the web server and the worker threads of the
-    # browser tests see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_dspops.sqlite3")}
+    # browser tests see the same database; one file per test process, so two runs never collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_dspops_{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -25,11 +25,11 @@ def vxm_instrument(cm: vx.ContractMonth) -> Instrument:
         sec_type=SecType.FUTURE,
         exchange="CFE",
         local_symbol=cm.local_symbol("VXM"),
+        contract_month=cm.label,
         defaults={
             "symbol": "VXM",
             "currency": "USD",
             "multiplier": Decimal("100"),
-            "contract_month": cm.label,
             "settlement_date": vx.settlement_date(cm),
             "min_tick": Decimal("0.01"),
             "description": f"Mini VIX futures {cm.label}",

@@ -100,11 +100,20 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 
 @pytest.fixture
-def sleeves(db):
-    return {
+def sleeves(db, settings):
+    """Bare sleeves plus the VRP-CS settings (roll-by N); no DM settings, no roll calendar yet."""
+    import yaml
+
+    from sleeves.models import SleeveParameter
+
+    created = {
         code: Sleeve.objects.create(code=code, name=code, order_ref_prefix=prefix)
         for code, prefix in (("DM", "dm"), ("VRP_ERP", "erp"), ("VRP_CS", "cs"))
     }
+    config = yaml.safe_load((settings.CONFIG_DIR / "sleeves.yaml").read_text())
+    for key, value in config["settings"]["VRP_CS"].items():
+        SleeveParameter.objects.create(sleeve=created["VRP_CS"], key=key, value=str(value))
+    return created
 
 
 @pytest.fixture
@@ -477,9 +486,11 @@ def test_an_unknown_key_in_the_dm_yaml_is_refused_by_its_dotted_path(sleeves, le
     text = DM_YAML.read_text().replace("  top_k: 3\n", "  top_k: 3\n  top_n: 4\n")
     write(legacy_dir, "config/dsp100k_etf_dual_momentum.yaml", text)
 
+    before = row_counts()
     with pytest.raises(LegacyImportError, match=r"dsp100k_etf_dual_momentum\.yaml:\d+: sleeve_dm\.top_n: unknown key"):
         run_import(legacy_dir)
-    assert not SleeveParameter.objects.exists()
+    assert not SleeveParameter.objects.filter(sleeve__code="DM").exists()
+    assert row_counts() == before
 
 
 # --- whole-import behaviour -----------------------------------------------------------------------
@@ -527,14 +538,14 @@ def test_a_malformed_file_is_refused_whole_and_nothing_is_written(sleeves, legac
     assert row_counts() == before
 
 
-def test_a_failure_while_writing_leaves_no_rows_behind(sleeves, legacy_dir):
-    # VXMH6 already exists as a different contract month: found only in the write step, after
-    # VXMG6 has been created.
-    Instrument.objects.create(symbol="VXM", sec_type="FUT", exchange="CFE", local_symbol="VXMH6",
-                              contract_month="2036-03", settlement_date=date(2036, 3, 19), multiplier=100)
-    before = row_counts()
+def test_a_failure_while_writing_leaves_no_rows_behind(sleeves, legacy_dir, monkeypatch):
+    # The ERP state is written after the position, the logs and the trades: fail there.
+    def refuse(*args, **kwargs):
+        raise LegacyImportError("paper_trading/vrp_erp_state.json:1: simulated failure in the write step")
 
-    with pytest.raises(LegacyImportError, match="2036-03"):
+    monkeypatch.setattr("dspops.legacy_import._write_erp_state", refuse)
+    before = row_counts()
+    with pytest.raises(LegacyImportError, match="simulated failure in the write step"):
         run_import(legacy_dir)
     assert row_counts() == before
 
@@ -654,3 +665,16 @@ def test_the_importing_user_is_recorded_in_the_history(sleeves, legacy_dir, djan
 
     assert SpreadPosition.objects.get().history.get().history_user == operator
     assert SleeveParameter.objects.get(key="top_k").history.get().history_user == operator
+
+
+def test_after_bootstrap_the_real_files_import_once_and_flag_the_wrong_expiry(booted, real_legacy):
+    first = run_import(real_legacy)
+    counts = row_counts()
+    second = run_import(real_legacy)
+    assert row_counts() == counts
+    assert second.created == 0 and second.flags == []
+    messages = [flag.message for flag in first.flags]
+    assert any("vx1_expiry 2026-02-19 differs from the rule" in m and "2026-02-18" in m for m in messages)
+    february = RollCycle.objects.get(contract_month="2026-02")
+    assert (february.settlement_date, february.planned_settlement_date) == (date(2026, 2, 18), date(2026, 2, 19))
+    assert (february.roll_by, february.planned_roll_by) == (date(2026, 2, 10), date(2026, 2, 12))
