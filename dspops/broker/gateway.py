@@ -275,6 +275,7 @@ class Gateway:
         self._previous_loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._accounts: list[str] = []
+        self._link_lost = False  # TWS reported error 1100 (its own link to IB is down)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -310,6 +311,8 @@ class Gateway:
         asyncio.set_event_loop(self._loop)
         self._ib = IB()
         self._ib.RaiseRequestErrors = True
+        self._link_lost = False
+        self._ib.errorEvent += self._on_session_error
         try:
             self._loop.run_until_complete(self._connect())
         except BaseException:
@@ -364,6 +367,22 @@ class Gateway:
             failed.cancel()
             ib.errorEvent -= on_error
             ib.client.apiError -= on_api_error
+
+    def _on_session_error(self, req_id: int, code: int, message: str, _contract: Any = None) -> None:
+        if code == 1100:
+            log.warning("TWS reports its connection to IB is lost (1100): %s", message)
+            self._link_lost = True
+        elif code in (1101, 1102):
+            log.info("TWS reports its connection to IB is restored (%d)", code)
+            self._link_lost = False
+
+    def _link_lost_error(self) -> GatewayError:
+        return GatewayError(
+            f"TWS at {self.config.address} reports that its own connection to Interactive "
+            "Brokers is lost (error 1100): its data would be stale. Wait until TWS shows it "
+            "is reconnected (error 1102), then retry.",
+            code=1100,
+        )
 
     def _closed_message(self, doing: str) -> str:
         return (
@@ -450,6 +469,8 @@ class Gateway:
             )
         if not self._ib.isConnected():
             raise GatewayError(self._closed_message("idle (before this request)"))
+        if self._link_lost:
+            raise self._link_lost_error()
         return self._ib
 
     def _run(self, awaitable: Awaitable[_T], doing: str, timeout: float | None = None) -> _T:
@@ -457,7 +478,7 @@ class Gateway:
         assert self._loop is not None
         limit = self.config.request_timeout if timeout is None else timeout
         try:
-            return self._loop.run_until_complete(asyncio.wait_for(awaitable, limit))
+            result = self._loop.run_until_complete(asyncio.wait_for(awaitable, limit))
         except asyncio.TimeoutError:
             if not self.connected:
                 raise GatewayError(self._closed_message(doing)) from None
@@ -472,6 +493,9 @@ class Gateway:
                 f"TWS rejected the request while {doing}: error {exc.code}: {exc.message}",
                 code=exc.code,
             ) from exc
+        if self._link_lost:
+            raise self._link_lost_error()
+        return result
 
     # --- accounts ----------------------------------------------------------------------------
 
@@ -742,7 +766,16 @@ class Gateway:
         acct = self._account(account)
 
         async def summary() -> list[Any]:
-            await ib.reqAccountSummaryAsync()
+            # As ib.reqAccountSummaryAsync does, but with our tags and a cancel afterwards:
+            # TWS allows only two open account summary subscriptions.
+            req_id = ib.client.getReqId()
+            future = ib.wrapper.startReq(req_id)
+            ib.client.reqAccountSummary(req_id, "All", ",".join(self.ACCOUNT_TAGS))
+            try:
+                await future
+            finally:
+                if ib.isConnected():
+                    ib.client.cancelAccountSummary(req_id)
             return await ib.accountSummaryAsync(acct)
 
         rows = self._run(summary(), f"reading the account summary of {acct}")

@@ -216,3 +216,17 @@ def test_non_loopback_bind_is_refused():
     # Loopback addresses are accepted (constructing does not bind).
     for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
         SimulatorServer(scenario, host=host, port=0)
+
+
+def test_tws_lost_its_link_to_ib_refuses_data(gateway):
+    gw = gateway(overrides={"faults": {"connectivity_lost": True}})
+    with pytest.raises(GatewayError, match="error 1100") as info:
+        gw.quotes(gw.qualify([ContractSpec.stock("SPY")]))
+    assert info.value.code == 1100
+    with pytest.raises(GatewayError, match="error 1100"):
+        gw.positions()
+
+
+def test_account_values_can_be_read_repeatedly(gateway):
+    gw = gateway()
+    assert [gw.account_values().net_liquidation for _ in range(4)] == [Decimal("105000")] * 4

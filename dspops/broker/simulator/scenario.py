@@ -177,6 +177,7 @@ class Faults:
     disconnect_after_messages: int = 0
     disconnect_mid_snapshot: bool = False
     reject_client_ids: tuple[int, ...] = ()
+    connectivity_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -674,6 +675,7 @@ def _parse(data: Any, origin: str) -> Scenario:
         disconnect_after_messages=after,
         disconnect_mid_snapshot=bool(f.get("disconnect_mid_snapshot", False)),
         reject_client_ids=tuple(int(x) for x in reject),
+        connectivity_lost=bool(f.get("connectivity_lost", False)),
     )
     if faults.latency_ms < 0:
         raise ScenarioError(f"{w}: faults.latency_ms must be >= 0")

@@ -107,6 +107,7 @@ LAST_TIMESTAMP = 45
 ERROR_TEXT = {
     162: "Historical Market Data Service error message:HMDS query returned no data",
     200: "No security definition has been found for the request",
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
     326: "Unable to connect as the client id is already in use. Retry with a unique client id.",
     354: "Requested market data is not subscribed.",
     387: "Unsupported order type for this exchange and security type.",
@@ -330,6 +331,7 @@ class _Connection:
         self.closed = False
         self.tasks: set[asyncio.Task] = set()
         self.streams: set[int] = set()
+        self.account_summaries: set[int] = set()  # open reqAccountSummary subscriptions
         self.snapshot_dropped = False
 
     # --- I/O ---------------------------------------------------------------------------------
@@ -469,12 +471,13 @@ class _Connection:
             REQ_MARKET_DATA_TYPE: self.req_market_data_type,
             REQ_POSITIONS: self.req_positions,
             REQ_ACCOUNT_SUMMARY: self.req_account_summary,
+            CANCEL_ACCOUNT_SUMMARY: self.cancel_account_summary,
             REQ_ACCOUNT_UPDATES_MULTI: self.req_account_updates_multi,
             REQ_COMPLETED_ORDERS: self.req_completed_orders,
         }.get(msg_id)
         if handler is None:
             if msg_id not in (
-                CANCEL_ACCOUNT_SUMMARY, CANCEL_POSITIONS, CANCEL_ACCOUNT_UPDATES_MULTI,
+                CANCEL_POSITIONS, CANCEL_ACCOUNT_UPDATES_MULTI,
                 REQ_AUTO_OPEN_ORDERS, CANCEL_HISTORICAL_DATA,
             ):
                 log.info("client %s: message %d is not simulated; ignored", self.client_id, msg_id)
@@ -498,6 +501,8 @@ class _Connection:
         self.send(MANAGED_ACCTS, 1, self.world.account)
         for code in (2104, 2106, 2158):
             self.error(-1, code)
+        if self.faults.connectivity_lost:
+            self.error(-1, 1100)
 
     # --- simple requests ---------------------------------------------------------------------
 
@@ -574,9 +579,16 @@ class _Connection:
 
         self.spawn(answer())
 
+    def cancel_account_summary(self, f: list[str]) -> None:
+        self.account_summaries.discard(int(f[2]))
+
     def req_account_summary(self, f: list[str]) -> None:
         req_id, tags = int(f[2]), f[4]
         wanted = {t.strip() for t in tags.split(",") if t.strip()}
+        if len(self.account_summaries) >= 2:  # as TWS: at most two open subscriptions
+            self.error(req_id, 322, "Error processing request:-'bd' : cause - Maximum number of account summary requests exceeded")
+            return
+        self.account_summaries.add(req_id)
 
         async def answer() -> None:
             for tag, value, ccy in self._account_rows():
