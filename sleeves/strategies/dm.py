@@ -292,7 +292,8 @@ def plan(inputs: DmInputs, settings: DmSettings) -> DmPlan:
         if notional < settings.min_order_notional:
             dropped.append(DmDroppedOrder(
                 symbol, side, abs(delta), notional,
-                f"{side} {abs(delta)} {symbol} is ${notional}, below the ${plain(settings.min_order_notional)} minimum order",
+                f"{side} {abs(delta)} {symbol} is ${notional}, "
+                f"below the ${plain(settings.min_order_notional)} minimum order",
             ))
         else:
             tickets.append(DmTicket(symbol, side, abs(delta), prices[symbol], notional))

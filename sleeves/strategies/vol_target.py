@@ -125,7 +125,8 @@ def evaluate(inputs: VolTargetInputs, settings: VolTargetSettings) -> VolTargetR
     words = f"SPY realised vol {realized} over {returns_needed} log returns to {as_of}: multiplier {multiplier}"
     if clamped:
         bound = settings.vol_multiplier_min if clamped == "min" else settings.vol_multiplier_max
-        words += f" (target / vol {round_to(settings.vol_target_annual / realized, '0.0001')} clamped to {clamped} {bound})"
+        unclamped = round_to(settings.vol_target_annual / realized, "0.0001")
+        words += f" (target / vol {unclamped} clamped to {clamped} {bound})"
     return VolTargetResult(
         data_status=DATA_OK,
         missing=(),

@@ -40,7 +40,8 @@ def history(momentum, wiggle=QUIET, count=273):
 FLAT = {}  # holds nothing (None would mean the positions are unknown)
 
 
-def inputs(momenta=None, wiggle=QUIET, nlv="100000", shares=FLAT, prices=None, risk_scale="1", vol="1", **closes_overrides):
+def inputs(momenta=None, wiggle=QUIET, nlv="100000", shares=FLAT, prices=None, risk_scale="1", vol="1",
+           **closes_overrides):
     momenta = {**MOMENTA, **(momenta or {})}
     closes = {s: history(m, wiggle) for s, m in momenta.items()}
     closes.update(closes_overrides)
@@ -143,7 +144,8 @@ def test_target_shares_are_truncated_and_deltas_are_against_current_shares():
     prices = {**{s: D("100") for s in MOMENTA}, "GLD": D("333.33"), "SPY": D("689.51")}
     result = plan(inputs(prices=prices, shares={"SPY": 70, "GLD": 100}), LEGACY_DEFAULTS)
     # 45,000 / 333.33 = 135.0 -> 135; 45,000 / 689.51 = 65.26 -> 65
-    assert [(line(result, s).target_shares, line(result, s).delta_shares) for s in ("GLD", "SPY")] == [(135, 35), (65, -5)]
+    got = [(line(result, s).target_shares, line(result, s).delta_shares) for s in ("GLD", "SPY")]
+    assert got == [(135, 35), (65, -5)]
 
 
 @pytest.mark.parametrize(
@@ -163,7 +165,8 @@ def test_orders_below_the_minimum_notional_are_dropped_and_reported(price, curre
     assert [(t.symbol, t.side, t.quantity, t.notional_usd) for t in result.tickets] == kept
     assert [(d.symbol, d.side, d.quantity, d.notional_usd) for d in result.dropped] == dropped
     for order in result.dropped:
-        assert order.reason == f"{order.side} {order.quantity} PDBC is ${order.notional_usd}, below the $100 minimum order"
+        assert order.reason == (
+            f"{order.side} {order.quantity} PDBC is ${order.notional_usd}, below the $100 minimum order")
 
 
 def test_sells_come_before_buys_and_turnover_counts_the_tickets():
@@ -210,7 +213,8 @@ MISSING_CASES = {
     "a selected symbol's price": (dict(prices={**{s: D("100") for s in MOMENTA}, "GLD": None}), ("price:GLD",)),
     "a held symbol's price": (dict(shares={"EEM": 5}, prices={**{s: D("100") for s in MOMENTA}, "EEM": D("-1")}),
                               ("price:EEM",)),
-    "everything at once": (dict(EFA=[], nlv=None, risk_scale=NAN, vol=None), ("closes:EFA", "nlv", "risk_scale", "vol_multiplier")),
+    "everything at once": (dict(EFA=[], nlv=None, risk_scale=NAN, vol=None),
+                           ("closes:EFA", "nlv", "risk_scale", "vol_multiplier")),
 }
 
 

@@ -79,7 +79,8 @@ def test_realised_vol_is_the_sample_stdev_of_21_log_returns_annualised():
 def test_only_the_last_21_returns_count():
     recent = spy_closes(SPY_LIKE_MOVES)
     with_a_crash_before = [(date(2025, 11, 3), D("400.00")), (date(2025, 11, 4), D("900.00"))] + recent
-    assert evaluate(VolTargetInputs(with_a_crash_before), LEGACY_DEFAULTS) == evaluate(VolTargetInputs(recent), LEGACY_DEFAULTS)
+    expected = evaluate(VolTargetInputs(recent), LEGACY_DEFAULTS)
+    assert evaluate(VolTargetInputs(with_a_crash_before), LEGACY_DEFAULTS) == expected
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,8 @@ def test_the_lookback_comes_from_the_settings():
     assert evaluate(VolTargetInputs(closes[1:]), five).data_status == "data_unavailable"
 
 
-@pytest.mark.parametrize("blank", [None, float("nan"), D("NaN"), D("-1"), D("0")], ids=["None", "nan", "Decimal NaN", "-1", "zero"])
+@pytest.mark.parametrize("blank", [None, float("nan"), D("NaN"), D("-1"), D("0")],
+                         ids=["None", "nan", "Decimal NaN", "-1", "zero"])
 def test_a_missing_close_inside_the_window_makes_the_overlay_unavailable(blank):
     closes = spy_closes(SPY_LIKE_MOVES)
     closes[10] = (closes[10][0], blank)

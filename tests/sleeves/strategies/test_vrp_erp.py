@@ -256,7 +256,8 @@ def test_evaluating_a_session_before_the_last_one_is_refused():
 # --- missing inputs ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("blank", [None, float("nan"), D("NaN"), D("-1")], ids=["None", "float NaN", "Decimal NaN", "-1"])
+@pytest.mark.parametrize("blank", [None, float("nan"), D("NaN"), D("-1")],
+                         ids=["None", "float NaN", "Decimal NaN", "-1"])
 @pytest.mark.parametrize("field", ["vix", "spy", "vol"])
 def test_a_missing_price_or_multiplier_makes_the_run_data_unavailable_without_a_target(field, blank):
     names = {"vix": "vix", "spy": "spy_price", "vol": "vol_multiplier"}
