@@ -1,6 +1,13 @@
-from django.contrib import admin
+from datetime import timedelta
 
-from dspops.models import Instrument, QuoteSnapshot
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from dspops.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 
 @admin.register(Instrument)
@@ -24,3 +31,67 @@ class QuoteSnapshotAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # an observed quote is a fact; record a new one instead
+
+
+@admin.register(BrokerSnapshot)
+class BrokerSnapshotAdmin(admin.ModelAdmin):
+    """The broker as last read: account figures and positions, with a button to read it again."""
+
+    list_display = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
+                    "position_count", "requested_by")
+    list_filter = ("simulated", "account")
+    search_fields = ("account",)
+    date_hierarchy = "as_of"
+    fields = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
+              "available_funds", "total_cash_value", "currency", "positions_table", "requested_by")
+    readonly_fields = fields
+    change_list_template = "admin/dspops/brokersnapshot/change_list.html"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="positions")
+    def position_count(self, obj):
+        return len(obj.positions)
+
+    @admin.display(description="positions")
+    def positions_table(self, obj):
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{}</td><td style='text-align:right'>{}</td>"
+            "<td style='text-align:right'>{}</td></tr>",
+            ((p["local_symbol"], p["sec_type"], p["quantity"], p["avg_cost"], p["con_id"]) for p in obj.positions),
+        )
+        return format_html(
+            "<table class='dsp'><tr><th>contract</th><th>type</th><th>quantity</th><th>TWS avg cost</th>"
+            "<th>conId</th></tr>{}</table>", rows)
+
+    def get_urls(self):
+        return [path("refresh/", self.admin_site.admin_view(self.refresh_view), name="dspops_brokersnapshot_refresh")] \
+            + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        latest = BrokerSnapshot.objects.order_by("-as_of", "-id").first()
+        quotes = list(QuoteSnapshot.objects.filter(recorded_at__gte=latest.as_of - timedelta(minutes=5))
+                      .select_related("instrument").order_by("instrument__sec_type", "instrument__local_symbol")) \
+            if latest else []
+        extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
+                         if latest else "", "latest_quotes": quotes}
+        return super().changelist_view(request, extra_context)
+
+    def refresh_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        try:
+            snapshot = refresh_broker_snapshot(role="web", requested_by=request.user.get_username())
+        except GatewayError as exc:
+            self.message_user(request, f"The broker could not be read; nothing was stored. {exc}", messages.ERROR)
+        else:
+            self.log_addition(request, snapshot, "Read from the broker")
+            self.message_user(request, f"Read {len(snapshot.positions)} positions and the account from "
+                                       f"{snapshot.account}" + (" (SIMULATED BROKER)." if snapshot.simulated else "."))
+        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))

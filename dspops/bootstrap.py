@@ -31,7 +31,7 @@ VIEWER_GROUP = "Viewer"
 # What the Operator may do beyond viewing: record fills and quotes, edit the config and the
 # settings, plan rolls, acknowledge alerts. Fills are add-only: corrections are reversals.
 OPERATOR_PERMISSIONS = {
-    "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"]},
+    "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"], "brokersnapshot": ["add"]},
     "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"]},
     "rolls": {"spreadposition": ["add", "change"], "rollcycle": ["change"]},
     "digests": {"alert": ["change"]},

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
-from dspops.fields import PriceField
+from dspops.fields import MoneyField, PriceField
 
 
 class SecType(models.TextChoices):
@@ -143,3 +143,33 @@ class QuoteSnapshot(models.Model):
         if self.bid is not None and self.ask is not None:
             return self.ask - self.bid
         return None
+
+
+class BrokerSnapshot(models.Model):
+    """What the broker reported at one moment: account figures and every position.
+
+    ``simulated`` is decided from the account id (SIM...), never from a setting.
+    """
+
+    as_of = models.DateTimeField()
+    account = models.CharField(max_length=32)
+    simulated = models.BooleanField()
+    net_liquidation = MoneyField(null=True, blank=True)
+    excess_liquidity = MoneyField(null=True, blank=True)
+    maint_margin_req = MoneyField("maintenance margin", null=True, blank=True)
+    available_funds = MoneyField(null=True, blank=True)
+    total_cash_value = MoneyField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    positions = models.JSONField(
+        default=list, blank=True,
+        help_text="Each position: con_id, local_symbol, sec_type, quantity, avg_cost (TWS: per unit x multiplier).",
+    )
+    requested_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        get_latest_by = "as_of"
+        verbose_name = "broker snapshot"
+
+    def __str__(self):
+        return f"{self.account} at {self.as_of:%Y-%m-%d %H:%M}"

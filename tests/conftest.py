@@ -52,3 +52,27 @@ def operator_client(client, operator_user):
 def viewer_client(client, viewer_user):
     client.force_login(viewer_user)
     return client
+
+
+@pytest.fixture
+def broker(settings):
+    """Start the TWS simulator on an ephemeral port and point the app's settings at it.
+
+    broker("calm_contango", {"faults": {...}}) -> the running SimulatorServer. Every role's
+    connection (web, worker, shell) then reaches it over TCP through the real ib_insync client.
+    """
+    from dspops.broker.simulator import SimulatorServer, load_scenario
+
+    servers = []
+
+    def start(scenario: str = "calm_contango", overrides: dict | None = None):
+        server = SimulatorServer(load_scenario(scenario, overrides), host="127.0.0.1", port=0)
+        server.start()
+        servers.append(server)
+        settings.IB_HOST, settings.IB_PORT = "127.0.0.1", server.port
+        settings.IB_CONNECT_TIMEOUT, settings.IB_REQUEST_TIMEOUT = 5.0, 5.0
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,132 @@
+"""Read the broker through the gateway and store what it said: quotes, positions, account values.
+
+The only place that turns Instrument rows into broker contracts and back. Everything stored
+carries its source and as-of time; a quote the gateway judged unusable is stored as invalid,
+with its reason, never as a number that looks usable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import transaction
+
+from dspops import calendars, clock
+from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.broker.types import ContractSpec, QualifiedContract, Quote
+from dspops.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
+
+__all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_broker_snapshot",
+           "watched_instruments", "quote_source"]
+
+
+def open_gateway(role: str) -> Gateway:
+    """A connected gateway for a role (web, worker, shell); use it as a context manager."""
+    return Gateway(GatewayConfig.from_settings(role))
+
+
+def contract_spec(instrument: Instrument) -> ContractSpec:
+    if instrument.sec_type == SecType.STOCK:
+        return ContractSpec.stock(instrument.symbol, "SMART", instrument.currency)
+    if instrument.sec_type == SecType.INDEX:
+        return ContractSpec.index(instrument.symbol, instrument.exchange, instrument.currency)
+    month = instrument.contract_month.replace("-", "")
+    return ContractSpec.future(instrument.symbol, month, exchange=instrument.exchange,
+                               currency=instrument.currency, local_symbol=instrument.local_symbol)
+
+
+def qualify(gateway: Gateway, instruments: Iterable[Instrument]) -> dict[int, QualifiedContract]:
+    """Qualify instruments with the broker and record their conIds. Keyed by Instrument pk."""
+    instruments = list(instruments)
+    contracts = gateway.qualify([contract_spec(i) for i in instruments])
+    result = {}
+    for instrument, contract in zip(instruments, contracts):
+        if instrument.con_id != contract.con_id:
+            if instrument.con_id is not None:
+                raise GatewayError(
+                    f"{instrument} is conId {instrument.con_id} in dspops but the broker says {contract.con_id}. "
+                    "Check the instrument in the admin before trading on it."
+                )
+            instrument.con_id = contract.con_id
+            if contract.min_tick and not instrument.min_tick:
+                instrument.min_tick = contract.min_tick
+            instrument.save(update_fields=["con_id", "min_tick"])
+        result[instrument.pk] = contract
+    return result
+
+
+def quote_source(quote: Quote) -> str:
+    if quote.simulated:
+        return DataSource.SIMULATED
+    return {"live": DataSource.LIVE, "frozen": DataSource.FROZEN, "delayed": DataSource.DELAYED,
+            "delayed-frozen": DataSource.DELAYED_FROZEN}.get(quote.source, DataSource.LIVE)
+
+
+def record_quotes(
+    gateway: Gateway, instruments: Iterable[Instrument], *, max_age_s: float = 60, allow_delayed: bool = False,
+    timeout: float | None = None,
+) -> dict[int, QuoteSnapshot]:
+    """One snapshot of every instrument at once, stored as QuoteSnapshot rows (keyed by pk)."""
+    instruments = list(instruments)
+    contracts = qualify(gateway, instruments)
+    quotes = gateway.quotes([contracts[i.pk] for i in instruments], timeout=timeout, max_age_s=max_age_s,
+                            allow_delayed=allow_delayed)
+    stored = {}
+    with transaction.atomic():
+        for instrument, quote in zip(instruments, quotes):
+            stored[instrument.pk] = QuoteSnapshot.objects.create(
+                instrument=instrument, bid=_price(quote.bid), ask=_price(quote.ask), last=_price(quote.last),
+                close=_price(quote.close), market_data_type=quote.market_data_type, source=quote_source(quote),
+                as_of=quote.as_of, valid=quote.valid, invalid_reason=quote.invalid_reason[:200],
+            )
+    return stored
+
+
+def _price(value: Decimal | None) -> Decimal | None:
+    # The stored row keeps what the broker sent only when it is a price at all.
+    return value if value is not None and value >= 0 else None
+
+
+def watched_instruments() -> list[Instrument]:
+    """What the book watches: SPY, VIX, VVIX, the DM ETFs, the front three VXM months and the config legs."""
+    from rolls import vx
+    from rolls.models import SpreadPosition
+    from rolls.services import roll_sessions_before, vxm_instrument
+
+    instruments = list(Instrument.objects.exclude(sec_type=SecType.FUTURE).order_by("sec_type", "symbol"))
+    session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
+    months = vx.front_contracts(session, roll_sessions=roll_sessions_before())
+    futures = [vxm_instrument(cm) for cm in months]
+    for position in SpreadPosition.objects.filter(is_active=True).select_related("short_leg", "long_leg"):
+        for leg in (position.short_leg, position.long_leg):
+            if leg.settlement_date and leg.settlement_date >= clock.trading_date() and leg not in futures:
+                futures.append(leg)
+    return instruments + futures
+
+
+def refresh_broker_snapshot(*, role: str = "web", gateway: Gateway | None = None, requested_by: str = "") -> BrokerSnapshot:
+    """Quotes for every watched instrument, the positions and the account figures, stored.
+
+    Raises GatewayError (nothing stored) when the broker cannot be read.
+    """
+    if gateway is None:
+        with open_gateway(role) as connected:
+            return refresh_broker_snapshot(gateway=connected, requested_by=requested_by)
+    instruments = watched_instruments()
+    record_quotes(gateway, instruments)
+    positions = gateway.positions()
+    account = gateway.account_values()
+    with transaction.atomic():
+        return BrokerSnapshot.objects.create(
+            as_of=account.as_of, account=account.account, simulated=gateway.simulated,
+            net_liquidation=account.net_liquidation, excess_liquidity=account.excess_liquidity,
+            maint_margin_req=account.maint_margin_req, available_funds=account.available_funds,
+            total_cash_value=account.total_cash_value, currency=account.currency,
+            positions=[
+                {"con_id": p.con_id, "local_symbol": p.local_symbol, "symbol": p.symbol, "sec_type": p.sec_type,
+                 "quantity": str(p.quantity), "avg_cost": str(p.avg_cost), "multiplier": str(p.multiplier)}
+                for p in sorted(positions, key=lambda p: (p.sec_type, p.local_symbol))
+            ],
+            requested_by=requested_by,
+        )
