@@ -411,3 +411,28 @@ class LegacyTrade(models.Model):
 
     def __str__(self):
         return f"{self.logged_at:%Y-%m-%d %H:%M} {self.action} ({self.mode})"
+
+
+class DmTarget(models.Model):
+    """The DM plan adopted as a month's target (``dm_rebalance run``): weights, shares and tickets.
+
+    No order is sent; the tickets are what the operator trades.
+    """
+
+    month = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
+    session = models.DateField(help_text="The NYSE session the plan was made for.")
+    run = models.OneToOneField(MonitorRun, on_delete=models.PROTECT, related_name="dm_target")
+    nav_usd = MoneyField()
+    weights = models.JSONField(default=dict, help_text="symbol -> target weight (fraction)")
+    target_shares = models.JSONField(default=dict, help_text="symbol -> target shares")
+    tickets = models.JSONField(default=list, help_text="symbol, side, quantity, price, notional_usd")
+    dropped = models.JSONField(default=list, blank=True, help_text="orders dropped, with the reason")
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name = "DM monthly target"
+
+    def __str__(self):
+        return f"DM target {self.month}"
