@@ -1,0 +1,38 @@
+"""Shared printing for the monitor commands: JSON or a readable report, and the exit code."""
+
+import json
+
+from django.core.management.base import CommandError
+
+
+def finish(command, outcome, *, as_json: bool, lines) -> None:
+    if as_json:
+        command.stdout.write(json.dumps(outcome.payload, indent=2, sort_keys=False))
+    else:
+        for line in lines(outcome.payload):
+            command.stdout.write(line)
+    if outcome.exit_code == 3:
+        missing = [r for r in outcome.payload.get("reasons", []) if r]
+        raise CommandError("DATA UNAVAILABLE: " + ("; ".join(missing) or "an input was missing")
+                           + (" (the run was recorded)" if outcome.run else ""), returncode=3)
+
+
+def decimal_arg(text):
+    from decimal import Decimal, InvalidOperation
+    import argparse
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def banner(payload) -> str:
+    return " — SIMULATED BROKER" if payload.get("simulated") else ""
+
+
+def value(x, missing="MISSING"):
+    return missing if x is None else x

@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand
+
+from sleeves.management.commands._monitor_output import finish, value
+
+
+class Command(BaseCommand):
+    help = (
+        "Vol-target overlay: SPY realised vol from daily log returns and the multiplier (clamped), stored with "
+        "its as-of session. --live first fetches SPY daily closes from the broker. Exit 0 / 3 (data unavailable)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--live", action="store_true")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **o):
+        from sleeves.monitors import run_vol_target
+
+        outcome = run_vol_target(live=o["live"], triggered_by="command")
+        finish(self, outcome, as_json=o["json"], lines=_lines)
+
+
+def _lines(p):
+    yield f"Vol-target overlay, session {p['session']}" + (" — SIMULATED BROKER" if p["simulated"] else "")
+    yield (f"  realised vol {value(p['realized_vol'])}  multiplier {value(p['multiplier'])}"
+           + (f" (clamped to the {p['clamped']})" if p["clamped"] else "")
+           + f"  as of {value(p['as_of_session'])}")
+    for reason in p["reasons"]:
+        yield f"  - {reason}"

@@ -1,0 +1,45 @@
+from django.core.management.base import BaseCommand
+
+from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, value
+
+
+class Command(BaseCommand):
+    help = (
+        "VRP-CS monitor: spread, P&L, gate, stop/take-profit and the roll countdown for the active position "
+        "config. Inputs come from the broker (--live), from explicit values, or from stored data. Exit 0: complete "
+        "data; 3: data unavailable (recorded with the reason); 2: usage error."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--live", action="store_true", help="Read VIX, VVIX and both legs from the broker.")
+        parser.add_argument("--vix", type=decimal_arg)
+        parser.add_argument("--vvix", type=decimal_arg)
+        parser.add_argument("--vx1", type=decimal_arg, help="The short (front) leg's price.")
+        parser.add_argument("--vx2", type=decimal_arg, help="The long (back) leg's price.")
+        parser.add_argument("--no-log", action="store_true", help="Do not record the run or move the gate state.")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **o):
+        from sleeves.monitors import run_vrp_cs_monitor
+
+        outcome = run_vrp_cs_monitor(live=o["live"], vix=o["vix"], vvix=o["vvix"], vx1=o["vx1"], vx2=o["vx2"],
+                                     log_run=not o["no_log"], triggered_by="command")
+        finish(self, outcome, as_json=o["json"], lines=_lines)
+
+
+def _lines(p):
+    yield f"VRP-CS monitor, session {p['session']}{banner(p)}"
+    yield f"  position -{value(p['quantity'], '?')} {value(p['short_leg'])} / +{value(p['quantity'], '?')} {value(p['long_leg'])}"
+    yield (f"  VIX {value(p['vix'])}  VVIX {value(p['vvix'])}  VX1 {value(p['vx1'])}  VX2 {value(p['vx2'])}  "
+           f"contango {value(p['contango_pct'])}%")
+    yield f"  spread {value(p['spread'])} vs entry {value(p['entry_spread'])}: P&L {value(p['pnl_usd'])} USD"
+    yield f"  gate {p['gate_state']} (score {value(p['gate_score'])})"
+    if p["levels_invalid"]:
+        yield "  stop/take-profit levels are on the wrong sides of the entry: NOT evaluated; fix the position config"
+    else:
+        yield (f"  stop {value(p['stop_loss_spread'])} hit={value(p['stop_loss_hit'], 'unknown')}  "
+               f"take-profit {value(p['take_profit_spread'])} hit={value(p['take_profit_hit'], 'unknown')}")
+    yield (f"  roll by {value(p['roll_by'])}: {value(p['sessions_to_roll'])} sessions "
+           f"({value(p['days_to_roll'])} calendar days); settles {value(p['settlement_date'])}")
+    for reason in p["reasons"]:
+        yield f"  - {reason}"
