@@ -1,0 +1,706 @@
+"""Import IBKR executions as fills: from the API (through the Gateway) or from a Flex trade report.
+
+The rules (DECISIONS.md sections 1 and 5):
+
+- An execution is imported once. Its IBKR exec id is the key, so running an import again (or
+  importing the Flex report of a day already synced from the API) adds nothing.
+- One batch, one transaction. Every execution is checked first; one that cannot be imported
+  (an unknown contract, a price of 0, a sign that contradicts its side, an unreadable date)
+  refuses the whole batch with a message naming it, and nothing is written.
+- Instruments are matched by conId, else by security type and local symbol (and, for futures,
+  the contract month); the conId is then recorded on the instrument. A VXM month the database
+  does not know yet is created from the calendar. Anything else unknown refuses the batch:
+  the operator adds the instrument first.
+- Attribution: an order ref that starts with a sleeve's prefix (case-insensitive, followed by
+  a non-alphanumeric character or the end) names the sleeve. Otherwise the instrument decides
+  when exactly one sleeve can hold it. Otherwise the fill is stored without a sleeve and a
+  warning alert asks the operator to attribute it (`attribute_fill`).
+
+Flex reports: `dateTime` is the account's local exchange time, which dspops takes as
+America/New_York (IBKR writes it without a zone). Flex quantities are signed (negative for a
+sell) and commissions negative (a cost); fills store a positive quantity with its side and the
+commission as a positive cost. Only rows at execution level are imported (`levelOfDetail`
+EXECUTION, or no such column); order summaries and lots are counted as ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from xml.parsers import expat
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from digests.alerts import raise_alert, resolve_alerts
+from digests.models import Alert
+from dspops import clock
+from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.broker.types import Execution
+from dspops.models import Instrument, SecType
+from rolls import vx
+from rolls.services import vxm_instrument
+from sleeves import parameters
+from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
+from sleeves.selectors import sleeve_settings
+
+__all__ = [
+    "FillImportError",
+    "FillImportReport",
+    "InstrumentMatchError",
+    "UNATTRIBUTED_ALERT",
+    "attribute_fill",
+    "find_instrument",
+    "import_flex",
+    "sync_fills",
+]
+
+NEW_YORK = ZoneInfo("America/New_York")
+VXM_ROOT = "VXM"
+UNATTRIBUTED_ALERT = "fill_unattributed"
+MAX_LISTED_PROBLEMS = 20
+CENT = Decimal("0.01")
+PRICE_STEP = Decimal("0.000001")
+QUANTITY_STEP = Decimal("0.0001")
+
+
+class FillImportError(Exception):
+    """Nothing was imported. The message says which execution (or file:line) and why."""
+
+
+class InstrumentMatchError(ValueError):
+    """A contract matches an instrument ambiguously or contradicts the conId dspops holds."""
+
+
+@dataclass(frozen=True)
+class FillImportReport:
+    created: int
+    skipped: int  # already imported (same exec id)
+    unattributed: list[str]  # exec ids stored without a sleeve
+    simulated: bool
+    source: str = ""
+    by_sleeve: dict[str, int] = field(default_factory=dict)  # sleeve code -> fills created
+    ignored: int = 0  # Flex rows that are not executions (order summaries, lots)
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class _Trade:
+    """One execution, whatever it was read from, before it is checked."""
+
+    where: str  # "execution 0001f4e8..." or "trades.xml:12", for messages
+    exec_id: str
+    con_id: int | None
+    sec_type: str  # as IBKR names it: STK, FUT, OPT, ...
+    symbol: str  # the underlying or root: SPY, VXM
+    local_symbol: str
+    side: str
+    quantity: Decimal  # positive
+    price: Decimal
+    commission: Decimal | None  # positive cost; None when not reported
+    executed_at: datetime
+    order_ref: str = ""
+    account: str = ""
+    multiplier: Decimal | None = None
+    expiry: date | None = None
+    note: str = ""
+
+    @property
+    def contract(self) -> str:
+        """A human name, e.g. "OPT SPY 260213P00650000 (conId 123)"."""
+        local, symbol = " ".join(self.local_symbol.split()), " ".join(self.symbol.split())
+        name = local if local.startswith(symbol) else f"{symbol} {local}".strip()
+        con_id = f" (conId {self.con_id})" if self.con_id else ""
+        return f"{self.sec_type} {name}{con_id}"
+
+
+class _Refused(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__(_refusal(problems))
+
+
+def _refusal(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"{problems[0]}; nothing was imported."
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    more = len(problems) - len(listed)
+    tail = f"\n... and {more} more" if more else ""
+    return f"{len(problems)} problems, so nothing was imported:\n" + "\n".join(listed) + tail
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+def sync_fills(
+    *, since: datetime, gateway: Gateway | None = None, role: str = "shell", triggered_by: str = "command"
+) -> FillImportReport:
+    """Import the IBKR executions at or after `since` (aware) as fills, in one transaction.
+
+    Opens a Gateway for `role` when none is given. Raises FillImportError when the broker
+    cannot be read (the run is stored as DATA UNAVAILABLE) or when any execution cannot be
+    imported (the run is stored as an error); in both cases no fill is written.
+    """
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise ValueError("sync_fills(since=...) needs a timezone-aware datetime")
+    started = clock.now()
+    inputs = {"since": since.isoformat()}
+    try:
+        if gateway is None:
+            with Gateway(GatewayConfig.from_settings(role)) as opened:
+                executions, simulated = opened.executions(since), opened.simulated
+        else:
+            executions, simulated = gateway.executions(since), gateway.simulated
+    except GatewayError as exc:
+        reason = f"IBKR executions could not be read: {exc}"
+        _store_failed_run(RunStatus.DATA_UNAVAILABLE, reason, started=started, inputs=inputs,
+                          triggered_by=triggered_by, simulated=False)
+        raise FillImportError(f"{reason} Nothing was imported; run sync_fills again when TWS is up.") from exc
+    trades = [_trade_from_execution(e) for e in executions]
+    return _import(
+        trades, source=FillSource.SIMULATED if simulated else FillSource.IBKR_API, simulated=simulated,
+        user=None, started=started, inputs=inputs, triggered_by=triggered_by,
+        sources={"executions": {"source": "simulated" if simulated else "broker", "as_of": started.isoformat()}},
+    )
+
+
+def _trade_from_execution(e: Execution) -> _Trade:
+    return _Trade(
+        where=f"execution {e.exec_id}", exec_id=e.exec_id, con_id=e.con_id or None, sec_type=e.sec_type,
+        symbol=e.symbol, local_symbol=e.local_symbol or e.symbol, side=e.side, quantity=e.quantity,
+        price=e.price, commission=e.commission, executed_at=e.executed_at, order_ref=e.order_ref or "",
+        account=e.account, multiplier=e.multiplier,
+        note=f"IBKR account {e.account}, order {e.order_id}, perm {e.perm_id}",
+    )
+
+
+# --- Flex reports ---------------------------------------------------------------------------------
+
+
+def import_flex(*, path: Path, user=None) -> FillImportReport:
+    """Import an IBKR Flex trade report (XML or CSV) as fills, in one transaction.
+
+    A bad row refuses the whole file with "file:line: reason"; nothing is written.
+    Raises FillImportError.
+    """
+    path = Path(path)
+    started = clock.now()
+    inputs = {"file": str(path)}
+    try:
+        trades, ignored = _read_flex(path)
+    except _Refused as refused:
+        _store_failed_run(RunStatus.ERROR, str(refused), started=started, inputs=inputs,
+                          triggered_by="import", simulated=False)
+        raise FillImportError(str(refused)) from None
+    report = _import(
+        trades, source=FillSource.FLEX, simulated=False, user=user, started=started, inputs=inputs,
+        triggered_by="import", sources={"executions": {"source": "flex", "file": path.name}},
+    )
+    return replace(report, ignored=ignored)
+
+
+_CONTROL_ROWS = {"BOF", "EOF", "BOA", "EOA", "BOS", "EOS"}
+_REQUIRED = ("ibexecid", "conid", "buysell", "quantity", "tradeprice", "datetime", "symbol", "assetcategory")
+_ALIASES = {"assetclass": "assetcategory", "currencyprimary": "currency", "clientaccountid": "accountid",
+            "ibexecutionid": "ibexecid"}
+
+
+def _column(name: str) -> str:
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    return _ALIASES.get(key, key)
+
+
+def _read_flex(path: Path) -> tuple[list[_Trade], int]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _Refused([f"{path}: cannot be read ({exc.strerror})"]) from None
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    rows = _xml_rows(path, raw) if head == b"<" else _csv_rows(path, raw)
+    trades: list[_Trade] = []
+    problems: list[str] = []
+    ignored = 0
+    for line, values in rows:
+        level = values.get("levelofdetail", "").strip().upper()
+        if level and level != "EXECUTION":
+            ignored += 1
+            continue
+        try:
+            trades.append(_trade_from_flex(f"{path}:{line}", values, path.name))
+        except ValueError as exc:
+            problems.append(f"{path}:{line}: {exc}")
+    if problems:
+        raise _Refused(problems)
+    return trades, ignored
+
+
+def _xml_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
+    parser = expat.ParserCreate()
+    rows: list[tuple[int, dict[str, str]]] = []
+    root: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if not root:
+            root.append(name)
+        if name == "Trade":
+            rows.append((parser.CurrentLineNumber, {_column(k): v for k, v in attrs.items()}))
+
+    def doctype(*_args: Any) -> None:
+        raise _Refused([f"{path}:{parser.CurrentLineNumber}: a DOCTYPE is not accepted in a Flex report"])
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError as exc:
+        raise _Refused([f"{path}:{exc.lineno}: not valid XML ({expat.errors.messages[exc.code]}); "
+                        "export the Flex query again"]) from None
+    if root != ["FlexQueryResponse"]:
+        raise _Refused([f"{path}:1: not an IBKR Flex report (the root element is {root[0] if root else 'missing'}, "
+                        "expected FlexQueryResponse)"])
+    return rows
+
+
+def _csv_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Refused([f"{path}: not UTF-8 text ({exc.reason}); export the Flex query as CSV or XML"]) from None
+    header: list[str] | None = None
+    raw_header: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[str] = []
+    reader = csv.reader(text.splitlines())
+    for line, row in enumerate(reader, start=1):
+        if not row or all(not cell.strip() for cell in row) or row[0].strip().upper() in _CONTROL_ROWS:
+            continue
+        if header is None:
+            header, raw_header = [_column(cell) for cell in row], row
+            missing = [c for c in _REQUIRED if c not in header]
+            if missing:
+                raise _Refused([f"{path}:{line}: the header has no {', '.join(missing)} column(s); expected a Flex "
+                                "trade report with IBExecID, Conid, Buy/Sell, Quantity, TradePrice, Date/Time, "
+                                "Symbol and AssetClass"])
+            continue
+        if row == raw_header:  # the next section's header
+            continue
+        if len(row) != len(header):
+            problems.append(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
+            continue
+        rows.append((line, dict(zip(header, row))))
+    if header is None:
+        raise _Refused([f"{path}: no header row found; expected a Flex trade report (CSV or XML)"])
+    if problems:
+        raise _Refused(problems)
+    return rows
+
+
+def _trade_from_flex(where: str, values: dict[str, str], file_name: str) -> _Trade:
+    def text(key: str) -> str:
+        return (values.get(key) or "").strip()
+
+    exec_id = text("ibexecid")
+    if not exec_id:
+        raise ValueError("no ibExecID; export the Trades section at execution level")
+    con_id_text = text("conid")
+    if not con_id_text.isdigit() or int(con_id_text) <= 0:
+        raise ValueError(f"conid {con_id_text!r} is not an IBKR contract id")
+    side = text("buysell").upper()
+    if side not in Side.values:
+        if "(CA.)" in side:
+            raise ValueError(f"{side} is a cancelled trade; record its correction as a reversing fill")
+        raise ValueError(f"buySell {side!r} must be BUY or SELL")
+    quantity = _flex_decimal(text("quantity"), "quantity")
+    if quantity == 0:
+        raise ValueError("quantity is 0")
+    if (side == Side.BUY) != (quantity > 0):
+        raise ValueError(
+            f"{side} with quantity {text('quantity')}: Flex quantities are positive for a BUY and negative for a "
+            "SELL; check the export"
+        )
+    price = _flex_decimal(text("tradeprice"), "tradePrice")
+    if price <= 0:
+        raise ValueError(f"tradePrice {text('tradeprice')} must be above 0: a fill at 0 is not a real execution")
+    commission = None
+    if text("ibcommission"):
+        charged = _flex_decimal(text("ibcommission"), "ibCommission")
+        if charged > 0:
+            raise ValueError(
+                f"ibCommission {text('ibcommission')} is a credit; dspops records commissions as costs. "
+                "Record this fill by hand"
+            )
+        currency = text("ibcommissioncurrency").upper()
+        if currency not in ("", "USD"):
+            raise ValueError(f"commission in {currency}; dspops records commissions in USD. Record this fill by hand")
+        commission = -charged
+    multiplier = _flex_decimal(text("multiplier"), "multiplier") if text("multiplier") else None
+    expiry = _flex_date(text("expiry"), "expiry") if text("expiry") else None
+    symbol = text("symbol")
+    sec_type = text("assetcategory").upper()
+    account = text("accountid")
+    return _Trade(
+        where=where, exec_id=exec_id, con_id=int(con_id_text), sec_type=sec_type,
+        symbol=text("underlyingsymbol") if sec_type not in ("STK", "IND") and text("underlyingsymbol") else symbol,
+        local_symbol=text("localsymbol") or symbol, side=side, quantity=abs(quantity), price=price,
+        commission=commission, executed_at=_flex_datetime(text("datetime")), order_ref=text("orderreference"),
+        account=account, multiplier=multiplier, expiry=expiry,
+        note=f"Flex report {file_name}" + (f", account {account}" if account else ""),
+    )
+
+
+def _flex_decimal(value: str, name: str) -> Decimal:
+    try:
+        number = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        raise ValueError(f"{name} {value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{name} {value!r} is not a number")
+    return number
+
+
+_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y")
+_TIME_FORMATS = ("%H%M%S", "%H:%M:%S", "%H:%M")
+
+
+def _flex_date(value: str, name: str) -> date:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"{name} {value!r} is not a date (expected 20260114 or 2026-01-14)")
+
+
+def _flex_datetime(value: str) -> datetime:
+    """A Flex dateTime ("20260114;105512", "2026-01-14, 10:55:12"), taken as New York time, in UTC."""
+    parts = [p for p in re.split(r"[;,\s]+", value.strip()) if p]
+    if len(parts) == 2:
+        for date_format in _DATE_FORMATS:
+            for time_format in _TIME_FORMATS:
+                try:
+                    local = datetime.strptime(f"{parts[0]} {parts[1]}", f"{date_format} {time_format}")
+                except ValueError:
+                    continue
+                return local.replace(tzinfo=NEW_YORK).astimezone(timezone.utc)
+    raise ValueError(
+        f"dateTime {value!r} is not a date and time (expected 20260114;105512 or 2026-01-14, 10:55:12)"
+    )
+
+
+# --- instruments ----------------------------------------------------------------------------------
+
+
+def find_instrument(
+    *, con_id: int | None, sec_type: str, symbol: str, local_symbol: str, near: date, expiry: date | None = None
+) -> Instrument | None:
+    """The Instrument of a broker contract, or None when dspops has none.
+
+    Matched by conId, else by security type and local symbol (futures: and contract month,
+    VXM months resolved near `near`). A match without a conId gets it recorded. Raises
+    InstrumentMatchError when several instruments match, when the match holds another
+    conId, or when a VXM local symbol cannot be read.
+    """
+    if con_id:
+        found = Instrument.objects.filter(con_id=con_id).first()
+        if found is not None:
+            return found
+    if sec_type not in SecType.values:
+        return None
+    candidates = Instrument.objects.filter(sec_type=sec_type, local_symbol__iexact=local_symbol)
+    if sec_type == SecType.FUTURE:
+        if symbol.upper() == VXM_ROOT:
+            cm = _vxm_month(local_symbol, near=near, expiry=expiry)
+            candidates = Instrument.objects.filter(
+                sec_type=sec_type, local_symbol=cm.local_symbol(VXM_ROOT), contract_month=cm.label
+            )
+        elif expiry is not None:
+            candidates = candidates.filter(settlement_date=expiry)
+    else:
+        candidates = candidates.filter(contract_month="")
+    found_list = list(candidates[:3])
+    if len(found_list) > 1:
+        raise InstrumentMatchError(
+            f"{len(found_list)} instruments match {sec_type} {local_symbol}; give each its conId in the admin"
+        )
+    if not found_list:
+        return None
+    instrument = found_list[0]
+    if con_id:
+        _record_con_id(instrument, con_id)
+    return instrument
+
+
+def _vxm_month(local_symbol: str, *, near: date, expiry: date | None) -> vx.ContractMonth:
+    try:
+        cm = vx.parse_local_symbol(local_symbol, near=near)
+    except ValueError as exc:
+        raise InstrumentMatchError(str(exc)) from None
+    if expiry is not None and vx.settlement_date(cm) != expiry:
+        raise InstrumentMatchError(
+            f"{local_symbol} near {near} is {cm.label}, which settles {vx.settlement_date(cm)}, "
+            f"but the broker says it expires {expiry}"
+        )
+    return cm
+
+
+def _record_con_id(instrument: Instrument, con_id: int) -> None:
+    if instrument.con_id == con_id:
+        return
+    if instrument.con_id is not None:
+        raise InstrumentMatchError(
+            f"{instrument} is conId {instrument.con_id} in dspops but the broker says {con_id}; "
+            "check the instrument in the admin"
+        )
+    instrument.con_id = con_id
+    instrument.save(update_fields=["con_id"])
+
+
+def _instrument_for(trade: _Trade) -> Instrument:
+    """The trade's Instrument, creating a missing VXM month. Raises ValueError saying why not."""
+    near = clock.trading_date(trade.executed_at)
+    instrument = find_instrument(
+        con_id=trade.con_id, sec_type=trade.sec_type, symbol=trade.symbol, local_symbol=trade.local_symbol,
+        near=near, expiry=trade.expiry,
+    )
+    if instrument is None and trade.sec_type == SecType.FUTURE and trade.symbol.upper() == VXM_ROOT:
+        instrument = vxm_instrument(_vxm_month(trade.local_symbol, near=near, expiry=trade.expiry))
+        if trade.con_id:
+            _record_con_id(instrument, trade.con_id)
+    if instrument is None:
+        raise ValueError(f"unknown contract {trade.contract}: add the instrument first")
+    if trade.multiplier is not None and trade.multiplier != instrument.multiplier:
+        raise ValueError(
+            f"{trade.contract} has multiplier {trade.multiplier.normalize():f} at the broker but "
+            f"{instrument.multiplier.normalize():f} in dspops; check the instrument in the admin"
+        )
+    return instrument
+
+
+# --- attribution ----------------------------------------------------------------------------------
+
+
+class _Attribution:
+    """Which sleeve a fill belongs to: by order ref, else by an instrument only one sleeve holds."""
+
+    def __init__(self) -> None:
+        self.sleeves = {s.code: s for s in Sleeve.objects.all()}
+        self.prefixes = sorted(
+            ((s.order_ref_prefix.lower(), s) for s in self.sleeves.values() if s.order_ref_prefix),
+            key=lambda item: -len(item[0]),
+        )
+        self.stock_symbols: dict[str, set[str]] = {}
+        self.future_roots: dict[str, set[str]] = {}
+        try:
+            if "VRP_CS" in self.sleeves:
+                self.future_roots["VRP_CS"] = {sleeve_settings("VRP_CS")["contract_root"]}
+            if "VRP_ERP" in self.sleeves:
+                self.stock_symbols["VRP_ERP"] = {sleeve_settings("VRP_ERP")["symbol"]}
+            if "DM" in self.sleeves:
+                dm = sleeve_settings("DM")
+                self.stock_symbols["DM"] = set(dm["risky_universe"]) | {dm["cash_symbol"]}
+        except parameters.ParameterError as exc:
+            raise _Refused([f"the sleeve settings cannot be read to attribute fills ({exc}); fix them in the "
+                            "admin"]) from None
+
+    def by_order_ref(self, order_ref: str) -> Sleeve | None:
+        ref = order_ref.strip().lower()
+        for prefix, sleeve in self.prefixes:
+            if ref.startswith(prefix) and (len(ref) == len(prefix) or not ref[len(prefix)].isalnum()):
+                return sleeve
+        return None
+
+    def holders(self, instrument: Instrument) -> list[Sleeve]:
+        if instrument.sec_type == SecType.FUTURE:
+            codes = [code for code, roots in self.future_roots.items() if instrument.symbol.upper() in roots]
+        elif instrument.sec_type == SecType.STOCK:
+            codes = [code for code, symbols in self.stock_symbols.items() if instrument.symbol.upper() in symbols]
+        else:
+            codes = []
+        return [self.sleeves[code] for code in sorted(codes)]
+
+    def sleeve_for(self, order_ref: str, instrument: Instrument) -> tuple[Sleeve | None, str]:
+        """(sleeve, "") or (None, why no sleeve could be chosen)."""
+        by_ref = self.by_order_ref(order_ref)
+        if by_ref is not None:
+            return by_ref, ""
+        holders = self.holders(instrument)
+        if len(holders) == 1:
+            return holders[0], ""
+        known = ", ".join(prefix for prefix, _ in sorted(self.prefixes)) or "none defined"
+        ref = (f"its order ref {order_ref!r} starts with no sleeve's prefix ({known})" if order_ref
+               else "it has no order ref")
+        held = (f"{instrument.local_symbol} can belong to {' or '.join(s.code for s in holders)}" if holders
+                else f"no sleeve holds {instrument.local_symbol}")
+        return None, f"{ref} and {held}"
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _checked(trade: _Trade) -> list[str]:
+    problems = []
+    if not trade.exec_id:
+        problems.append("the broker sent no exec id")
+    if trade.side not in Side.values:
+        problems.append(f"side {trade.side!r} must be BUY or SELL")
+    if not trade.quantity.is_finite() or trade.quantity <= 0:
+        problems.append(f"quantity {trade.quantity} must be above 0")
+    elif trade.quantity != trade.quantity.quantize(QUANTITY_STEP):
+        problems.append(f"quantity {trade.quantity} has more than 4 decimals")
+    if not trade.price.is_finite() or trade.price <= 0:
+        problems.append(f"price {trade.price} must be above 0: a fill at 0 is not a real execution")
+    if trade.commission is not None and (not trade.commission.is_finite() or trade.commission < 0):
+        problems.append(f"commission {trade.commission} cannot be negative")
+    return [f"{trade.where}: {p}" for p in problems]
+
+
+def _import(
+    trades: list[_Trade], *, source: str, simulated: bool, user, started: datetime, inputs: dict,
+    triggered_by: str, sources: dict,
+) -> FillImportReport:
+    try:
+        with transaction.atomic():
+            report = _write(trades, source=source, simulated=simulated, user=user)
+            run = MonitorRun.objects.create(
+                kind=RunKind.FILL_SYNC, trading_date=clock.current_session(), started_at=started,
+                finished_at=clock.now(), status=RunStatus.OK, simulated=simulated, triggered_by=triggered_by,
+                inputs=inputs, sources=sources,
+                outputs={"created": report.created, "skipped": report.skipped, "unattributed": report.unattributed,
+                         "by_sleeve": report.by_sleeve},
+            )
+    except _Refused as refused:
+        _store_failed_run(RunStatus.ERROR, str(refused), started=started, inputs=inputs,
+                          triggered_by=triggered_by, simulated=simulated)
+        raise FillImportError(str(refused)) from None
+    return replace(report, run_id=run.pk)
+
+
+def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillImportReport:
+    problems: list[str] = []
+    first_seen: dict[str, _Trade] = {}
+    fresh: list[_Trade] = []
+    skipped = 0
+    recorded = set(
+        Fill.objects.filter(exec_id__in=[t.exec_id for t in trades if t.exec_id]).values_list("exec_id", flat=True)
+    )
+    for trade in trades:
+        trade_problems = _checked(trade)
+        if trade_problems:
+            problems.extend(trade_problems)
+            continue
+        earlier = first_seen.get(trade.exec_id)
+        if earlier is not None:
+            if _same_execution(earlier, trade):
+                skipped += 1
+            else:
+                problems.append(f"{trade.where}: exec id {trade.exec_id} also appears at {earlier.where} "
+                                "with other values")
+            continue
+        first_seen[trade.exec_id] = trade
+        if trade.exec_id in recorded:
+            skipped += 1
+        else:
+            fresh.append(trade)
+    if problems:
+        raise _Refused(problems)
+
+    attribution = _Attribution()
+    pending: list[tuple[_Trade, Fill, str]] = []
+    for trade in fresh:
+        try:
+            instrument = _instrument_for(trade)
+        except ValueError as exc:
+            problems.append(f"{trade.where}: {exc}")
+            continue
+        sleeve, why_none = attribution.sleeve_for(trade.order_ref, instrument)
+        fill = Fill(
+            sleeve=sleeve, instrument=instrument, side=trade.side, quantity=trade.quantity,
+            price=trade.price.quantize(PRICE_STEP),
+            commission=None if trade.commission is None else trade.commission.quantize(CENT, ROUND_HALF_UP),
+            executed_at=trade.executed_at, exec_id=trade.exec_id, order_ref=trade.order_ref[:64], source=source,
+            note=trade.note[:300], entered_by=user,
+        )
+        try:
+            fill.full_clean(validate_unique=False)
+        except ValidationError as exc:
+            problems.append(f"{trade.where}: {'; '.join(exc.messages)}")
+            continue
+        pending.append((trade, fill, why_none))
+    if problems:
+        raise _Refused(problems)
+
+    by_sleeve: Counter[str] = Counter()
+    unattributed = []
+    for trade, fill, why_none in pending:
+        fill.save()
+        if fill.sleeve is not None:
+            by_sleeve[fill.sleeve.code] += 1
+            continue
+        unattributed.append(trade.exec_id)
+        when = fill.executed_at.astimezone(NEW_YORK)
+        raise_alert(
+            code=UNATTRIBUTED_ALERT, subject=trade.exec_id, severity="warning",
+            message=(
+                f"Fill {trade.exec_id} ({fill.side} {fill.quantity.normalize():f} {fill.instrument} @ "
+                f"{fill.price.normalize():f}, {when:%Y-%m-%d %H:%M} New York) has no sleeve: {why_none}. "
+                "Set its sleeve on the fill in the admin; until then it counts in no sleeve's position."
+            ),
+        )
+    return FillImportReport(
+        created=len(pending), skipped=skipped, unattributed=unattributed, simulated=simulated, source=source,
+        by_sleeve=dict(sorted(by_sleeve.items())),
+    )
+
+
+def _same_execution(a: _Trade, b: _Trade) -> bool:
+    return (a.con_id, a.side, a.quantity, a.price, a.executed_at) == (b.con_id, b.side, b.quantity, b.price,
+                                                                      b.executed_at)
+
+
+def _store_failed_run(
+    status: str, reason: str, *, started: datetime, inputs: dict, triggered_by: str, simulated: bool
+) -> MonitorRun:
+    with transaction.atomic():
+        return MonitorRun.objects.create(
+            kind=RunKind.FILL_SYNC, trading_date=clock.current_session(), started_at=started,
+            finished_at=clock.now(), status=status, reason=reason, simulated=simulated,
+            triggered_by=triggered_by, inputs=inputs,
+        )
+
+
+# --- attributing by hand --------------------------------------------------------------------------
+
+
+def attribute_fill(*, fill: Fill, sleeve: Sleeve, user) -> Fill:
+    """Give an unattributed fill its sleeve, with a history row naming the user.
+
+    Only the sleeve changes, and only while it is empty (a conditional UPDATE that must change
+    exactly one row). The fill's unattributed alert is resolved. Raises ValidationError when
+    the fill already belongs to a sleeve: then the fix is a reversing fill and a new one.
+    """
+    with transaction.atomic():
+        changed = Fill.objects.filter(pk=fill.pk, sleeve__isnull=True).update(sleeve=sleeve)
+        if changed != 1:
+            current = Fill.objects.filter(pk=fill.pk).values_list("sleeve__code", flat=True).first()
+            raise ValidationError(
+                f"Fill #{fill.pk} already belongs to {current}. To move it, record a reversing fill and a new one."
+            )
+        fill.refresh_from_db()
+        Fill.history.bulk_history_create(
+            [fill], update=True, default_user=user, default_change_reason=f"attributed to {sleeve.code}"
+        )
+        if fill.exec_id:
+            still_open = (
+                Alert.objects.filter(code=UNATTRIBUTED_ALERT, resolved_at__isnull=True)
+                .exclude(subject=fill.exec_id)
+                .values_list("subject", flat=True)
+            )
+            resolve_alerts(code=UNATTRIBUTED_ALERT, keep_subjects=list(still_open))
+    return fill
+

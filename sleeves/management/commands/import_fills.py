@@ -1,0 +1,31 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sleeves.fill_import import FillImportError, import_flex
+
+
+class Command(BaseCommand):
+    help = (
+        "Import an IBKR Flex trade report (XML or CSV, execution level) as fills, in one transaction. "
+        "A bad row refuses the whole file; executions already imported are skipped. Flex times are "
+        "taken as New York time."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+
+    def handle(self, *args, file, **options):
+        try:
+            report = import_flex(path=file)
+        except FillImportError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"{file}: {report.created} created, {report.skipped} skipped (already imported), "
+            f"{len(report.unattributed)} unattributed"
+            + (f", {report.ignored} non-execution row(s) ignored." if report.ignored else ".")
+        )
+        for code, count in report.by_sleeve.items():
+            self.stdout.write(f"  {code}: {count}")
+        if report.unattributed:
+            self.stdout.write("Set the sleeve of these fills in the admin: " + ", ".join(report.unattributed))

@@ -1,0 +1,58 @@
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dspops import calendars, clock
+from sleeves.fill_import import FillImportError, sync_fills
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def parse_since(text: str) -> datetime:
+    """An ISO date (midnight New York) or date-time (New York when it has no zone)."""
+    try:
+        if len(text.strip()) == 10:
+            return datetime.combine(date.fromisoformat(text.strip()), time(0, 0), NEW_YORK)
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(
+            f"--since {text!r} is not an ISO date or date-time (2026-01-14 or 2026-01-14T09:30, New York "
+            "unless it names a zone)."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=NEW_YORK)
+
+
+def previous_session_start() -> datetime:
+    day = calendars.previous_session(clock.current_session())
+    return datetime.combine(day, time(0, 0), NEW_YORK)
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the IBKR executions since a time as fills (one transaction; an execution already imported is "
+        "skipped). Connects with the 'shell' client id. TWS reports executions of the last few days only."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--since", type=parse_since,
+            help="ISO date or date-time, New York unless it names a zone. Default: the start of the previous "
+                 "NYSE session.",
+        )
+
+    def handle(self, *args, since, **options):
+        since = since or previous_session_start()
+        try:
+            report = sync_fills(since=since, role="shell", triggered_by="command")
+        except FillImportError as exc:
+            raise CommandError(str(exc)) from None
+        broker = "simulated broker" if report.simulated else "IBKR"
+        self.stdout.write(
+            f"Executions since {since.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z} ({broker}): {report.created} created, "
+            f"{report.skipped} skipped (already imported), {len(report.unattributed)} unattributed."
+        )
+        for code, count in report.by_sleeve.items():
+            self.stdout.write(f"  {code}: {count}")
+        if report.unattributed:
+            self.stdout.write("Set the sleeve of these fills in the admin: " + ", ".join(report.unattributed))
