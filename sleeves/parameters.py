@@ -161,6 +161,8 @@ _SPECS: dict[str, tuple[ParameterSpec, ...]] = {
                       _d("0"), _d("100000000")),
         ParameterSpec("max_quote_age_seconds", "int", "Pre-roll: quotes must be younger than this",
                       "seconds", _d("1"), _d("3600")),
+        ParameterSpec("go_valid_minutes", "int", "A GO verdict allows execution for this long; then re-check",
+                      "minutes", _d("1"), _d("60")),
         ParameterSpec("fill_warning_minutes", "int", "Warn when a roll leg is unfilled after this long",
                       "minutes", _d("1"), _d("240")),
         ParameterSpec("limit_buffer", "decimal", "Combo limit = mid plus/minus this", "points",
