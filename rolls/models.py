@@ -3,6 +3,7 @@
 from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -190,3 +191,146 @@ class RollCycle(models.Model):
     @property
     def effective_roll_by(self) -> date:
         return self.planned_roll_by or self.roll_by
+
+
+class RollState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    CHECKED_GO = "checked_go", "Checked: GO"
+    CHECKED_NO_GO = "checked_no_go", "Checked: DO NOT ROLL"
+    EXECUTING = "executing", "Executing"
+    LEGS_FILLED = "legs_filled", "Legs filled"
+    VERIFIED = "verified", "Verified"
+    CLOSED = "closed", "Closed"
+    ABORTED = "aborted", "Aborted"
+    ESCALATED = "escalated", "Escalated (orphan leg)"
+
+
+OPEN_ROLL_STATES = [s for s in RollState.values if s not in (RollState.CLOSED, RollState.ABORTED)]
+
+
+class RollAttempt(models.Model):
+    """One roll of the VRP-CS spread: -q old front / +q middle becomes -q middle / +q new back.
+
+    It moves only along the transitions in ``rolls.roll_states.TRANSITIONS``; each move is a
+    RollTransition row (who, when, why). A rehearsal walks the same states but never records
+    real fills and never changes the position config.
+    """
+
+    sleeve = models.ForeignKey(Sleeve, on_delete=models.PROTECT, related_name="roll_attempts")
+    position = models.ForeignKey(SpreadPosition, on_delete=models.PROTECT, related_name="roll_attempts",
+                                 help_text="The position config being rolled.")
+    rehearsal = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=RollState.choices, default=RollState.PLANNED)
+    version = models.PositiveIntegerField(default=0, help_text="Moves with every transition (optimistic lock).")
+    quantity = models.PositiveIntegerField()
+    old_front = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    middle = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    new_back = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    executing_since = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "roll"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sleeve", "rehearsal"], condition=Q(state__in=OPEN_ROLL_STATES),
+                name="one_open_roll_per_sleeve_and_mode",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="roll_quantity_positive"),
+        ]
+
+    def __str__(self):
+        kind = "Rehearsal" if self.rehearsal else "Roll"
+        return f"{kind} #{self.pk}: {self.old_front}/{self.middle} → {self.middle}/{self.new_back}"
+
+
+class RollTransition(models.Model):
+    attempt = models.ForeignKey(RollAttempt, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=16, choices=RollState.choices)
+    to_state = models.CharField(max_length=16, choices=RollState.choices)
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    why = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.from_state} → {self.to_state}"
+
+
+class RollCheck(models.Model):
+    """One run of the pre-roll checks: the verdict, the inputs it saw, the tickets it computed."""
+
+    attempt = models.ForeignKey(RollAttempt, null=True, blank=True, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField()
+    checked_by = models.CharField(max_length=150, blank=True)
+    verdict = models.CharField(max_length=8, choices=[("GO", "GO"), ("NO_GO", "DO NOT ROLL")])
+    data_complete = models.BooleanField(help_text="False when an input could not be read at all.")
+    simulated = models.BooleanField(default=False)
+    manual_quotes = models.BooleanField(default=False, help_text="Quotes were typed by the operator.")
+    inputs = models.JSONField(default=dict)
+    tickets = models.JSONField(default=list)
+    ticket_problems = models.JSONField(default=list)
+    net_legs = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        get_latest_by = "checked_at"
+
+    def __str__(self):
+        return f"{self.verdict} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class CheckResult(models.Model):
+    check_run = models.ForeignKey(RollCheck, on_delete=models.CASCADE, related_name="results")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=32)
+    label = models.CharField(max_length=120)
+    observed = models.CharField(max_length=300)
+    threshold = models.CharField(max_length=120)
+    passed = models.BooleanField()
+    source = models.CharField(max_length=120, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["check_run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["check_run", "position"], name="check_result_position_unique"),
+            models.CheckConstraint(condition=Q(passed=True) | ~Q(reason=""), name="failed_check_says_why"),
+        ]
+
+    def __str__(self):
+        return f"{self.label}: {'pass' if self.passed else 'FAIL'}"
+
+
+class RollLegFill(models.Model):
+    """A fill on one leg of a roll's combos. In a real roll it is also a Fill of the sleeve."""
+
+    TICKETS = [("close", "Close the old spread"), ("open", "Open the new spread")]
+
+    attempt = models.ForeignKey(RollAttempt, on_delete=models.CASCADE, related_name="leg_fills")
+    ticket = models.CharField(max_length=5, choices=TICKETS)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=4, choices=[("BUY", "Buy"), ("SELL", "Sell")])
+    quantity = models.PositiveIntegerField()
+    price = PriceField()
+    executed_at = models.DateTimeField()
+    source = models.CharField(max_length=16)
+    exec_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    fill = models.OneToOneField("sleeves.Fill", null=True, blank=True, on_delete=models.PROTECT, related_name="roll_leg")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["executed_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="leg_fill_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="leg_fill_price_positive",
+                                   violation_error_message="The price must be above 0."),
+        ]
+
+    def __str__(self):
+        return f"{self.ticket}: {self.side} {self.quantity} {self.instrument} @ {self.price}"

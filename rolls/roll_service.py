@@ -1,0 +1,567 @@
+"""The VRP-CS roll: plan it, check it, execute it (the operator trades in TWS), verify it.
+
+Every state change goes through ``transition``, which moves the row only if nobody else moved
+it first (a conditional UPDATE on state and version), so two operators confirming the same step
+at once cannot both succeed. Everything a check saw is stored with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from digests.alerts import raise_alert, resolve_alerts
+from dspops import calendars, clock
+from dspops.broker_sync import GatewayError, open_gateway, record_quotes
+from dspops.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
+from rolls import checks, roll_states, vx
+from rolls.models import (CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition,
+                          SpreadPosition, default_levels, validate_spread_levels)
+from rolls.services import vxm_instrument
+from sleeves.models import Fill, FillSource, SignalState, Sleeve
+from sleeves.selectors import sleeve_settings
+
+log = logging.getLogger("dspops.rolls")
+
+
+class RollError(Exception):
+    """The roll cannot do what was asked. The message says why and what to do."""
+
+
+class ConcurrentChange(RollError):
+    """Someone else moved the roll first."""
+
+
+# --- transitions ---------------------------------------------------------------------------------
+
+
+def transition(*, attempt: RollAttempt, to_state: str, user, why: str, now: datetime | None = None,
+               **fields) -> RollAttempt:
+    """Move ``attempt`` to ``to_state`` if it is still where the caller saw it; record who, when, why."""
+    try:
+        roll_states.check_transition(attempt.state, to_state)
+    except roll_states.TransitionNotAllowed as exc:
+        raise RollError(str(exc)) from None
+    now = now or clock.now()
+    with transaction.atomic():
+        moved = RollAttempt.objects.filter(pk=attempt.pk, state=attempt.state, version=attempt.version).update(
+            state=to_state, version=F("version") + 1, **fields)
+        if moved != 1:
+            current = RollAttempt.objects.get(pk=attempt.pk)
+            raise ConcurrentChange(
+                f"This roll was changed by someone else meanwhile: it is now {current.get_state_display()}. "
+                "Reload the page and look again before acting."
+            )
+        RollTransition.objects.create(attempt=attempt, from_state=attempt.state, to_state=to_state, at=now,
+                                      by=user if getattr(user, "pk", None) else None, why=why)
+    attempt.refresh_from_db()
+    return attempt
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def active_position() -> SpreadPosition | None:
+    return (SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True)
+            .select_related("short_leg", "long_leg").first())
+
+
+def roll_legs(position: SpreadPosition) -> tuple[Instrument, Instrument, Instrument]:
+    middle_month = vx.ContractMonth.from_label(position.long_leg.contract_month)
+    return position.short_leg, position.long_leg, vxm_instrument(middle_month.shift(1))
+
+
+def plan_roll(*, user, rehearsal: bool = False, now: datetime | None = None) -> RollAttempt:
+    now = now or clock.now()
+    position = active_position()
+    if position is None:
+        raise RollError("There is no active VRP-CS position config to roll. Enter the current position first.")
+    expiry = position.short_leg.settlement_date
+    if expiry is not None and expiry < clock.trading_date(now):
+        raise_alert(code="spread_legs_expired", subject=f"{position.short_leg}/{position.long_leg}",
+                    severity="critical", sleeve=position.sleeve,
+                    message=f"The VRP-CS position config (-{position.quantity} {position.short_leg} / "
+                            f"+{position.quantity} {position.long_leg}) names a leg that settled on {expiry}. "
+                            "Reconcile with the broker and enter the current position before rolling.")
+        raise RollError(f"The position config's short leg {position.short_leg} settled on {expiry}: it is not a live "
+                        "position and cannot be rolled. Reconcile with the broker and enter the current position.")
+    old_front, middle, new_back = roll_legs(position)
+    try:
+        with transaction.atomic():
+            attempt = RollAttempt.objects.create(
+                sleeve=position.sleeve, position=position, rehearsal=rehearsal, quantity=position.quantity,
+                old_front=old_front, middle=middle, new_back=new_back, created_at=now,
+                created_by=user if getattr(user, "pk", None) else None,
+            )
+            RollTransition.objects.create(attempt=attempt, from_state=RollState.PLANNED, to_state=RollState.PLANNED,
+                                          at=now, by=attempt.created_by,
+                                          why=("Rehearsal planned" if rehearsal else "Roll planned")
+                                          + f" from the position config #{position.pk}")
+    except IntegrityError:
+        existing = RollAttempt.objects.filter(sleeve=position.sleeve, rehearsal=rehearsal,
+                                              state__in=[s for s in RollState.values
+                                                         if s not in (RollState.CLOSED, RollState.ABORTED)]).first()
+        raise RollError(f"{existing} is still open; finish or abort it first.") from None
+    return attempt
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManualQuote:
+    bid: Decimal | None
+    ask: Decimal | None
+
+
+def thresholds(tick: Decimal | None = None) -> checks.RollThresholds:
+    cs = sleeve_settings("VRP_CS")
+    return checks.RollThresholds(
+        max_vix=cs["max_vix"], min_spread=cs["min_spread"], max_leg_width=cs["max_leg_width"],
+        max_new_back_width=cs["max_new_back_width"], max_combo_width=cs["max_combo_width"],
+        min_margin_headroom_usd=cs["min_margin_headroom_usd"], max_quote_age_seconds=cs["max_quote_age_seconds"],
+        limit_buffer=cs["limit_buffer"], tick=tick or Decimal("0.01"),
+    )
+
+
+def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = True,
+               manual_quotes: dict[str, ManualQuote] | None = None, manual_vix: Decimal | None = None,
+               role: str = "web", now: datetime | None = None) -> RollCheck:
+    """Run the pre-roll checks and store them; move the attempt (if any) to GO or DO NOT ROLL."""
+    fixed_now = now
+    now = now or clock.now()
+    if attempt is not None:
+        legs = (attempt.old_front, attempt.middle, attempt.new_back)
+        quantity = attempt.quantity
+    else:
+        position = active_position()
+        if position is None:
+            raise RollError("There is no active VRP-CS position config to check a roll for.")
+        legs, quantity = roll_legs(position), position.quantity
+    old_front, middle, new_back = legs
+    vix_instrument = Instrument.objects.get(symbol="VIX", sec_type=SecType.INDEX)
+    inputs: dict = {"legs": [str(i) for i in legs], "quantity": quantity}
+    problems: list[str] = []
+    simulated = False
+    quotes: dict[str, QuoteSnapshot] = {}
+    positions: dict[str, Decimal] | None = None
+    positions_source = excess_source = ""
+    excess = None
+
+    if manual_quotes is not None:
+        quotes, vix_quote = _manual_quote_rows(legs, vix_instrument, manual_quotes, manual_vix, now)
+        if vix_quote is not None:
+            quotes["VIX"] = vix_quote
+    if live:
+        try:
+            with open_gateway(role) as gateway:
+                wanted = [vix_instrument, *legs] if manual_quotes is None else []
+                if wanted:
+                    stored = record_quotes(gateway, wanted, max_age_s=thresholds().max_quote_age_seconds)
+                    quotes = {str(i.local_symbol): stored[i.pk] for i in wanted}
+                broker_positions = gateway.positions()
+                account = gateway.account_values()
+                simulated = gateway.simulated
+                kind = "simulated" if simulated else "live"
+                positions = {p.local_symbol: p.quantity for p in broker_positions
+                             if p.sec_type == "FUT" and p.symbol == "VXM"}
+                positions_source = f"broker ({kind}) {account.account}"
+                excess, excess_source = account.excess_liquidity, f"broker ({kind}) ExcessLiquidity"
+        except GatewayError as exc:
+            problems.append(f"broker unavailable: {exc}")
+    # Judge quote ages at the moment the data is in hand, not when the request started.
+    now = fixed_now or clock.now()
+    if positions is None:
+        positions, positions_source, excess, excess_source = _stored_broker_state(now, excess_source)
+    vix_row = quotes.pop("VIX", None)
+    vix_value = None
+    if vix_row is not None and vix_row.valid:
+        vix_value = vix_row.last if vix_row.last is not None else None
+    gate_state, gate_source = _gate(now)
+    leg_quotes = {str(i.local_symbol): _leg_quote(i, quotes.get(str(i.local_symbol))) for i in legs}
+    ctx = checks.RollContext(
+        now=now, gate_state=gate_state, gate_source=gate_source,
+        vix=vix_value, vix_source=vix_row.source if vix_row else "missing", vix_as_of=vix_row.as_of if vix_row else None,
+        quantity=quantity, old_front=str(old_front), middle=str(middle), new_back=str(new_back),
+        quotes=leg_quotes, positions=positions, excess_liquidity=excess, excess_liquidity_source=excess_source or "missing",
+        positions_source=positions_source,
+    )
+    th = thresholds(middle.min_tick)
+    results = checks.pre_roll_checks(ctx, th)
+    verdict = checks.verdict(results)
+    tickets = checks.roll_tickets(ctx, th)
+    data_complete = not problems and vix_value is not None and positions is not None and excess is not None \
+        and all(q.valid for q in leg_quotes.values())
+    inputs.update({
+        "gate": {"state": gate_state, "source": gate_source},
+        "vix": {"value": _s(vix_value), "source": ctx.vix_source, "as_of": _t(ctx.vix_as_of),
+                "reason": vix_row.invalid_reason if vix_row else "no VIX quote"},
+        "quotes": {sym: {"bid": _s(q.bid), "ask": _s(q.ask), "valid": q.valid, "reason": q.invalid_reason,
+                         "source": q.source, "as_of": _t(q.as_of)} for sym, q in leg_quotes.items()},
+        "positions": {k: str(v) for k, v in positions.items()} if positions is not None else None,
+        "positions_source": positions_source,
+        "excess_liquidity": _s(excess), "excess_liquidity_source": excess_source,
+        "problems": problems,
+    })
+    with transaction.atomic():
+        record = RollCheck.objects.create(
+            attempt=attempt, checked_at=now, checked_by=getattr(user, "username", "") or "", verdict=verdict,
+            data_complete=data_complete, simulated=simulated, manual_quotes=manual_quotes is not None,
+            inputs=inputs, tickets=[_ticket_json(t) for t in tickets.tickets], ticket_problems=list(tickets.problems),
+            net_legs={k: v for k, v in checks.net_legs(ctx).items()},
+        )
+        CheckResult.objects.bulk_create(
+            CheckResult(check_run=record, position=i, name=r.name, label=r.label, observed=r.observed[:300],
+                        threshold=r.threshold[:120], passed=r.passed, source=r.source[:120],
+                        reason=r.reason or ("" if r.passed else "failed"))
+            for i, r in enumerate(results)
+        )
+        if attempt is not None:
+            failing = [r.label for r in results if not r.passed]
+            why = "All pre-roll checks passed" if verdict == "GO" else "Failing: " + ", ".join(failing)
+            if manual_quotes is not None:
+                why += " (quotes typed by the operator)"
+            transition(attempt=attempt, to_state=RollState.CHECKED_GO if verdict == "GO" else RollState.CHECKED_NO_GO,
+                       user=user, why=why, now=now)
+    return record
+
+
+def _manual_quote_rows(legs, vix_instrument, manual_quotes, manual_vix, now):
+    rows = {}
+    with transaction.atomic():
+        for instrument in legs:
+            typed = manual_quotes.get(str(instrument))
+            if typed is None:
+                continue
+            reason = _manual_problem(typed)
+            rows[str(instrument)] = QuoteSnapshot.objects.create(
+                instrument=instrument, bid=typed.bid, ask=typed.ask, source=DataSource.MANUAL, as_of=now,
+                valid=not reason, invalid_reason=reason)
+        vix_row = None
+        if manual_vix is not None:
+            vix_row = QuoteSnapshot.objects.create(instrument=vix_instrument, last=manual_vix, source=DataSource.MANUAL,
+                                                   as_of=now, valid=manual_vix > 0,
+                                                   invalid_reason="" if manual_vix > 0 else "VIX must be above 0")
+    return rows, vix_row
+
+
+def _manual_problem(typed: ManualQuote) -> str:
+    if typed.bid is None or typed.ask is None:
+        return "typed quote is missing its bid or ask"
+    if typed.bid <= 0 or typed.ask <= 0:
+        return "typed prices must be above 0"
+    if typed.bid > typed.ask:
+        return "crossed market (bid > ask)"
+    return ""
+
+
+def _stored_broker_state(now: datetime, excess_source: str):
+    """Positions and excess liquidity from a broker snapshot taken today, or nothing."""
+    today_start = datetime.combine(clock.trading_date(now), datetime.min.time(), tzinfo=now.tzinfo)
+    snapshot = BrokerSnapshot.objects.filter(as_of__gte=today_start - timedelta(hours=12), as_of__lte=now).first()
+    if snapshot is None or clock.trading_date(snapshot.as_of) != clock.trading_date(now):
+        return None, "no broker reading today", None, excess_source or "no broker reading today"
+    positions = {p["local_symbol"]: Decimal(p["quantity"]) for p in snapshot.positions
+                 if p["sec_type"] == "FUT" and p["local_symbol"].startswith("VXM")}
+    label = f"broker snapshot {snapshot.account} at {clock.trading_date(snapshot.as_of)} {snapshot.as_of:%H:%M} UTC"
+    return positions, label, snapshot.excess_liquidity, label
+
+
+def _gate(now: datetime) -> tuple[str, str]:
+    state = SignalState.objects.filter(sleeve__code="VRP_CS", name="gate").first()
+    session = clock.current_session(now)
+    if state is None:
+        return "UNKNOWN", "no gate state recorded: run the VRP-CS monitor first"
+    if state.last_session < session:
+        return "UNKNOWN", f"gate last evaluated {state.last_session}; run the VRP-CS monitor today"
+    return state.state, f"VRP-CS monitor, session {state.last_session}"
+
+
+def _leg_quote(instrument: Instrument, row: QuoteSnapshot | None) -> checks.LegQuote:
+    if row is None:
+        return checks.LegQuote(local_symbol=str(instrument), bid=None, ask=None, last=None, valid=False,
+                               invalid_reason="no quote", as_of=None, source="missing")
+    source = "delayed" if row.source in (DataSource.DELAYED, DataSource.DELAYED_FROZEN) else (
+        "frozen" if row.source == DataSource.FROZEN else row.source)
+    return checks.LegQuote(local_symbol=str(instrument), bid=row.bid, ask=row.ask, last=row.last, valid=row.valid,
+                           invalid_reason=row.invalid_reason, as_of=row.as_of, source=source)
+
+
+def _ticket_json(ticket: checks.Ticket) -> dict:
+    return {
+        "title": ticket.title, "combo_action": ticket.combo_action, "quantity": ticket.quantity,
+        "legs": [{"local_symbol": leg.local_symbol, "action": leg.action, "ratio": leg.ratio, "bid": _s(leg.bid),
+                  "ask": _s(leg.ask), "width": _s(leg.width), "contract_month": leg.contract_month,
+                  "combo_leg_action": leg.combo_leg_action} for leg in ticket.legs],
+        "combo_bid": _s(ticket.combo_bid), "combo_ask": _s(ticket.combo_ask), "combo_mid": _s(ticket.combo_mid),
+        "combo_width": _s(ticket.combo_width), "limit_price": _s(ticket.limit_price),
+        "tws_fields": [list(pair) for pair in ticket.tws_fields],
+    }
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _t(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# --- execution -----------------------------------------------------------------------------------
+
+
+def start_executing(*, attempt: RollAttempt, user, now: datetime | None = None) -> RollAttempt:
+    now = now or clock.now()
+    latest = attempt.checks.order_by("-checked_at", "-id").first()
+    window = sleeve_settings("VRP_CS")["go_valid_minutes"]
+    if latest is None or latest.verdict != "GO":
+        raise RollError("The latest pre-roll check is not GO: do not trade.")
+    if now - latest.checked_at > timedelta(minutes=window):
+        raise RollError(f"The GO verdict is from {latest.checked_at:%H:%M:%S} UTC, more than {window} minutes ago: "
+                        "re-run the checks before trading.")
+    return transition(attempt=attempt, to_state=RollState.EXECUTING, user=user, now=now, executing_since=now,
+                      why="Operator is placing the two combos in TWS" + (" (rehearsal)" if attempt.rehearsal else ""))
+
+
+@dataclass(frozen=True)
+class LegStatus:
+    ticket: str
+    instrument: Instrument
+    side: str
+    required: int
+    filled: int
+    average_price: Decimal | None
+    warning: str
+
+    @property
+    def done(self) -> bool:
+        return self.filled >= self.required
+
+
+def required_legs(attempt: RollAttempt) -> list[tuple[str, Instrument, str]]:
+    return [("close", attempt.old_front, "BUY"), ("close", attempt.middle, "SELL"),
+            ("open", attempt.middle, "SELL"), ("open", attempt.new_back, "BUY")]
+
+
+def leg_status(attempt: RollAttempt, *, now: datetime | None = None) -> list[LegStatus]:
+    now = now or clock.now()
+    minutes = sleeve_settings("VRP_CS")["fill_warning_minutes"]
+    fills = defaultdict(list)
+    for fill in attempt.leg_fills.all():
+        fills[(fill.ticket, fill.instrument_id, fill.side)].append(fill)
+    rows = []
+    for ticket, instrument, side in required_legs(attempt):
+        mine = fills[(ticket, instrument.pk, side)]
+        filled = sum(f.quantity for f in mine)
+        average = (sum(f.price * f.quantity for f in mine) / filled).quantize(Decimal("0.0001")) if filled else None
+        warning = ""
+        if filled < attempt.quantity and attempt.executing_since and attempt.state == RollState.EXECUTING:
+            waited = now - attempt.executing_since
+            if waited > timedelta(minutes=minutes):
+                warning = (f"{side} {attempt.quantity - filled} {instrument} still unfilled after "
+                           f"{int(waited.total_seconds() // 60)} minutes: cancel and re-evaluate.")
+        rows.append(LegStatus(ticket, instrument, side, attempt.quantity, filled, average, warning))
+    return rows
+
+
+def raise_fill_warnings(attempt: RollAttempt, *, now: datetime | None = None) -> list[str]:
+    warnings = [row.warning for row in leg_status(attempt, now=now) if row.warning]
+    for text in warnings:
+        raise_alert(code="roll_leg_unfilled", subject=f"roll-{attempt.pk}", severity="warning", sleeve=attempt.sleeve,
+                    message=("Rehearsal: " if attempt.rehearsal else "") + text, now=now)
+    return warnings
+
+
+def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument, side: str, quantity: int,
+                    price: Decimal, executed_at: datetime, user, exec_id: str | None = None,
+                    source: str = "manual", fill: Fill | None = None) -> RollLegFill:
+    if attempt.state != RollState.EXECUTING:
+        raise RollError(f"Fills are recorded while the roll is Executing; it is {attempt.get_state_display()}.")
+    wanted = [(t, i.pk, s) for t, i, s in required_legs(attempt)]
+    if (ticket, instrument.pk, side) not in wanted:
+        legs = "; ".join(f"{t}: {s} {i}" for t, i, s in required_legs(attempt))
+        raise RollError(f"{side} {instrument} is not a leg of the {ticket} ticket. The legs are: {legs}.")
+    if quantity <= 0 or price <= 0:
+        raise RollError("The quantity and the price must both be above 0.")
+    status = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}[(ticket, instrument.pk, side)]
+    if status.filled + quantity > status.required:
+        raise RollError(f"{side} {quantity} {instrument} would over-fill the {ticket} ticket: "
+                        f"{status.filled} of {status.required} already recorded.")
+    with transaction.atomic():
+        if not attempt.rehearsal and fill is None:
+            fill = Fill(sleeve=attempt.sleeve, instrument=instrument, side=side, quantity=Decimal(quantity),
+                        price=price, executed_at=executed_at, exec_id=exec_id,
+                        order_ref=f"vrp-cs roll #{attempt.pk} {ticket}", source=FillSource.MANUAL,
+                        note=f"Roll #{attempt.pk}, {ticket} ticket", entered_by=user if getattr(user, "pk", None) else None)
+            fill.full_clean()
+            fill.save()
+        leg = RollLegFill.objects.create(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
+                                         quantity=quantity, price=price, executed_at=executed_at, source=source,
+                                         exec_id=exec_id if attempt.rehearsal else None, fill=fill,
+                                         entered_by=user if getattr(user, "pk", None) else None)
+        if all(row.done for row in leg_status(attempt)):
+            transition(attempt=attempt, to_state=RollState.LEGS_FILLED, user=user,
+                       why="All four legs have fills for the full quantity")
+            resolve_alerts(code="roll_leg_unfilled", keep_subjects=[])
+    return leg
+
+
+def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[RollLegFill]:
+    """Take the roll's fills from IBKR executions since execution began.
+
+    A real roll imports them as the sleeve's Fills first (sync_fills); a rehearsal only reads them.
+    """
+    if attempt.state != RollState.EXECUTING or attempt.executing_since is None:
+        raise RollError("Fills are pulled while the roll is Executing.")
+    legs = {attempt.old_front.pk, attempt.middle.pk, attempt.new_back.pk}
+    executions = []
+    if attempt.rehearsal:
+        try:
+            with open_gateway(role) as gateway:
+                for e in gateway.executions(attempt.executing_since):
+                    instrument = Instrument.objects.filter(con_id=e.con_id).first() or Instrument.objects.filter(
+                        local_symbol=e.local_symbol, sec_type=SecType.FUTURE).first()
+                    if instrument and instrument.pk in legs and e.executed_at >= attempt.executing_since:
+                        executions.append((e.exec_id, instrument, e.side, int(e.quantity), e.price, e.executed_at, None))
+        except GatewayError as exc:
+            raise RollError(f"The executions could not be read: {exc}") from None
+    else:
+        from sleeves.fill_import import FillImportError, sync_fills
+
+        try:
+            sync_fills(since=attempt.executing_since, role=role)
+        except FillImportError as exc:
+            raise RollError(f"The executions could not be imported: {exc}") from None
+        for f in Fill.objects.filter(sleeve=attempt.sleeve, instrument_id__in=legs, roll_leg__isnull=True,
+                                     executed_at__gte=attempt.executing_since, reverses__isnull=True).order_by("executed_at"):
+            executions.append((f.exec_id, f.instrument, f.side, int(f.quantity), f.price, f.executed_at, f))
+    known = set(attempt.leg_fills.exclude(exec_id=None).values_list("exec_id", flat=True))
+    recorded = []
+    for exec_id, instrument, side, quantity, price, executed_at, fill in executions:
+        if exec_id in known or attempt.state != RollState.EXECUTING:
+            continue
+        ticket = _ticket_for(attempt, instrument, side)
+        if ticket is None:
+            continue
+        recorded.append(record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
+                                        quantity=quantity, price=price, executed_at=executed_at, user=user,
+                                        exec_id=exec_id, source="ibkr", fill=fill))
+        attempt.refresh_from_db()
+    return recorded
+
+
+def _ticket_for(attempt: RollAttempt, instrument: Instrument, side: str) -> str | None:
+    status = leg_status(attempt)
+    for row in status:
+        if row.instrument.pk == instrument.pk and row.side == side and not row.done:
+            return row.ticket
+    return None
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = None,
+           take_profit_spread: Decimal | None = None, role: str = "web", now: datetime | None = None):
+    """Compare the positions with the new spread; update the config (real rolls) or escalate."""
+    now = now or clock.now()
+    if attempt.state not in (RollState.LEGS_FILLED, RollState.ESCALATED):
+        raise RollError(f"A roll is verified once its legs are filled; it is {attempt.get_state_display()}.")
+    positions, source = _positions_after(attempt, role=role)
+    result = checks.verify_after_roll(quantity=attempt.quantity, old_front=str(attempt.old_front),
+                                      middle=str(attempt.middle), new_back=str(attempt.new_back), positions=positions)
+    if positions is None:
+        raise RollError(f"Cannot verify: {result.message}")
+    subject = f"{'rehearsal-' if attempt.rehearsal else ''}roll-{attempt.pk}"
+    if not result.ok:
+        orders = "; ".join(o.message for o in result.orphans)
+        raise_alert(code="orphan_leg", subject=subject, severity="critical", sleeve=attempt.sleeve, now=now,
+                    message=("Rehearsal: " if attempt.rehearsal else "") + f"The roll left an orphan leg ({source}). "
+                            f"{orders}. Close it now, then verify the roll again.")
+        transition(attempt=attempt, to_state=RollState.ESCALATED, user=user, now=now,
+                   why=f"Positions are not the new spread ({source}): {orders}")
+        return result
+    with transaction.atomic():
+        if not attempt.rehearsal:
+            _update_position(attempt, stop_loss_spread, take_profit_spread, user, now)
+        transition(attempt=attempt, to_state=RollState.VERIFIED, user=user, now=now, verified_at=now,
+                   why=f"Positions are exactly the new spread ({source})"
+                       + ("; rehearsal: the position config is unchanged" if attempt.rehearsal else
+                          "; the position config now holds the new legs"))
+        resolve_alerts(code="orphan_leg", keep_subjects=[s for s in _open_orphan_subjects() if s != subject])
+    return result
+
+
+def _open_orphan_subjects() -> list[str]:
+    from digests.models import Alert
+
+    return list(Alert.objects.filter(code="orphan_leg", resolved_at__isnull=True).values_list("subject", flat=True))
+
+
+def _positions_after(attempt: RollAttempt, *, role: str) -> tuple[dict[str, Decimal] | None, str]:
+    if attempt.rehearsal:
+        check = attempt.checks.filter(verdict="GO").order_by("-checked_at", "-id").first()
+        before = (check.inputs.get("positions") if check else None) or None
+        if before is None:
+            return None, "no pre-roll positions recorded"
+        projected = defaultdict(Decimal, {k: Decimal(v) for k, v in before.items()})
+        for fill in attempt.leg_fills.select_related("instrument"):
+            projected[str(fill.instrument)] += fill.quantity if fill.side == "BUY" else -fill.quantity
+        return dict(projected), "rehearsal: the pre-roll broker positions plus the recorded fills"
+    try:
+        with open_gateway(role) as gateway:
+            positions = {p.local_symbol: p.quantity for p in gateway.positions()
+                         if p.sec_type == "FUT" and p.symbol == "VXM"}
+            return positions, f"broker {'(simulated) ' if gateway.simulated else ''}positions"
+    except GatewayError as exc:
+        return None, f"broker unavailable: {exc}"
+
+
+def _update_position(attempt: RollAttempt, stop, take_profit, user, now) -> SpreadPosition:
+    status = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}
+    short_price = status[("open", attempt.middle.pk, "SELL")].average_price
+    long_price = status[("open", attempt.new_back.pk, "BUY")].average_price
+    entry = (long_price - short_price).quantize(Decimal("0.0001"))
+    cs = sleeve_settings("VRP_CS")
+    if stop is None or take_profit is None:
+        levels = default_levels(entry, stop_multiple=cs["default_stop_multiple"],
+                                take_profit_multiple=cs["default_take_profit_multiple"])
+        if levels is None:
+            raise RollError(f"The new entry spread is {entry} (not positive): enter both the stop and the take-profit.")
+        stop = stop if stop is not None else levels[0]
+        take_profit = take_profit if take_profit is not None else levels[1]
+    errors = validate_spread_levels(entry_spread=entry, stop_loss_spread=stop, take_profit_spread=take_profit)
+    if errors:
+        raise RollError(" ".join(m for messages in errors.values() for m in messages))
+    dates = vx.contract_dates(vx.ContractMonth.from_label(attempt.middle.contract_month),
+                              sessions_before=cs["roll_sessions_before"])
+    position = SpreadPosition.objects.select_for_update().get(pk=attempt.position_id)
+    last_fill = attempt.leg_fills.order_by("-executed_at").first()
+    position.short_leg, position.long_leg = attempt.middle, attempt.new_back
+    position.short_entry_price, position.long_entry_price = short_price, long_price
+    position.entry_spread = entry
+    position.stop_loss_spread, position.take_profit_spread = stop, take_profit
+    position.settlement_date, position.roll_by = dates.settlement_date, dates.roll_by
+    position.entry_date = clock.trading_date(last_fill.executed_at if last_fill else now)
+    position._change_reason = f"Roll #{attempt.pk} verified"
+    if getattr(user, "pk", None):
+        position._history_user = user
+    position.full_clean()
+    position.save()
+    return position
+
+
+def close(*, attempt: RollAttempt, user, now=None) -> RollAttempt:
+    return transition(attempt=attempt, to_state=RollState.CLOSED, user=user, now=now, why="Roll finished")
+
+
+def abort(*, attempt: RollAttempt, user, why: str, now=None) -> RollAttempt:
+    if not why.strip():
+        raise RollError("Say why the roll is aborted.")
+    return transition(attempt=attempt, to_state=RollState.ABORTED, user=user, now=now, why=why.strip())
