@@ -33,7 +33,7 @@ VIEWER_GROUP = "Viewer"
 OPERATOR_PERMISSIONS = {
     "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"], "brokersnapshot": ["add"]},
     "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"]},
-    "rolls": {"spreadposition": ["add", "change"], "rollcycle": ["change"]},
+    "rolls": {"spreadposition": ["add", "change"], "rollcycle": ["change"], "rollattempt": ["add", "change"]},
     "digests": {"alert": ["change"]},
 }
 VIEWABLE_APPS = ("dspops", "sleeves", "rolls", "digests", "django_q")
