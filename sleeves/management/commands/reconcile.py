@@ -1,0 +1,51 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sleeves.reconcile import ReconcileError, reconcile
+
+EXIT_BREAKS = 4
+EXIT_BROKER_UNREADABLE = 3
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the broker's position in each contract with the sum of the sleeves' fills. Exit 0 when "
+        "they match, 4 when there are breaks (each one also a critical alert), 3 when the broker could not "
+        "be read. Connects with the 'shell' client id."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", dest="as_json", help="Print the result as JSON.")
+
+    def handle(self, *args, as_json: bool = False, **options):
+        try:
+            report = reconcile(role="shell", triggered_by="command")
+        except ReconcileError as exc:
+            if as_json:
+                self.stdout.write(json.dumps({"error": str(exc)}, indent=2))
+            raise CommandError(str(exc), returncode=EXIT_BROKER_UNREADABLE) from None
+        if as_json:
+            self.stdout.write(json.dumps({
+                "matched": report.matched, "simulated": report.simulated,
+                "breaks": [b.as_dict() for b in report.breaks],
+            }, indent=2))
+        else:
+            for b in report.breaks:
+                row = b.as_dict()
+                con_id = f" (conId {b.con_id})" if b.con_id else ""
+                note = f" [{b.note}]" if b.note else ""
+                self.stdout.write(
+                    f"BREAK {b.subject}{con_id}: broker {row['broker_quantity']}, fills {row['fills_quantity']}, "
+                    f"difference {row['difference']}{note}"
+                )
+            if report.ok:
+                simulated = " (simulated broker)" if report.simulated else ""
+                self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}")
+        if report.breaks:
+            raise CommandError(
+                f"{len(report.breaks)} reconciliation break(s): record the missing fills (sync_fills, "
+                "import_fills or the fill form) or close the positions.",
+                returncode=EXIT_BREAKS,
+            )
+

@@ -1,0 +1,176 @@
+"""Reconciliation: the broker's position in each contract against the sum of the sleeves' fills.
+
+DECISIONS.md section 5: the broker's per-contract totals must equal the sum over the sleeves
+(unattributed fills included). Every difference is a break and a critical alert; an alert is
+resolved by the first run in which its contract matches again. When the broker cannot be read
+the run is DATA UNAVAILABLE and ReconcileError is raised: it never reports "no breaks".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from digests.alerts import raise_alert, resolve_alerts
+from dspops import clock
+from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.broker.types import BrokerPosition
+from dspops.models import Instrument
+from sleeves.fill_import import InstrumentMatchError, find_instrument
+from sleeves.models import MonitorRun, RunKind, RunStatus
+from sleeves.selectors import net_positions_by_instrument
+
+__all__ = ["BREAK_ALERT", "Break", "ReconcileError", "ReconcileReport", "reconcile"]
+
+BREAK_ALERT = "reconciliation_break"
+NO_INSTRUMENT = "no instrument in dspops"
+
+
+class ReconcileError(Exception):
+    """The broker's positions could not be read, so nothing was reconciled."""
+
+
+@dataclass(frozen=True)
+class Break:
+    """A contract whose broker position differs from the sum of the sleeves' fills."""
+
+    local_symbol: str
+    con_id: int | None
+    broker_quantity: Decimal
+    fills_quantity: Decimal
+    difference: Decimal  # broker - fills
+    note: str = ""  # e.g. "no instrument in dspops"
+
+    @property
+    def subject(self) -> str:
+        return self.local_symbol or f"conId {self.con_id}"
+
+    @property
+    def message(self) -> str:
+        broker, fills = _qty(self.broker_quantity), _qty(self.fills_quantity)
+        head = f"{self.subject}: broker {broker}, fills {fills}"
+        if self.note:
+            head += f" ({self.note})"
+        if self.note == NO_INSTRUMENT:
+            action = "Add the instrument, then record its fills (sync_fills or the fill form), or close the position"
+        elif self.note:
+            action = "Check the instrument in the admin, then run reconcile again"
+        elif self.broker_quantity == 0:
+            action = ("Record the fills that closed it (sync_fills or the fill form), or reverse a fill that "
+                      "was recorded by mistake")
+        else:
+            action = "Record the missing fills (sync_fills or the fill form) or close the position"
+        return f"{head}. {action}; until then the sleeves' positions do not add up to the account."
+
+    def as_dict(self) -> dict:
+        return {
+            "local_symbol": self.local_symbol, "con_id": self.con_id, "broker_quantity": _qty(self.broker_quantity),
+            "fills_quantity": _qty(self.fills_quantity), "difference": _qty(self.difference), "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    breaks: list[Break]
+    matched: int  # contracts whose broker position equals the fills
+    simulated: bool
+    as_of: datetime
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_by: str = "command") -> ReconcileReport:
+    """Compare the broker's positions with the fills; store the run; raise or resolve the break alerts.
+
+    Raises ReconcileError (run stored as DATA UNAVAILABLE, alerts left as they were) when the
+    broker cannot be read.
+    """
+    started = clock.now()
+    try:
+        if gateway is None:
+            with Gateway(GatewayConfig.from_settings(role)) as opened:
+                positions, simulated = opened.positions(), opened.simulated
+        else:
+            positions, simulated = gateway.positions(), gateway.simulated
+    except GatewayError as exc:
+        reason = f"The broker's positions could not be read: {exc}"
+        with transaction.atomic():
+            MonitorRun.objects.create(
+                kind=RunKind.RECONCILE, trading_date=clock.current_session(), started_at=started,
+                finished_at=clock.now(), status=RunStatus.DATA_UNAVAILABLE, reason=reason,
+                simulated=gateway is not None and gateway.simulated,
+                triggered_by=triggered_by,
+            )
+        raise ReconcileError(f"{reason} Nothing was reconciled; run reconcile again when TWS is up.") from exc
+
+    as_of = max((p.as_of for p in positions), default=started)
+    with transaction.atomic():
+        breaks, matched = _compare(positions, near=clock.trading_date(started))
+        for b in breaks:
+            raise_alert(code=BREAK_ALERT, subject=b.subject, severity="critical", message=b.message)
+        resolve_alerts(code=BREAK_ALERT, keep_subjects=[b.subject for b in breaks])
+        run = MonitorRun.objects.create(
+            kind=RunKind.RECONCILE, trading_date=clock.current_session(), started_at=started,
+            finished_at=clock.now(), status=RunStatus.OK, simulated=simulated, triggered_by=triggered_by,
+            inputs={"broker_positions": len(positions)},
+            sources={"positions": {"source": "simulated" if simulated else "broker", "as_of": as_of.isoformat()},
+                     "fills": {"source": "stored", "as_of": started.isoformat()}},
+            outputs={"breaks": [b.as_dict() for b in breaks], "matched": matched, "simulated": simulated},
+        )
+    return ReconcileReport(breaks=breaks, matched=matched, simulated=simulated, as_of=as_of, run_id=run.pk)
+
+
+def _compare(positions: list[BrokerPosition], *, near: date) -> tuple[list[Break], int]:
+    broker: dict[int, Decimal] = {}
+    first: dict[int, BrokerPosition] = {}
+    for p in positions:  # one contract may be held in several accounts
+        broker[p.con_id] = broker.get(p.con_id, Decimal(0)) + p.quantity
+        first.setdefault(p.con_id, p)
+    fills = net_positions_by_instrument()
+    breaks: list[Break] = []
+    matched = 0
+    seen: set[int] = set()
+    for con_id, quantity in broker.items():
+        p = first[con_id]
+        try:
+            instrument = find_instrument(
+                con_id=con_id, sec_type=p.sec_type, symbol=p.symbol, local_symbol=p.local_symbol or p.symbol,
+                near=near, expiry=_expiry(p.last_trade_date),
+            )
+        except InstrumentMatchError as exc:
+            breaks.append(Break(p.local_symbol, con_id, quantity, Decimal(0), quantity, note=str(exc)))
+            continue
+        if instrument is None:
+            breaks.append(Break(p.local_symbol, con_id, quantity, Decimal(0), quantity,
+                                note=NO_INSTRUMENT))
+            continue
+        seen.add(instrument.pk)
+        held = fills.get(instrument.pk, Decimal(0))
+        if quantity == held:
+            matched += 1
+        else:
+            breaks.append(Break(instrument.local_symbol, con_id, quantity, held, quantity - held))
+    leftovers = Instrument.objects.in_bulk([pk for pk in fills if pk not in seen])
+    for pk, instrument in leftovers.items():
+        held = fills[pk]
+        breaks.append(Break(instrument.local_symbol, instrument.con_id, Decimal(0), held, -held))
+    breaks.sort(key=lambda b: b.subject)
+    return breaks, matched
+
+
+def _expiry(text: str) -> date | None:
+    text = (text or "").strip()
+    if len(text) == 8 and text.isdigit():
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return None
+
+
+def _qty(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text

@@ -1,0 +1,187 @@
+"""Reconciliation: the broker's positions (real simulator over TCP) against the sum of the fills."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone as dj_timezone
+
+from digests.models import Alert
+from dspops.broker.simulator.scenario import future_con_id
+from dspops.models import Instrument
+from rolls import vx
+from rolls.services import vxm_instrument
+from sleeves.fill_import import sync_fills
+from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
+from sleeves.reconcile import Break, ReconcileError, reconcile
+from sleeves.services import reverse_fill
+
+from .simulated_broker import SimulatedBroker, free_port, point_settings_at
+
+# calm_contango's positions that its four executions do not explain: (symbol, sleeve, quantity).
+NOT_IN_EXECUTIONS = [("SPY", "VRP_ERP", 11), ("EEM", "DM", 220), ("EFA", "DM", 127), ("GLD", "DM", 30),
+                     ("SHY", "DM", 500)]
+
+
+@pytest.fixture
+def broker():
+    started = SimulatedBroker()
+    yield started
+    started.close()
+
+
+def record(symbol: str, sleeve: str | None, quantity, side=Side.BUY, price="100") -> Fill:
+    return Fill.objects.create(
+        sleeve=Sleeve.objects.get(code=sleeve) if sleeve else None,
+        instrument=Instrument.objects.get(sec_type="STK", local_symbol=symbol), side=side,
+        quantity=Decimal(quantity), price=Decimal(price), executed_at=dj_timezone.now() - timedelta(days=10),
+        source=FillSource.MANUAL,
+    )
+
+
+def book_recorded(gateway=None) -> None:
+    """Fills that add up to calm_contango's positions: its executions synced, the rest typed in."""
+    sync_fills(since=dj_timezone.now() - timedelta(days=3), gateway=gateway)
+    for symbol, sleeve, quantity in NOT_IN_EXECUTIONS:
+        record(symbol, sleeve, quantity)
+
+
+def open_breaks() -> dict[str, Alert]:
+    return {a.subject: a for a in Alert.objects.filter(code="reconciliation_break", resolved_at__isnull=True)}
+
+
+def test_positions_match_once_every_fill_is_recorded(booted, broker):
+    gw = broker.gateway("calm_contango")
+    book_recorded(gw)
+    report = reconcile(gateway=gw)
+    run = MonitorRun.objects.get(kind=RunKind.RECONCILE)
+    assert (report.breaks, report.matched, report.simulated) == ([], 7, True)
+    assert (run.status, run.outputs) == (RunStatus.OK, {"breaks": [], "matched": 7, "simulated": True})
+    assert open_breaks() == {}
+
+
+def test_the_command_says_positions_match_and_exits_0(booted, broker, settings):
+    point_settings_at(settings, broker.start("calm_contango").port)
+    book_recorded()
+    out = io.StringIO()
+    call_command("reconcile", stdout=out)
+    assert out.getvalue().strip() == "positions match the broker: 7 contracts (simulated broker)"
+
+
+def test_an_extra_fill_is_a_break_with_both_quantities_and_a_critical_alert(booted, broker):
+    gw = broker.gateway("calm_contango")
+    book_recorded(gw)
+    record("SPY", "VRP_ERP", 1)
+    report = reconcile(gateway=gw)
+    spy = broker.con_id(gw.server, "SPY")
+    assert (report.breaks, report.matched) == ([Break("SPY", spy, Decimal(13), Decimal(14), Decimal(-1))], 6)
+    alert = open_breaks()["SPY"]
+    assert alert.severity == "critical"
+    assert alert.message.startswith("SPY: broker 13, fills 14. ")
+    assert MonitorRun.objects.get(kind=RunKind.RECONCILE).outputs["breaks"] == [
+        {"local_symbol": "SPY", "con_id": spy, "broker_quantity": "13", "fills_quantity": "14", "difference": "-1",
+         "note": ""}
+    ]
+
+
+def test_the_command_prints_each_break_and_exits_4(booted, broker, settings):
+    server = broker.start("calm_contango")
+    point_settings_at(settings, server.port)
+    book_recorded()
+    record("SPY", "VRP_ERP", 1)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 reconciliation break") as failed:
+        call_command("reconcile", stdout=out)
+    assert failed.value.returncode == 4
+    assert out.getvalue().strip() == (
+        f"BREAK SPY (conId {broker.con_id(server, 'SPY')}): broker 13, fills 14, difference -1")
+    assert "match" not in out.getvalue()
+
+
+def test_the_json_output_lists_the_breaks_and_exits_4(booted, broker, settings):
+    point_settings_at(settings, broker.start("calm_contango").port)
+    book_recorded()
+    record("GLD", "DM", 2, side=Side.SELL)
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert failed.value.returncode == 4
+    assert (result["matched"], [(b["local_symbol"], b["broker_quantity"], b["fills_quantity"], b["difference"])
+                                for b in result["breaks"]]) == (6, [("GLD", "30", "28", "2")])
+
+
+def test_the_break_alert_resolves_once_the_fills_match_again(booted, broker, operator_user):
+    gw = broker.gateway("calm_contango")
+    book_recorded(gw)
+    extra = record("SPY", "VRP_ERP", 1)
+    reconcile(gateway=gw)
+    alert = open_breaks()["SPY"]
+    reverse_fill(fill=extra, user=operator_user, reason="typed twice")
+    report = reconcile(gateway=gw)
+    alert.refresh_from_db()
+    assert report.breaks == []
+    assert alert.resolved_at is not None
+
+
+def test_a_broker_position_without_fills_is_a_break_that_says_what_to_do(booted, broker):
+    gw = broker.gateway("orphan_leg")  # short 1 front and 13 SPY; no fills recorded
+    front = gw.server.world.resolved.contracts[broker.con_id(gw.server, "front")]
+    report = reconcile(gateway=gw)
+    by_symbol = {b.local_symbol: b for b in report.breaks}
+    assert (by_symbol[front.local_symbol].broker_quantity, by_symbol[front.local_symbol].fills_quantity) == (-1, 0)
+    assert open_breaks()[front.local_symbol].message.startswith(
+        f"{front.local_symbol}: broker -1, fills 0. Record the missing fills (sync_fills or the fill form) or close "
+        "the position")
+
+
+def test_a_broker_position_in_a_contract_dspops_does_not_know_is_a_break(booted, broker):
+    gw = broker.gateway({"instruments": {"XYZ": {"sec_type": "STK", "primary_exchange": "NYSE"}},
+                         "positions": [{"contract": "XYZ", "quantity": 10, "avg_cost": 12.5}]})
+    report = reconcile(gateway=gw)
+    xyz = broker.con_id(gw.server, "XYZ")
+    assert report.breaks == [Break("XYZ", xyz, Decimal(10), Decimal(0), Decimal(10), note="no instrument in dspops")]
+    assert "Add the instrument" in open_breaks()["XYZ"].message
+
+
+def test_fills_in_a_contract_the_broker_does_not_hold_are_a_break(booted, broker):
+    record("EFA", None, 5)  # unattributed fills count too
+    report = reconcile(gateway=broker.gateway({"positions": []}))
+    assert report.breaks == [Break("EFA", None, Decimal(0), Decimal(5), Decimal(-5))]
+    assert open_breaks()["EFA"].message.startswith("EFA: broker 0, fills 5. Record the fills that closed it")
+
+
+def test_a_broker_position_is_matched_by_local_symbol_and_month_and_its_con_id_recorded(booted, broker):
+    gw = broker.gateway({"positions": [{"contract": "second", "quantity": 1, "avg_cost": 1810.0}]})
+    second = gw.server.world.resolved.contracts[broker.con_id(gw.server, "second")]
+    cm = vx.ContractMonth.from_label(f"{second.contract_month[:4]}-{second.contract_month[4:]}")
+    instrument = vxm_instrument(cm)
+    assert instrument.con_id is None
+    reconcile(gateway=gw)
+    instrument.refresh_from_db()
+    assert instrument.con_id == future_con_id(cm)
+
+
+def test_an_unreachable_broker_raises_and_stores_a_data_unavailable_run(booted, settings):
+    point_settings_at(settings, free_port())
+    with pytest.raises(ReconcileError, match="Nothing was reconciled"):
+        reconcile(role="test")
+    run = MonitorRun.objects.get(kind=RunKind.RECONCILE)
+    assert (run.status, "connection refused" in run.reason) == (RunStatus.DATA_UNAVAILABLE, True)
+
+
+def test_an_unreachable_broker_exits_3_claims_no_match_and_leaves_the_alerts_open(booted, broker, settings):
+    record("EFA", "DM", 5)
+    reconcile(gateway=broker.gateway({"positions": []}))
+    point_settings_at(settings, free_port())
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="could not be read") as failed:
+        call_command("reconcile", stdout=out)
+    assert failed.value.returncode == 3
+    assert "match" not in out.getvalue()
+    assert set(open_breaks()) == {"EFA"}
