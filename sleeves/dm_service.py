@@ -68,6 +68,11 @@ class DmOutcome:
         return self.plan.data_status
 
     @property
+    def status(self) -> str:
+        """The stored run's status: "ok" or "data_unavailable"."""
+        return self.run.status
+
+    @property
     def ok(self) -> bool:
         return self.plan.data_status == DATA_OK
 
