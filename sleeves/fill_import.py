@@ -48,8 +48,7 @@ from dspops.models import Instrument, SecType
 from rolls import vx
 from rolls.services import vxm_instrument
 from sleeves import parameters
-from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
-from sleeves.selectors import sleeve_settings
+from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter
 
 __all__ = [
     "FillImportError",
@@ -498,12 +497,11 @@ class _Attribution:
         self.future_roots: dict[str, set[str]] = {}
         try:
             if "VRP_CS" in self.sleeves:
-                self.future_roots["VRP_CS"] = {sleeve_settings("VRP_CS")["contract_root"]}
+                self.future_roots["VRP_CS"] = {_setting("VRP_CS", "contract_root")}
             if "VRP_ERP" in self.sleeves:
-                self.stock_symbols["VRP_ERP"] = {sleeve_settings("VRP_ERP")["symbol"]}
+                self.stock_symbols["VRP_ERP"] = {_setting("VRP_ERP", "symbol")}
             if "DM" in self.sleeves:
-                dm = sleeve_settings("DM")
-                self.stock_symbols["DM"] = set(dm["risky_universe"]) | {dm["cash_symbol"]}
+                self.stock_symbols["DM"] = set(_setting("DM", "risky_universe")) | {_setting("DM", "cash_symbol")}
         except parameters.ParameterError as exc:
             raise _Refused([f"the sleeve settings cannot be read to attribute fills ({exc}); fix them in the "
                             "admin"]) from None
@@ -538,6 +536,14 @@ class _Attribution:
         held = (f"{instrument.local_symbol} can belong to {' or '.join(s.code for s in holders)}" if holders
                 else f"no sleeve holds {instrument.local_symbol}")
         return None, f"{ref} and {held}"
+
+
+def _setting(scope: str, key: str) -> Any:
+    """One typed sleeve setting. Only what attribution needs: an unrelated threshold must not block fills."""
+    text = SleeveParameter.objects.filter(sleeve__code=scope, key=key).values_list("value", flat=True).first()
+    if text is None:
+        raise parameters.ParameterError(f"{scope} is missing the setting {key!r}")
+    return parameters.spec(scope, key).parse(text)
 
 
 # --- writing --------------------------------------------------------------------------------------

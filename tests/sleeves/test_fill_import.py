@@ -17,7 +17,7 @@ from dspops.broker.simulator.scenario import future_con_id
 from dspops.models import Instrument
 from rolls import vx
 from sleeves.fill_import import FillImportError, attribute_fill, import_flex, sync_fills
-from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
+from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter
 
 from .simulated_broker import SimulatedBroker, free_port, point_settings_at
 
@@ -114,6 +114,19 @@ def test_spy_without_an_order_ref_is_left_unattributed_with_a_warning_alert(boot
     assert (alert.subject, alert.severity) == (exec_id(1), "warning")
     assert "it has no order ref and SPY can belong to DM or VRP_ERP" in alert.message
     assert "Set its sleeve on the fill in the admin" in alert.message
+
+
+def test_attribution_reads_only_the_settings_it_needs(booted, broker):
+    SleeveParameter.objects.filter(sleeve__code="VRP_CS", key="max_vix").delete()  # unrelated threshold
+    sync_fills(since=since(), gateway=broker.gateway(executions({"contract": "front", "side": "SELL", "price": 17.4})))
+    assert Fill.objects.get().sleeve.code == "VRP_CS"
+
+
+def test_a_missing_attribution_setting_refuses_the_batch(booted, broker):
+    SleeveParameter.objects.filter(sleeve__code="DM", key="cash_symbol").delete()
+    with pytest.raises(FillImportError, match="DM is missing the setting 'cash_symbol'.*fix them in the admin"):
+        sync_fills(since=since(), gateway=broker.gateway(executions({"contract": "EEM", "price": 49.8})))
+    assert Fill.objects.count() == 0
 
 
 def test_an_unknown_contract_refuses_the_whole_batch_and_writes_nothing(booted, broker):
