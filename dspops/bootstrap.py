@@ -32,7 +32,7 @@ VIEWER_GROUP = "Viewer"
 # settings, plan rolls, acknowledge alerts. Fills are add-only: corrections are reversals.
 OPERATOR_PERMISSIONS = {
     "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"], "brokersnapshot": ["add"]},
-    "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"]},
+    "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"], "monitorrun": ["run_tasks"]},
     "rolls": {"spreadposition": ["add", "change"], "rollcycle": ["change"], "rollattempt": ["add", "change"]},
     "digests": {"alert": ["change"]},
 }
@@ -167,7 +167,8 @@ def _groups(report: BootstrapReport) -> None:
         if created:
             report.add(f"group {name}")
         perms = [
-            Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
+            Permission.objects.get(content_type__app_label=app_label,
+                                   codename=action if action == "run_tasks" else f"{action}_{model}")
             for app_label, model, action in wanted
         ]
         group.permissions.add(*perms)

@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "sleeves",
     "rolls",
     "digests",
-    "django.contrib.admin",
+    "dspops.apps.DspopsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -155,7 +155,10 @@ IB_REQUEST_TIMEOUT = env.float("IB_REQUEST_TIMEOUT", default=10.0)
 IB_SIM_SCENARIO = env.str("IB_SIM_SCENARIO", default="calm_contango")
 
 # --- email for critical alerts --------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "dspops.mail.StderrEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dspops@localhost")
 ALERT_EMAIL_TO = env.list("ALERT_EMAIL_TO", default=[])
 

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -8,6 +10,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from dspops.admin_display import mapping_table
 from sleeves import parameters
 from sleeves.models import (
+    DmTarget,
     Fill,
     FillSource,
     LegacyTrade,
@@ -178,7 +181,7 @@ class FillAdmin(SimpleHistoryAdmin):
     list_select_related = ("sleeve", "instrument", "entered_by", "reverses__instrument")
     date_hierarchy = "executed_at"
     autocomplete_fields = ("instrument",)
-    actions = ["reverse_selected"]
+    actions = ["reverse_selected", "attribute_to_dm", "attribute_to_vrp_erp", "attribute_to_vrp_cs"]
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):
@@ -207,6 +210,67 @@ class FillAdmin(SimpleHistoryAdmin):
                 continue
             self.log_addition(request, reversal, f"Reversal of fill #{fill.pk}")
             self.message_user(request, f"Fill #{fill.pk} reversed by fill #{reversal.pk}.")
+
+
+    def _attribute(self, request, queryset, code):
+        from sleeves.fill_import import attribute_fill
+
+        sleeve = Sleeve.objects.get(code=code)
+        for fill in queryset:
+            try:
+                attribute_fill(fill=fill, sleeve=sleeve, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"Fill #{fill.pk}: {'; '.join(exc.messages)}", messages.ERROR)
+                continue
+            self.log_change(request, fill, f"Attributed to {sleeve.code}")
+            self.message_user(request, f"Fill #{fill.pk} attributed to {sleeve}.")
+
+    @admin.action(description="Attribute the selected unattributed fills to DM", permissions=["add"])
+    def attribute_to_dm(self, request, queryset):
+        self._attribute(request, queryset, "DM")
+
+    @admin.action(description="Attribute the selected unattributed fills to VRP-ERP", permissions=["add"])
+    def attribute_to_vrp_erp(self, request, queryset):
+        self._attribute(request, queryset, "VRP_ERP")
+
+    @admin.action(description="Attribute the selected unattributed fills to VRP-CS", permissions=["add"])
+    def attribute_to_vrp_cs(self, request, queryset):
+        self._attribute(request, queryset, "VRP_CS")
+
+
+@admin.register(DmTarget)
+class DmTargetAdmin(ReadOnlyAdmin):
+    list_display = ("month", "session", "nav_usd", "weights_text", "ticket_count", "created_at", "created_by")
+    search_fields = ("month",)
+    date_hierarchy = "session"
+    fields = ("month", "session", "nav_usd", "weights_table", "shares_table", "tickets_table", "dropped_table",
+              "run", "created_at", "created_by")
+    readonly_fields = fields
+
+    @admin.display(description="weights")
+    def weights_text(self, obj):
+        return ", ".join(f"{k} {Decimal(str(v)) * 100:.1f}%" for k, v in obj.weights.items())
+
+    @admin.display(description="tickets")
+    def ticket_count(self, obj):
+        return len(obj.tickets)
+
+    @admin.display(description="weights")
+    def weights_table(self, obj):
+        return mapping_table(obj.weights)
+
+    @admin.display(description="target shares")
+    def shares_table(self, obj):
+        return mapping_table(obj.target_shares)
+
+    @admin.display(description="tickets")
+    def tickets_table(self, obj):
+        return mapping_table({f"{t.get('side')} {t.get('symbol')}": f"{t.get('quantity')} @ {t.get('price')} "
+                              f"(${t.get('notional_usd')})" for t in obj.tickets})
+
+    @admin.display(description="dropped orders")
+    def dropped_table(self, obj):
+        return mapping_table({str(d.get("symbol")): d.get("reason") for d in obj.dropped})
 
 
 @admin.register(MonitorRun)

@@ -214,6 +214,7 @@ class MonitorRun(models.Model):
                 condition=Q(status="ok") | ~Q(reason=""), name="run_not_ok_says_why"
             ),
         ]
+        permissions = [("run_tasks", "Can queue monitors, digests and fill syncs from the dashboard")]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.trading_date} ({self.get_status_display()})"

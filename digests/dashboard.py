@@ -1,0 +1,123 @@
+"""What the dashboard shows: read-only selectors over the stored runs, positions and alerts.
+
+Nothing here recomputes a monitor's answer; it shows the latest stored run of each kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import markdown
+from django.db.models import Case, IntegerField, Value, When
+from django.utils.safestring import mark_safe
+
+from digests.models import Alert, Digest
+from dspops import calendars, clock
+from dspops.models import BrokerSnapshot
+from rolls.flags import spread_position_flags
+from rolls.models import RollAttempt, SpreadPosition
+from sleeves.models import DmTarget, MonitorRun, VolTargetState
+from sleeves.selectors import positions_by_sleeve, sleeve_settings
+
+# The buttons the dashboard offers: name -> (label, dotted task function).
+TASKS = {
+    "vrp_erp": ("Run the VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task"),
+    "vrp_cs": ("Run the VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task"),
+    "vol_target": ("Update the vol-target overlay", "sleeves.tasks.vol_target_task"),
+    "fill_sync": ("Sync fills from IBKR", "sleeves.tasks.fill_sync_task"),
+    "reconcile": ("Reconcile positions", "sleeves.tasks.reconcile_task"),
+    "digest": ("Run the daily digest", "digests.tasks.daily_digest_task"),
+}
+
+SEVERITY_ORDER = Case(When(severity="critical", then=Value(0)), When(severity="warning", then=Value(1)),
+                      default=Value(2), output_field=IntegerField())
+
+
+@dataclass(frozen=True)
+class RollCountdown:
+    roll_by: date
+    sessions: int
+    days: int
+    colour: str  # red / orange / green
+
+
+def latest_run(kind: str) -> MonitorRun | None:
+    return MonitorRun.objects.filter(kind=kind).exclude(status="skipped").select_related("sleeve").first()
+
+
+def roll_countdown(position: SpreadPosition, *, today: date) -> RollCountdown:
+    sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+    warn = sleeve_settings("BOOK")["roll_alert_sessions"]
+    colour = "red" if sessions <= 0 else "orange" if sessions <= warn else "green"
+    return RollCountdown(position.roll_by, sessions, (position.roll_by - today).days, colour)
+
+
+def next_rebalance(today: date) -> date:
+    day = calendars.session_on_or_after(today)
+    while not calendars.is_first_session_of_month(day):
+        day = calendars.next_session(day)
+    return day
+
+
+def dashboard_context(request) -> dict:
+    today = clock.trading_date()
+    alerts = list(Alert.objects.filter(resolved_at__isnull=True).select_related("sleeve")
+                  .annotate(rank=SEVERITY_ORDER).order_by("rank", "-last_seen_at")[:25])
+    position = (SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True)
+                .select_related("short_leg", "long_leg").first())
+    cs_run, erp_run = latest_run("vrp_cs"), latest_run("vrp_erp")
+    digest = Digest.objects.first()
+    vol = VolTargetState.objects.first()
+    held = positions_by_sleeve()
+    task_id = request.GET.get("task", "")
+    return {
+        "today": today,
+        "alerts": alerts,
+        "alert_counts": {s: sum(1 for a in alerts if a.severity == s) for s in ("critical", "warning", "info")},
+        "cs": {
+            "position": position,
+            "flags": spread_position_flags(position, today=today) if position else [],
+            "countdown": roll_countdown(position, today=today) if position else None,
+            "run": cs_run,
+            "out": cs_run.outputs if cs_run else {},
+            "open_roll": RollAttempt.objects.exclude(state__in=["closed", "aborted"]).first(),
+        },
+        "erp": {"run": erp_run, "out": erp_run.outputs if erp_run else {}},
+        "dm": {
+            "next_rebalance": next_rebalance(today),
+            "vol": vol,
+            "vol_sessions_old": calendars.sessions_until(vol.as_of_session, today) if vol else None,
+            "target": DmTarget.objects.first(),
+            "run": latest_run("dm_plan"),
+            "positions": [p for p in held if p.sleeve_code == "DM"],
+        },
+        "positions": held,
+        "broker": BrokerSnapshot.objects.first(),
+        "digest": digest,
+        "digest_html": mark_safe(markdown.markdown(digest.markdown.replace("<", "&lt;"))) if digest else "",
+        "can_run_tasks": request.user.has_perm("sleeves.run_tasks"),
+        "tasks": [(name, label) for name, (label, _) in TASKS.items()],
+        "task": task_status(task_id) if task_id else None,
+    }
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    id: str
+    name: str
+    state: str  # queued / succeeded / failed
+    result: str
+
+
+def task_status(task_id: str) -> TaskStatus:
+    from django_q.models import Task
+
+    task = Task.objects.filter(id=task_id).first()
+    if task is None:
+        return TaskStatus(task_id, "", "queued", "Waiting for the worker to pick it up (this page refreshes).")
+    result = str(task.result) if task.result is not None else ""
+    if not task.success:
+        lines = [line for line in result.strip().splitlines() if line.strip()]
+        result = lines[-1] if lines else "failed without a message"
+    return TaskStatus(task_id, task.name, "succeeded" if task.success else "failed", result)

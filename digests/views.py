@@ -1,0 +1,53 @@
+"""Dashboard endpoints: queue a task, draw a chart, show the weekly review. Thin: services do the work."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from digests.charts import CHARTS
+from digests.dashboard import TASKS
+
+
+def run_task(request, name: str):
+    """Queue one of the dashboard's tasks with django-q2 and come back to the dashboard to watch it."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not request.user.has_perm("sleeves.run_tasks"):
+        raise PermissionDenied
+    if name not in TASKS:
+        raise Http404(f"No dashboard task called {name!r}.")
+    from django_q.tasks import async_task
+
+    label, func = TASKS[name]
+    task_id = async_task(func, task_name=f"dashboard: {label}", sync=getattr(settings, "DSPOPS_TASKS_SYNC", False))
+    messages.info(request, f"Queued: {label}.")
+    return HttpResponseRedirect(f"{reverse('admin:index')}?task={task_id}")
+
+
+@never_cache
+def chart(request, name: str):
+    if name not in CHARTS:
+        raise Http404(f"No chart called {name!r}.")
+    return HttpResponse(CHARTS[name](), content_type="image/svg+xml")
+
+
+def weekly_review(request):
+    from django.template.response import TemplateResponse
+
+    from digests.services import generate_weekly_review
+    from dspops import calendars, clock
+
+    today = clock.trading_date()
+    week_ending = calendars.session_on_or_before(today)
+    text = generate_weekly_review(week_ending=week_ending)
+    import markdown
+    from django.contrib import admin
+    from django.utils.safestring import mark_safe
+
+    html = mark_safe(markdown.markdown(text.replace("<", "&lt;")))
+    return TemplateResponse(request, "admin/weekly_review.html", {
+        **admin.site.each_context(request), "title": f"Weekly review, week ending {week_ending}", "review_html": html,
+    })

@@ -1,0 +1,77 @@
+"""The dashboard (the admin index): alerts on top, a panel per sleeve, charts, and task buttons."""
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from digests.alerts import raise_alert
+from dspops.models import BrokerSnapshot
+from rolls import vx
+from rolls.models import SpreadPosition
+from rolls.services import vxm_instrument
+from sleeves.models import MonitorRun, Sleeve, VrpCsLogEntry
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def position(booted):
+    return SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
+        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=Decimal("17.45"),
+        long_entry_price=Decimal("18.10"), entry_date=date(2026, 11, 2), entry_spread=Decimal("0.65"),
+        stop_loss_spread=Decimal("0.32"), take_profit_spread=Decimal("1.30"), settlement_date=date(2026, 12, 16),
+        roll_by=date(2026, 12, 9))
+
+
+def test_the_dashboard_shows_alerts_first_then_each_sleeve_and_the_charts(operator_client, position):
+    raise_alert(code="roll_due", subject="VXMZ6", severity="warning", message="Roll by 2026-12-09.", now=NOW)
+    raise_alert(code="orphan_leg", subject="roll-1", severity="critical", message="BUY 1 VXMG7 now.", now=NOW)
+    page = operator_client.get(reverse("admin:index")).content.decode()
+    assert page.index('id="alerts-panel"') < page.index('id="panel-vrp-cs"') < page.index('id="charts"')
+    assert page.index("BUY 1 VXMG7 now.") < page.index("Roll by 2026-12-09.")  # critical first
+    assert "-1 VXMZ6 / +1 VXMF7" in page and 'id="roll-countdown"' in page
+    assert page.count("/admin/dashboard/chart/") == 3
+
+
+@pytest.mark.parametrize("name", ["vol", "spread", "erp"])
+def test_every_chart_is_an_svg_even_with_no_data(operator_client, position, name):
+    response = operator_client.get(reverse("admin:dashboard_chart", args=[name]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in response.content
+
+
+def test_the_spread_chart_draws_the_stop_and_take_profit(operator_client, position):
+    VrpCsLogEntry.objects.create(logged_at=NOW, trading_date=date(2026, 11, 23), data_status="ok", vx1=Decimal("17.4"),
+                                 vx2=Decimal("18.5"), spread=Decimal("1.10"), source="simulated")
+    svg = operator_client.get(reverse("admin:dashboard_chart", args=["spread"])).content.decode()
+    assert "stop 0.32" in svg and "take-profit 1.30" in svg
+
+
+def test_a_viewer_sees_no_task_buttons_and_cannot_queue_one(viewer_client, position):
+    page = viewer_client.get(reverse("admin:index")).content.decode()
+    assert 'id="task-buttons"' not in page
+    assert viewer_client.post(reverse("admin:dashboard_run_task", args=["vrp_erp"])).status_code == 403
+    assert MonitorRun.objects.count() == 0
+
+
+def test_a_queued_task_runs_and_the_dashboard_shows_its_result(operator_client, position, settings, broker):
+    broker("calm_contango")
+    settings.DSPOPS_TASKS_SYNC = True
+    response = operator_client.post(reverse("admin:dashboard_run_task", args=["vrp_erp"]))
+    assert response.status_code == 302 and "?task=" in response["Location"]
+    page = operator_client.get(response["Location"]).content.decode()
+    assert 'id="task-status"' in page and ("Task succeeded" in page or "Task failed" in page)
+    assert MonitorRun.objects.filter(kind="vrp_erp", triggered_by="task").exists() or "skipped" in page
+
+
+def test_an_unknown_task_name_is_a_404(operator_client, booted):
+    assert operator_client.post(reverse("admin:dashboard_run_task", args=["rm_rf"])).status_code == 404
+
+
+def test_pages_carry_the_simulated_banner_when_the_broker_data_is_simulated(operator_client, booted):
+    assert "SIMULATED BROKER" not in operator_client.get(reverse("admin:index")).content.decode()
+    BrokerSnapshot.objects.create(as_of=NOW, account="SIM0100001", simulated=True)
+    assert 'id="sim-banner"' in operator_client.get(reverse("admin:index")).content.decode()
