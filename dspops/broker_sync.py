@@ -13,16 +13,23 @@ from decimal import Decimal
 from django.db import transaction
 
 from dspops import calendars, clock
-from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
+from typing import TYPE_CHECKING
+
+from dspops.broker.errors import GatewayError
 from dspops.broker.types import ContractSpec, QualifiedContract, Quote
+
+if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at start-up
+    from dspops.broker.gateway import Gateway
 from dspops.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
 
 __all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_broker_snapshot",
            "watched_instruments", "quote_source"]
 
 
-def open_gateway(role: str) -> Gateway:
+def open_gateway(role: str) -> "Gateway":
     """A connected gateway for a role (web, worker, shell); use it as a context manager."""
+    from dspops.broker.gateway import Gateway, GatewayConfig
+
     return Gateway(GatewayConfig.from_settings(role))
 
 
@@ -36,7 +43,7 @@ def contract_spec(instrument: Instrument) -> ContractSpec:
                                currency=instrument.currency, local_symbol=instrument.local_symbol)
 
 
-def qualify(gateway: Gateway, instruments: Iterable[Instrument]) -> dict[int, QualifiedContract]:
+def qualify(gateway: "Gateway", instruments: Iterable[Instrument]) -> dict[int, QualifiedContract]:
     """Qualify instruments with the broker and record their conIds. Keyed by Instrument pk."""
     instruments = list(instruments)
     contracts = gateway.qualify([contract_spec(i) for i in instruments])
@@ -64,7 +71,7 @@ def quote_source(quote: Quote) -> str:
 
 
 def record_quotes(
-    gateway: Gateway, instruments: Iterable[Instrument], *, max_age_s: float = 60, allow_delayed: bool = False,
+    gateway: "Gateway", instruments: Iterable[Instrument], *, max_age_s: float = 60, allow_delayed: bool = False,
     timeout: float | None = None,
 ) -> dict[int, QuoteSnapshot]:
     """One snapshot of every instrument at once, stored as QuoteSnapshot rows (keyed by pk)."""
@@ -105,7 +112,7 @@ def watched_instruments() -> list[Instrument]:
     return instruments + futures
 
 
-def refresh_broker_snapshot(*, role: str = "web", gateway: Gateway | None = None, requested_by: str = "") -> BrokerSnapshot:
+def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = None, requested_by: str = "") -> BrokerSnapshot:
     """Quotes for every watched instrument, the positions and the account figures, stored.
 
     Raises GatewayError (nothing stored) when the broker cannot be read.

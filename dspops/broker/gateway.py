@@ -37,6 +37,7 @@ from typing import Any, Awaitable, Iterable, TypeVar
 from ib_insync import IB, Contract, ExecutionFilter
 from ib_insync.wrapper import RequestError
 
+from .errors import GatewayError  # noqa: F401 (defined there so catching it never imports ib_insync)
 from .types import (
     AccountValues,
     BrokerPosition,
@@ -78,17 +79,6 @@ MARKET_DATA_ERRORS = {
 DELAYED_WARNING = 10167
 TICK_LAST_TIMESTAMP = 45
 UNSET_DOUBLE = 1.7976931348623157e308
-
-
-class GatewayError(Exception):
-    """A broker operation failed. The message says what happened and what to do.
-
-    `code` is the IB error code when one applies (e.g. 200, 326, 354), else None.
-    """
-
-    def __init__(self, message: str, *, code: int | None = None):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
