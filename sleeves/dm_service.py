@@ -371,7 +371,12 @@ def _read_broker(gathered: _Gathered, instruments: dict[str, Instrument], *, nee
                     broker.history_errors[symbol] = str(exc)
                     continue
                 # Today's bar is the latest price so far, not a close: it is not stored.
-                _upsert_bars(instrument, [(b.day, b.close, b.simulated) for b in bars if b.day < today])
+                kept = _upsert_bars(instrument, [(b.day, b.close, b.simulated) for b in bars if b.day < today])
+                if kept:
+                    note = (f"{symbol}: {kept} stored close(s) differ from the simulator's and were kept "
+                            "(simulated closes never replace real ones)")
+                    gathered.reasons.append(note)
+                    gathered.notes.add(note)
             snapshots = record_quotes(gateway, instruments.values())
             broker.quotes = {s: snapshots[i.pk] for s, i in instruments.items()}
             account = gateway.account_values()
@@ -382,21 +387,26 @@ def _read_broker(gathered: _Gathered, instruments: dict[str, Instrument], *, nee
     return broker
 
 
-def _upsert_bars(instrument: Instrument, bars: list[tuple[date, Decimal, bool]]) -> None:
+def _upsert_bars(instrument: Instrument, bars: list[tuple[date, Decimal, bool]]) -> int:
+    """Store the broker's closes; returns how many were not written because the simulator's
+    closes never replace a real (stored, live or imported) close."""
     existing = {b.session: b for b in PriceBar.objects.filter(instrument=instrument,
                                                              session__in=[day for day, _, _ in bars])}
-    new, changed = [], []
+    new, changed, kept = [], [], 0
     for day, close, simulated in bars:
         source = DataSource.SIMULATED if simulated else DataSource.LIVE
         bar = existing.get(day)
         if bar is None:
             new.append(PriceBar(instrument=instrument, session=day, close=close, source=source))
+        elif simulated and bar.source != DataSource.SIMULATED:
+            kept += bar.close != close
         elif bar.close != close or bar.source != source:
             bar.close, bar.source = close, source
             changed.append(bar)
     with transaction.atomic():
         PriceBar.objects.bulk_create(new, batch_size=1000)
         PriceBar.objects.bulk_update(changed, ["close", "source"], batch_size=1000)
+    return kept
 
 
 def _closes(gathered, instruments, symbols, *, session, previous, needed, broker):

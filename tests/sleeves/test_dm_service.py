@@ -310,3 +310,17 @@ def test_a_live_plan_names_each_etf_the_broker_has_no_history_for(booted, broker
     for symbol in ("IEF", "TLT", "TIP", "PDBC", "UUP"):
         assert f"{symbol}: the broker's daily history could not be read" in outcome.run.reason
     assert "SPY: the broker's daily history" not in outcome.run.reason
+
+
+def test_the_simulators_closes_never_replace_a_stored_close(booted, broker, monkeypatch):
+    monkeypatch.delenv("DSP_RISK_SCALE", raising=False)
+    broker("calm_contango", {"quotes": EXTRA_QUOTES})
+    session = clock.current_session()
+    vol_state(session)
+    day = calendars.previous_session(session)
+    PriceBar.objects.create(instrument=Instrument.objects.get(symbol="SPY"), session=day, close=Decimal("600.00"),
+                            source=DataSource.STORED)
+    outcome = plan_dm_rebalance(live=True, role="test")
+    bar = PriceBar.objects.get(instrument__symbol="SPY", session=day)
+    assert (bar.close, bar.source) == (Decimal("600.00"), "stored")
+    assert any(r.startswith("SPY: 1 stored close(s) differ from the simulator's and were kept") for r in outcome.reasons)

@@ -132,7 +132,7 @@ def report_lines(outcome, *, action: str):
 def _source_lines(sources):
     nlv = sources.get("nlv")
     if nlv:
-        yield f"NLV: {nlv.get('source')} as of {nlv.get('as_of') or '-'}"
+        yield f"NLV: {nlv.get('source')} as of {_when(nlv.get('as_of'))}"
     vol = sources.get("vol_multiplier")
     if vol:
         yield f"vol multiplier: {vol.get('source') or '-'} as of {vol.get('as_of') or '-'}"
@@ -141,12 +141,19 @@ def _source_lines(sources):
     for name in ("prices", "closes"):
         by_source = {}
         for symbol, entry in sorted(sources.get(name, {}).items()):
-            by_source.setdefault((entry.get("source"), entry.get("as_of")), []).append(symbol)
+            by_source.setdefault((entry.get("source"), _when(entry.get("as_of"))), []).append(symbol)
         for (source, as_of), symbols in by_source.items():
             yield f"{name}: {source} as of {as_of} ({', '.join(symbols)})"
     shares = sources.get("current_shares")
     if shares:
-        yield f"current shares: DM's recorded fills before {shares['before']}"
+        yield f"current shares: DM's recorded fills before {_when(shares['before'])}"
+
+
+def _when(text):
+    """A stored as-of for the report: a session as is, a New York time to the second."""
+    if not text:
+        return "-"
+    return text if len(text) == 10 else f"{text[:19].replace('T', ' ')} New York"
 
 
 def _dec(text):
