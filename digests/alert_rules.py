@@ -1,0 +1,533 @@
+"""The digest's alert rules (DECISIONS.md §6), evaluated from stored data for one trading date.
+
+Nothing here recomputes a monitor's decision: stop/TP hits, the gate, P&L and drift are read
+from the stored runs and logs. The rules only compare stored values with the operator's
+thresholds (BOOK and sleeve settings) and count sessions on the calendar.
+
+Each rule reports what it found and which alert codes it could evaluate. A condition found is
+raised with ``raise_alert`` (the same (code, subject) stays one row from day to day); an alert
+of an evaluated code whose condition no longer holds is resolved. A rule that cannot be
+evaluated (no run to read) resolves nothing: an alert is never cleared for lack of data.
+
+Resolution happens only when the date evaluated is the current session (or later): a digest
+built again for a past date can show what was true then, but cannot tell that a condition has
+cleared since.
+
+Reconciliation breaks and orphan legs are raised and resolved by their own services; they are
+left alone here. ``broker_unavailable`` belongs to the live digest (digests.services).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from digests.alerts import raise_alert, resolve_alerts
+from digests.models import Alert, Severity
+from digests.render import format_decimal, format_percent, format_signed_decimal, format_usd
+from dspops import calendars, clock
+from dspops.models import Instrument, QuoteSnapshot, SecType
+from rolls import vx
+from rolls.models import SpreadPosition
+from sleeves import parameters
+from sleeves.models import (
+    Fill,
+    LogDataStatus,
+    MonitorRun,
+    PriceBar,
+    RunKind,
+    RunStatus,
+    Sleeve,
+    VolTargetState,
+    VrpCsLogEntry,
+    VrpErpLogEntry,
+)
+from sleeves.selectors import sleeve_settings
+
+__all__ = [
+    "CODES",
+    "Finding",
+    "LatestValue",
+    "NotASessionError",
+    "SpreadLegs",
+    "cs_legs",
+    "effective_gate",
+    "end_of_day",
+    "evaluate_alerts",
+    "latest_log",
+    "latest_value",
+    "position_in_force",
+    "require_session",
+    "watched_inputs",
+]
+
+NEW_YORK = ZoneInfo("America/New_York")
+CFE = "XCBF"
+
+# A daily input is current when it is from this session or the one before (the monitors take
+# the previous session's close as current: today's does not exist before the close).
+MAX_INPUT_AGE_SESSIONS = 1
+
+GATE_STATES = ("OPEN", "REDUCE", "CLOSED")
+
+# Every code these rules raise and resolve.
+CODES = (
+    "cs_levels_invalid",
+    "cs_stop_loss",
+    "cs_take_profit",
+    "cs_gate",
+    "monitor_run_missing",
+    "monitor_data_unavailable",
+    "data_stale",
+    "roll_due",
+    "erp_drift",
+    "vol_target_stale",
+    "spread_legs_expired",
+    "fill_unattributed",
+)
+
+SLEEVE_LABELS = {"DM": "DM", "VRP_ERP": "VRP-ERP", "VRP_CS": "VRP-CS"}
+
+
+class NotASessionError(ValueError):
+    """The date is not an NYSE session. The message names the previous one."""
+
+
+def require_session(day: date) -> None:
+    """Raise NotASessionError unless ``day`` is an NYSE session."""
+    if calendars.is_session(day):
+        return
+    previous = calendars.previous_session(day)
+    what = f"{day:%A}" if day.weekday() >= 5 else f"{day:%A}, a market holiday"
+    raise NotASessionError(f"{day} is not an NYSE session ({what}); the previous session is {previous}")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the stored rows (also used by digests.services, so the digest and its alerts agree)
+# --------------------------------------------------------------------------------------------
+
+
+def end_of_day(day: date) -> datetime:
+    """Midnight New York after ``day``: the exclusive upper bound of that trading date."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=NEW_YORK)
+
+
+def latest_log(model, *, trading_date: date, fallback: bool = False):
+    """The latest VrpCsLogEntry / VrpErpLogEntry of the date; with ``fallback``, else the latest before it."""
+    rows = model.objects.select_related("run")
+    entry = rows.filter(trading_date=trading_date).order_by("-logged_at", "-id").first()
+    if entry is None and fallback:
+        entry = rows.filter(trading_date__lt=trading_date).order_by("-trading_date", "-logged_at", "-id").first()
+    return entry
+
+
+@dataclass(frozen=True)
+class SpreadLegs:
+    """The legs a VRP-CS log row describes. ``inferred``: the row does not name them."""
+
+    short_leg: str | None
+    long_leg: str | None
+    settlement_date: date | None
+    inferred: bool = False
+
+    @property
+    def subject(self) -> str:
+        if self.short_leg and self.long_leg:
+            return f"{self.short_leg}/{self.long_leg}"
+        return "VRP-CS"
+
+
+def cs_legs(entry: VrpCsLogEntry) -> SpreadLegs:
+    """The legs of a VRP-CS log row: as its run recorded them, else from its roll-by.
+
+    The legacy log names no contract; its roll-by does: the contract rolled by that date is the
+    front month (short) and the next month is the long leg.
+    """
+    outputs = entry.run.outputs if entry.run_id else {}
+    if outputs.get("short_leg") and outputs.get("long_leg"):
+        settlement = outputs.get("settlement_date")
+        return SpreadLegs(outputs["short_leg"], outputs["long_leg"],
+                          date.fromisoformat(settlement) if settlement else None)
+    if entry.roll_by is None:
+        return SpreadLegs(None, None, None)
+    month = vx.ContractMonth.from_date(entry.roll_by)
+    if vx.settlement_date(month) < entry.roll_by:
+        month = month.shift(1)
+    root = sleeve_settings("VRP_CS")["contract_root"]
+    return SpreadLegs(month.local_symbol(root), month.shift(1).local_symbol(root), vx.settlement_date(month),
+                      inferred=True)
+
+
+def effective_gate(entry: VrpCsLogEntry) -> str:
+    """The stored gate, except that a gate logged without inputs is UNKNOWN (it counts as CLOSED).
+
+    The legacy monitor logged OPEN on rows whose quotes were nan; DECISIONS §3 reads that as UNKNOWN.
+    """
+    state = (entry.gate_state or "").upper()
+    if state not in GATE_STATES:
+        return "UNKNOWN"
+    if entry.gate_score is None and entry.data_status != LogDataStatus.OK:
+        return "UNKNOWN"
+    return state
+
+
+@dataclass(frozen=True)
+class LatestValue:
+    """The newest stored value of a daily input on or before a date: a close or a live quote."""
+
+    symbol: str
+    value: Decimal | None
+    as_of: date | None
+    source: str | None
+
+    def age(self, trading_date: date) -> int | None:
+        return None if self.as_of is None else calendars.sessions_until(self.as_of, trading_date)
+
+
+def watched_inputs() -> tuple[tuple[str, str], ...]:
+    """(symbol, sec_type) of the daily inputs whose freshness the digest checks."""
+    return (("VIX", SecType.INDEX), ("VVIX", SecType.INDEX), (sleeve_settings("VRP_ERP")["symbol"], SecType.STOCK))
+
+
+def latest_value(symbol: str, sec_type: str, *, trading_date: date) -> LatestValue:
+    instrument = Instrument.objects.filter(symbol=symbol, sec_type=sec_type).first()
+    if instrument is None:
+        return LatestValue(symbol, None, None, None)
+    candidates = []
+    bar = PriceBar.objects.filter(instrument=instrument, session__lte=trading_date).order_by("-session").first()
+    if bar is not None:
+        candidates.append((bar.session, 0, bar.close, bar.source))
+    quote = (QuoteSnapshot.objects.filter(instrument=instrument, valid=True, as_of__lt=end_of_day(trading_date))
+             .order_by("-as_of", "-id").first())
+    if quote is not None:
+        price = quote.last if quote.last is not None else quote.mid
+        if price is not None:
+            candidates.append((calendars.trading_date(quote.as_of), 1, price, quote.source))
+    if not candidates:
+        return LatestValue(symbol, None, None, None)
+    as_of, _, value, source = max(candidates, key=lambda c: (c[0], c[1]))  # same day: the quote is newer
+    return LatestValue(symbol, value, as_of, source)
+
+
+def position_in_force(trading_date: date) -> SpreadPosition | None:
+    """The active VRP-CS position config, if it was entered by ``trading_date`` and its short leg had not settled."""
+    return (SpreadPosition.objects.filter(is_active=True, entry_date__lte=trading_date,
+                                          short_leg__settlement_date__gt=trading_date)
+            .select_related("short_leg", "long_leg", "sleeve").first())
+
+
+# --------------------------------------------------------------------------------------------
+# The rules
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    subject: str
+    message: str
+    sleeve_code: str | None = None
+
+
+@dataclass
+class RuleResult:
+    findings: list[Finding] = field(default_factory=list)
+    evaluated: set[str] = field(default_factory=set)  # codes whose other open alerts may be resolved
+
+    def add(self, code: str, severity: str, subject: str, message: str, sleeve_code: str | None = None) -> None:
+        self.findings.append(Finding(code, severity, subject, message, sleeve_code))
+
+
+@dataclass(frozen=True)
+class _Context:
+    trading_date: date
+    now: datetime
+
+
+def _when(moment: datetime) -> str:
+    return f"{timezone.localtime(moment, NEW_YORK):%Y-%m-%d %H:%M} New York"
+
+
+def _day(day: date) -> str:
+    return f"{day.isoformat()} ({day:%a})"
+
+
+def _sessions(n: int) -> str:
+    return f"{n} CFE session{'' if abs(n) == 1 else 's'}"
+
+
+def _cs_rules(ctx: _Context) -> RuleResult:
+    """Stop/TP levels, hits and near-hits, and the gate, from the latest VRP-CS log row of the date."""
+    result = RuleResult()
+    entry = latest_log(VrpCsLogEntry, trading_date=ctx.trading_date)
+    if entry is None:
+        return result  # monitor_run_missing says so; nothing here can be evaluated
+    legs = cs_legs(entry)
+    subject = legs.subject
+    name = f"VRP-CS {subject}"
+    logged = _when(entry.logged_at)
+    entry_spread, stop, tp, spread = entry.entry_spread, entry.stop_loss_level, entry.take_profit_level, entry.spread
+
+    levels_valid = None
+    if entry_spread is not None and stop is not None and tp is not None:
+        result.evaluated.add("cs_levels_invalid")
+        levels_valid = stop < entry_spread < tp
+        if not levels_valid:
+            wrong = []
+            if stop >= entry_spread:
+                wrong.append(f"the stop-loss {format_decimal(stop)} is at or above the entry (the profit side)")
+            if tp <= entry_spread:
+                wrong.append(f"the take-profit {format_decimal(tp)} is at or below the entry (the loss side)")
+            result.add(
+                "cs_levels_invalid", Severity.CRITICAL, subject,
+                f"{name}: stop-loss {format_decimal(stop)} / take-profit {format_decimal(tp)} around the entry "
+                f"spread {format_decimal(entry_spread)} (log of {logged}): {' and '.join(wrong)}. The stop must "
+                "sit below the entry spread and the take-profit above it, so neither level is reported as hit. "
+                f"Fix the position config (stop below {format_decimal(entry_spread)}, take-profit above it) in "
+                "the admin, then run the VRP-CS monitor again.",
+                "VRP_CS",
+            )
+
+    if levels_valid and entry.data_status == LogDataStatus.OK and spread is not None:
+        outputs = entry.run.outputs if entry.run_id else {}
+        near_points = sleeve_settings("VRP_CS")["near_level_points"]
+        pnl = format_usd(entry.pnl_usd, signed=True)
+        checks = (
+            ("cs_stop_loss", entry.stop_loss_hit, "near_stop_loss", spread - stop,
+             f"{name}: the spread {format_decimal(spread)} is at or below the stop-loss {format_decimal(stop)} "
+             f"(entry {format_decimal(entry_spread)}, P&L {pnl}; log of {logged}). Close the spread in TWS (buy back "
+             f"{legs.short_leg or 'the short leg'}, sell {legs.long_leg or 'the long leg'}), record the fills, then "
+             "deactivate or replace the position config.",
+             f"{name}: the spread {format_decimal(spread)} is {format_signed_decimal(spread - stop)} from the "
+             f"stop-loss {format_decimal(stop)} (entry {format_decimal(entry_spread)}; log of {logged}). Watch it "
+             "intraday and have the closing ticket ready."),
+            ("cs_take_profit", entry.take_profit_hit, "near_take_profit", tp - spread,
+             f"{name}: the spread {format_decimal(spread)} is at or above the take-profit {format_decimal(tp)} "
+             f"(entry {format_decimal(entry_spread)}, P&L {pnl}; log of {logged}). Take the profit: close the "
+             "spread in TWS, record the fills, then deactivate or replace the position config.",
+             f"{name}: the spread {format_decimal(spread)} is {format_signed_decimal(tp - spread)} from the "
+             f"take-profit {format_decimal(tp)} (entry {format_decimal(entry_spread)}; log of {logged}). Have the "
+             "closing ticket ready."),
+        )
+        for code, hit, near_key, distance, hit_message, near_message in checks:
+            if hit is None:
+                continue  # not evaluated by the monitor: leave any open alert as it is
+            result.evaluated.add(code)
+            near = outputs.get(near_key) if near_key in outputs else (not hit and distance <= near_points)
+            if hit:
+                result.add(code, Severity.CRITICAL, subject, hit_message, "VRP_CS")
+            elif near:
+                result.add(code, Severity.WARNING, subject, near_message, "VRP_CS")
+
+    gate = effective_gate(entry)
+    result.evaluated.add("cs_gate")
+    score = "" if entry.gate_score is None else f" (score {format_decimal(entry.gate_score)})"
+    if gate == "REDUCE":
+        result.add("cs_gate", Severity.WARNING, "VRP-CS",
+                   f"VRP-CS gate is REDUCE{score} (log of {logged}): reduce or close only. Do not add to the "
+                   "spread or open a new one; watch the spread closely.", "VRP_CS")
+    elif gate == "CLOSED":
+        result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
+                   f"VRP-CS gate is CLOSED{score} (log of {logged}): close only. Plan to close the spread; do not "
+                   "open or roll it while the gate is closed.", "VRP_CS")
+    elif gate == "UNKNOWN":
+        why = entry.run.reason if entry.run_id and entry.run.reason else "its inputs were missing"
+        result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
+                   f"VRP-CS gate is UNKNOWN (log of {logged}: {why}). It counts as CLOSED. Get VIX, VVIX and VX "
+                   "quotes (run `python manage.py vrp_cs_monitor --live`) before any VRP-CS action.", "VRP_CS")
+    return result
+
+
+MONITORS = (
+    (RunKind.VRP_ERP, "VRP-ERP", "VRP_ERP", "vrp_erp_monitor"),
+    (RunKind.VRP_CS, "VRP-CS", "VRP_CS", "vrp_cs_monitor"),
+)
+
+
+def _monitor_run_rules(ctx: _Context) -> RuleResult:
+    """A monitor that did not run today, or whose latest run of today lacked an input."""
+    result = RuleResult(evaluated={"monitor_run_missing", "monitor_data_unavailable"})
+    for kind, label, sleeve_code, command in MONITORS:
+        run = (MonitorRun.objects.filter(kind=kind, trading_date=ctx.trading_date).exclude(status=RunStatus.SKIPPED)
+               .order_by("-started_at", "-id").first())
+        if run is None:
+            result.add("monitor_run_missing", Severity.WARNING, label,
+                       f"No {label} monitor run for {ctx.trading_date}. Run it (`python manage.py {command} --live`) "
+                       "and check that the django-q cluster is running (Admin › Tasks: the 09:00 schedule).",
+                       sleeve_code)
+        elif run.status != RunStatus.OK:
+            result.add("monitor_data_unavailable", Severity.WARNING, label,
+                       f"The latest {label} run of {ctx.trading_date} ({_when(run.started_at)}) is "
+                       f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix that input, then "
+                       f"run `python manage.py {command} --live` again.", sleeve_code)
+    return result
+
+
+def _stale_input_rules(ctx: _Context) -> RuleResult:
+    """Each daily input: missing, or older than the previous session."""
+    result = RuleResult(evaluated={"data_stale"})
+    for symbol, sec_type in watched_inputs():
+        latest = latest_value(symbol, sec_type, trading_date=ctx.trading_date)
+        fix = (f"Import its closes (`python manage.py import_prices FILE`) or run the monitors live; until then "
+               f"every decision that needs {symbol} is DATA UNAVAILABLE.")
+        if latest.value is None:
+            result.add("data_stale", Severity.WARNING, symbol,
+                       f"{symbol}: no value stored on or before {ctx.trading_date}. {fix}")
+            continue
+        age = latest.age(ctx.trading_date)
+        if age > MAX_INPUT_AGE_SESSIONS:
+            result.add("data_stale", Severity.WARNING, symbol,
+                       f"{symbol}: latest value {latest.as_of}, {age} sessions old "
+                       f"({format_decimal(latest.value)}, {latest.source}). {fix}")
+    return result
+
+
+def _roll_rules(ctx: _Context) -> RuleResult:
+    """Roll-by within ``roll_alert_sessions`` CFE sessions (warning), due or overdue (critical)."""
+    result = RuleResult()
+    position = position_in_force(ctx.trading_date)
+    if position is not None:
+        short_leg, roll_by, settlement = str(position.short_leg), position.roll_by, position.settlement_date
+    else:
+        entry = latest_log(VrpCsLogEntry, trading_date=ctx.trading_date)
+        if entry is None or entry.roll_by is None:
+            return result  # no position known for this date: nothing to count down
+        legs = cs_legs(entry)
+        short_leg, roll_by, settlement = legs.short_leg, entry.roll_by, legs.settlement_date
+    result.evaluated.add("roll_due")
+    sessions = calendars.sessions_until(ctx.trading_date, roll_by, exchange=CFE)
+    days = (roll_by - ctx.trading_date).days
+    horizon = sleeve_settings(parameters.BOOK)["roll_alert_sessions"]
+    settles = f"; {short_leg} settles on {_day(settlement)}" if settlement else ""
+    if sessions < 0:
+        result.add("roll_due", Severity.CRITICAL, short_leg,
+                   f"VRP-CS {short_leg}: the roll-by {_day(roll_by)} passed {_sessions(-sessions)} ago{settles}. "
+                   "Roll now (run the pre-roll checks, then trade the two calendar-spread tickets) or close the "
+                   "spread before settlement.", "VRP_CS")
+    elif sessions == 0:
+        result.add("roll_due", Severity.CRITICAL, short_leg,
+                   f"VRP-CS {short_leg}: the roll-by is today, {_day(roll_by)}{settles}. Roll today: run the "
+                   "pre-roll checks, then trade the two calendar-spread tickets.", "VRP_CS")
+    elif sessions <= horizon:
+        result.add("roll_due", Severity.WARNING, short_leg,
+                   f"VRP-CS {short_leg}: roll-by {_day(roll_by)} is {_sessions(sessions)} away ({days} calendar "
+                   f"day{'' if days == 1 else 's'}){settles}. Prepare the roll: rehearse the runbook and have the "
+                   "two calendar-spread tickets ready.", "VRP_CS")
+    return result
+
+
+def _erp_drift_rules(ctx: _Context) -> RuleResult:
+    result = RuleResult()
+    entry = latest_log(VrpErpLogEntry, trading_date=ctx.trading_date)
+    if entry is None or entry.drift_pct is None:
+        return result
+    result.evaluated.add("erp_drift")
+    settings = sleeve_settings("VRP_ERP")
+    threshold, symbol = settings["drift_rebalance_pct"], settings["symbol"]
+    if entry.drift_pct >= threshold:
+        target = "missing" if entry.target_shares is None else entry.target_shares
+        actual = "missing" if entry.actual_shares is None else entry.actual_shares
+        result.add("erp_drift", Severity.WARNING, symbol,
+                   f"VRP-ERP {symbol}: drift {format_percent(entry.drift_pct)} (target {target} shares, actual "
+                   f"{actual}; log of {_when(entry.logged_at)}) is at or above {format_percent(threshold)}. "
+                   f"Rebalance to {target} shares at mid, record the fill, then run the VRP-ERP monitor again.",
+                   "VRP_ERP")
+    return result
+
+
+def _vol_target_rules(ctx: _Context) -> RuleResult:
+    result = RuleResult(evaluated={"vol_target_stale"})
+    stale_after = sleeve_settings(parameters.BOOK)["vol_state_stale_sessions"]
+    state = VolTargetState.objects.filter(as_of_session__lte=ctx.trading_date).order_by("-as_of_session").first()
+    fix = "Run `python manage.py vol_target` (it needs SPY closes up to the previous session)."
+    if state is None:
+        result.add("vol_target_stale", Severity.WARNING, "overlay",
+                   f"No vol-target state on or before {ctx.trading_date}: the overlay multiplier is unknown, so "
+                   f"VRP-ERP and DM sizing is DATA UNAVAILABLE. {fix}")
+        return result
+    age = calendars.sessions_until(state.as_of_session, ctx.trading_date)
+    if age > stale_after:
+        result.add("vol_target_stale", Severity.WARNING, "overlay",
+                   f"The vol-target state (x{format_decimal(state.multiplier)}) is from {state.as_of_session}, "
+                   f"{age} sessions old (stale after {stale_after}). {fix}")
+    return result
+
+
+def _expired_legs_rules(ctx: _Context) -> RuleResult:
+    result = RuleResult(evaluated={"spread_legs_expired"})
+    active = SpreadPosition.objects.filter(is_active=True, short_leg__settlement_date__lte=ctx.trading_date)
+    for position in active.select_related("short_leg", "long_leg"):
+        short_leg, long_leg, q = position.short_leg, position.long_leg, position.quantity
+        result.add("spread_legs_expired", Severity.CRITICAL, f"{short_leg}/{long_leg}",
+                   f"The active VRP-CS position config (-{q} {short_leg} / +{q} {long_leg}, entered "
+                   f"{position.entry_date}) names legs that have settled: {short_leg} settled on "
+                   f"{short_leg.settlement_date}. It does not describe a live position and is not monitored or "
+                   "rolled. Reconcile the VXM position against IBKR (positions and executions), then enter the "
+                   "current position config.", "VRP_CS")
+    return result
+
+
+def _unattributed_fill_rules(ctx: _Context) -> RuleResult:
+    result = RuleResult(evaluated={"fill_unattributed"})
+    fills = (Fill.objects.filter(sleeve__isnull=True, executed_at__lt=end_of_day(ctx.trading_date))
+             .filter(reverses__isnull=True, reversed_by__isnull=True).select_related("instrument"))
+    open_messages = dict(Alert.objects.filter(code="fill_unattributed", resolved_at__isnull=True)
+                         .values_list("subject", "message"))
+    for fill in fills:
+        subject = fill.exec_id or f"fill #{fill.pk}"
+        message = open_messages.get(subject) or (
+            f"Fill {subject} ({fill.side} {fill.quantity.normalize():f} {fill.instrument} @ "
+            f"{fill.price.normalize():f}, {_when(fill.executed_at)}) has no sleeve. Set its sleeve on the fill in "
+            "the admin; until then it counts in no sleeve's position.")
+        result.add("fill_unattributed", Severity.WARNING, subject, message)
+    return result
+
+
+RULES: tuple[Callable[[_Context], RuleResult], ...] = (
+    _cs_rules,
+    _monitor_run_rules,
+    _stale_input_rules,
+    _roll_rules,
+    _erp_drift_rules,
+    _vol_target_rules,
+    _expired_legs_rules,
+    _unattributed_fill_rules,
+)
+
+
+def evaluate_alerts(*, trading_date: date, now: datetime | None = None) -> list[Alert]:
+    """Raise the alerts that hold on ``trading_date`` and resolve those that no longer do.
+
+    Returns the alerts raised or refreshed, in rule order. Raises NotASessionError for a date
+    that is not an NYSE session. Alerts are resolved only when ``trading_date`` is the current
+    session (or later); see the module docstring.
+    """
+    require_session(trading_date)
+    now = now or clock.now()
+    context = _Context(trading_date=trading_date, now=now)
+    findings: dict[tuple[str, str], Finding] = {}
+    evaluated: set[str] = set()
+    for rule in RULES:
+        outcome = rule(context)
+        evaluated |= outcome.evaluated
+        for finding in outcome.findings:
+            findings.setdefault((finding.code, finding.subject), finding)
+    sleeves = {s.code: s for s in Sleeve.objects.all()}
+    resolve = trading_date >= calendars.session_on_or_before(clock.trading_date(now))
+    with transaction.atomic():
+        raised = [
+            raise_alert(code=f.code, severity=f.severity, message=f.message, subject=f.subject,
+                        sleeve=sleeves.get(f.sleeve_code) if f.sleeve_code else None, now=now)
+            for f in findings.values()
+        ]
+        if resolve:
+            for code in sorted(evaluated):
+                resolve_alerts(code=code, keep_subjects=[s for c, s in findings if c == code], now=now)
+    return raised

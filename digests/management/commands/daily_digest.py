@@ -1,0 +1,51 @@
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from digests.models import Alert, Severity
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--date {text!r} is not a date: use YYYY-MM-DD.", returncode=2) from None
+
+
+class Command(BaseCommand):
+    help = (
+        "The daily digest: evaluate the alerts, render the day's digest from stored data (with --live, first "
+        "read the broker and run the VRP monitors live), keep it in the database and write "
+        "DIGEST_DIR/digest_YYYY-MM-DD.md. Running it again replaces that day's digest. Exit 2 when the date is "
+        "not an NYSE session."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", help="The trading date, YYYY-MM-DD (default: today in New York).")
+        parser.add_argument("--live", action="store_true", help="Read the broker first (today only).")
+        parser.add_argument("--no-write", action="store_true", help="Store the digest but write no file.")
+
+    def handle(self, *args, **o):
+        from digests.services import DigestError, NotASessionError, generate_digest
+
+        trading_date = _date(o["date"]) if o["date"] else None
+        try:
+            digest = generate_digest(trading_date=trading_date, live=o["live"], write_file=not o["no_write"],
+                                     triggered_by="command")
+        except NotASessionError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        except DigestError as exc:
+            raise CommandError(str(exc)) from None
+
+        banner = " — SIMULATED BROKER" if digest.simulated else ""
+        if digest.file_path:
+            self.stdout.write(f"Digest {digest.trading_date}{banner}: {digest.file_path}")
+        else:
+            self.stdout.write(f"Digest {digest.trading_date}{banner}: stored in the database (no file: --no-write)")
+        if digest.note:
+            self.stdout.write(f"  {digest.note}")
+        open_alerts = Alert.objects.filter(resolved_at__isnull=True)
+        counts = {severity: open_alerts.filter(severity=severity).count() for severity in Severity.values}
+        total = sum(counts.values())
+        detail = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n)
+        self.stdout.write(f"Alerts: {total}" + (f" ({detail})" if detail else ""))
