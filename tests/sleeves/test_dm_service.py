@@ -324,3 +324,20 @@ def test_the_simulators_closes_never_replace_a_stored_close(booted, broker, monk
     bar = PriceBar.objects.get(instrument__symbol="SPY", session=day)
     assert (bar.close, bar.source) == (Decimal("600.00"), "stored")
     assert any(r.startswith("SPY: 1 stored close(s) differ from the simulator's and were kept") for r in outcome.reasons)
+
+
+def test_live_with_a_past_as_of_is_a_usage_error(book):
+    code, _, err = command("plan", "--live", "--as-of", "2026-02-02")
+    assert code == 2 and "--live reads the broker now" in err
+    assert MonitorRun.objects.count() == 0
+
+
+def test_an_unexpected_failure_is_exit_1_and_says_it_is_internal(book, monkeypatch):
+    from sleeves.management.commands import dm_rebalance
+
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(dm_rebalance, "plan_dm_rebalance", broken)
+    code, _, err = command("plan", "--as-of", "2026-02-02")
+    assert code == 1 and "internal error while planning DM: RuntimeError: boom" in err
