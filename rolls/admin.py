@@ -1,13 +1,22 @@
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from dspops import clock
-from rolls import vx
-from rolls.models import RollCycle, SpreadPosition
+from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
+from rolls.models import RollAttempt, RollCycle, RollState, SpreadPosition
 from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.flags import spread_position_flags
+from sleeves.parameters import ParameterError
 
 
 class SpreadPositionForm(forms.ModelForm):
@@ -133,3 +142,261 @@ class RollCycleAdmin(SimpleHistoryAdmin):
             f"{result.unchanged} unchanged; {len(result.flagged)} plan(s) differ from the rule.",
             messages.WARNING if result.flagged else messages.SUCCESS,
         )
+
+
+# --- the roll: changelist, checklist page, runbook ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What an action did: the message the operator sees and the line in the admin log."""
+
+    message: str
+    log: str
+    level: int = messages.SUCCESS
+
+
+@admin.register(RollAttempt)
+class RollAttemptAdmin(admin.ModelAdmin):
+    """A roll's main page is its checklist; every step is a POST to the roll service."""
+
+    list_display = ("checklist_link", "state_title", "rehearsal", "legs", "quantity", "created_at", "created_by")
+    list_display_links = None
+    list_filter = ("state", "rehearsal")
+    list_select_related = ("old_front", "middle", "new_back", "created_by")
+    change_list_template = "admin/rolls/rollattempt/change_list.html"
+
+    ACTIONS = {
+        "run-checks": "_run_checks", "manual-checks": "_manual_checks", "start-executing": "_start_executing",
+        "record-fill": "_record_fill", "pull-fills": "_pull_fills", "verify": "_verify", "close": "_close",
+        "abort": "_abort",
+    }
+
+    def has_add_permission(self, request):
+        return False  # a roll is planned from the position config (the Plan buttons), never typed in
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the attempts and their transitions are the record of what happened
+
+    def can_plan(self, request) -> bool:
+        return request.user.has_perm("rolls.add_rollattempt") and self.has_change_permission(request)
+
+    @admin.display(description="roll", ordering="-created_at")
+    def checklist_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:rolls_rollattempt_checklist", args=[obj.pk]), obj)
+
+    @admin.display(description="state", ordering="state")
+    def state_title(self, obj):
+        return roll_states.STATES[obj.state].title
+
+    @admin.display(description="legs")
+    def legs(self, obj):
+        q = obj.quantity
+        return f"-{q} {obj.old_front} / +{q} {obj.middle} → -{q} {obj.middle} / +{q} {obj.new_back}"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("plan/", wrap(self.plan_view), {"rehearsal": False}, name="rolls_rollattempt_plan"),
+            path("plan-rehearsal/", wrap(self.plan_view), {"rehearsal": True}, name="rolls_rollattempt_plan_rehearsal"),
+            path("runbook/", wrap(self.runbook_view), name="rolls_rollattempt_runbook"),
+            path("<int:object_id>/checklist/", wrap(self.checklist_view), name="rolls_rollattempt_checklist"),
+            path("<int:object_id>/checklist/<slug:action>/", wrap(self.action_view), name="rolls_rollattempt_action"),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "can_plan": self.can_plan(request)})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The checklist is the roll's page; the model form would only show raw fields.
+        return HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[object_id]))
+
+    # --- pages ---
+
+    def checklist_view(self, request, object_id: int):
+        attempt = get_object_or_404(RollAttempt.objects.select_related("old_front", "middle", "new_back", "position"),
+                                    pk=object_id)
+        if not self.has_view_permission(request, attempt):
+            raise PermissionDenied
+        can_act = self.has_change_permission(request, attempt)
+        check = roll_selectors.latest_check(attempt)
+        legs = [str(attempt.old_front), str(attempt.middle), str(attempt.new_back)]
+        executing = attempt.state == RollState.EXECUTING
+        late = roll_service.raise_fill_warnings(attempt) if executing else []
+        status = roll_service.leg_status(attempt) if attempt.state in roll_selectors.EXECUTION_STATES else []
+        fill_forms = []
+        if executing and can_act:
+            now_text = timezone.localtime(clock.now()).strftime("%Y-%m-%d %H:%M:%S")
+            for index, row in enumerate(status):
+                if not row.done:
+                    form = roll_forms.LegFillForm(prefix=f"leg{index}", initial={
+                        "quantity": row.required - row.filled, "executed_at": now_text})
+                    fill_forms.append((index, row, form))
+        verifying = attempt.state in (RollState.LEGS_FILLED, RollState.ESCALATED)
+        proposed = roll_selectors.proposed_levels(attempt) if verifying and not attempt.rehearsal else None
+        verify_form = roll_forms.VerifyForm(initial={
+            "stop_loss_spread": proposed.stop_loss_spread, "take_profit_spread": proposed.take_profit_spread,
+        } if proposed else None)
+        valid_until = roll_selectors.go_valid_until(check) if attempt.state == RollState.CHECKED_GO else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": str(attempt),
+            "opts": self.model._meta,
+            "attempt": attempt,
+            "state": roll_states.STATES[attempt.state],
+            "transitions": attempt.transitions.select_related("by"),
+            "check": check,
+            "results": list(check.results.all()) if check else [],
+            "net_legs": roll_selectors.net_leg_rows(check.net_legs, attempt) if check else [],
+            "can_act": can_act,
+            "can_check": can_act and roll_selectors.can_become(attempt, RollState.CHECKED_GO),
+            "manual_form": roll_forms.ManualQuoteForm(legs=legs),
+            "go_valid_until": valid_until,
+            "go_fresh": valid_until is not None and clock.now() <= valid_until,
+            "leg_status": status,
+            "late_legs": late,
+            "fill_forms": fill_forms,
+            "can_verify": can_act and verifying,
+            "verify_form": verify_form,
+            "proposed": proposed,
+            "orphan_alerts": roll_selectors.orphan_alerts(attempt) if attempt.state == RollState.ESCALATED else [],
+            "can_close": can_act and roll_selectors.can_become(attempt, RollState.CLOSED),
+            "can_abort": can_act and roll_selectors.can_become(attempt, RollState.ABORTED),
+            "abort_form": roll_forms.AbortForm(),
+        }
+        return TemplateResponse(request, "admin/rolls/rollattempt/checklist.html", context)
+
+    def runbook_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        attempt = roll_selectors.runbook_attempt(request.GET.get("attempt"))
+        book = roll_selectors.runbook(attempt)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "VRP-CS roll runbook",
+            "opts": self.model._meta,
+            "book": book,
+            "attempt": attempt,
+            "check": book.check,
+            "fail_closed_rules": checks.FAIL_CLOSED_RULES,
+            "timeline": checks.TIMELINE,
+            "states": roll_selectors.state_rows(),
+            "printed_at": clock.now(),
+        }
+        return TemplateResponse(request, "admin/rolls/rollattempt/runbook.html", context)
+
+    # --- POST endpoints ---
+
+    def plan_view(self, request, rehearsal: bool):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.can_plan(request):
+            raise PermissionDenied
+        try:
+            attempt = roll_service.plan_roll(user=request.user, rehearsal=rehearsal)
+        except roll_service.RollError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:rolls_rollattempt_changelist"))
+        self.log_addition(request, attempt, "Rehearsal planned" if rehearsal else "Roll planned")
+        self.message_user(request, f"{attempt} planned. Run the pre-roll checks next.")
+        return HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[attempt.pk]))
+
+    def action_view(self, request, object_id: int, action: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if action not in self.ACTIONS:
+            raise Http404(f"A roll has no step called {action!r}.")
+        attempt = get_object_or_404(RollAttempt.objects.select_related("old_front", "middle", "new_back"),
+                                    pk=object_id)
+        back = HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[attempt.pk]))
+        seen = request.POST.get("version")
+        if seen is not None and seen != str(attempt.version):
+            self.message_user(request, f"Nothing was done: this roll changed since the page was shown (it is now "
+                                       f"{roll_states.STATES[attempt.state].title}). Read the page again before "
+                                       "acting.", messages.ERROR)
+            return back
+        try:
+            done = getattr(self, self.ACTIONS[action])(request, attempt)
+        except (roll_service.RollError, roll_forms.PageInputError, ParameterError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except ValidationError as exc:
+            self.message_user(request, "Nothing was saved: " + " ".join(exc.messages), messages.ERROR)
+        else:
+            self.log_change(request, attempt, done.log)
+            self.message_user(request, done.message, done.level)
+        return back
+
+    def _checked(self, check, how: str) -> _Done:
+        verdict = "GO" if check.verdict == "GO" else "DO NOT ROLL"
+        failing = [r.label for r in check.results.all() if not r.passed]
+        text = f"Pre-roll checks ({how}): {verdict}" + (f". Failing: {', '.join(failing)}." if failing else ".")
+        return _Done(text, f"Ran the pre-roll checks ({how}): {verdict}",
+                     messages.SUCCESS if check.verdict == "GO" else messages.WARNING)
+
+    def _run_checks(self, request, attempt) -> _Done:
+        check = roll_service.run_checks(attempt=attempt, user=request.user, live=True, role="web")
+        return self._checked(check, "live quotes")
+
+    def _manual_checks(self, request, attempt) -> _Done:
+        form = roll_forms.ManualQuoteForm(request.POST, legs=[str(attempt.old_front), str(attempt.middle),
+                                                              str(attempt.new_back)])
+        roll_forms.raise_for_errors(form, "The typed quotes cannot be used")
+        check = roll_service.run_checks(attempt=attempt, user=request.user, live=form.cleaned_data["read_broker"],
+                                        manual_quotes=form.manual_quotes(), manual_vix=form.manual_vix(), role="web")
+        return self._checked(check, "quotes typed by the operator")
+
+    def _start_executing(self, request, attempt) -> _Done:
+        roll_service.start_executing(attempt=attempt, user=request.user)
+        return _Done("Executing: place the two combos in TWS, then record each leg's fill here.",
+                     "Started executing (placing the combos in TWS)")
+
+    def _record_fill(self, request, attempt) -> _Done:
+        legs = roll_service.required_legs(attempt)
+        index = request.POST.get("leg", "")
+        if not index.isdigit() or int(index) >= len(legs):
+            raise roll_forms.PageInputError("The fill form did not say which leg it is for; reload the page.")
+        ticket, instrument, side = legs[int(index)]
+        form = roll_forms.LegFillForm(request.POST, prefix=f"leg{index}")
+        roll_forms.raise_for_errors(form, f"The {ticket} ticket's {side} {instrument} fill")
+        data = form.cleaned_data
+        roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
+                                     quantity=data["quantity"], price=data["price"], executed_at=data["executed_at"],
+                                     user=request.user)
+        text = f"Recorded {side} {data['quantity']} {instrument} @ {data['price']} ({ticket} ticket)"
+        return _Done(text + ".", text)
+
+    def _pull_fills(self, request, attempt) -> _Done:
+        pulled = roll_service.pull_leg_fills(attempt=attempt, user=request.user, role="web")
+        if not pulled:
+            return _Done("IBKR reports no new fills on the roll's legs since execution began.",
+                         "Pulled fills from IBKR: none new", messages.WARNING)
+        text = f"Pulled {len(pulled)} fill(s) from IBKR: " + "; ".join(
+            f"{f.side} {f.quantity} {f.instrument} @ {f.price} ({f.ticket})" for f in pulled)
+        return _Done(text + ".", text)
+
+    def _verify(self, request, attempt) -> _Done:
+        stop = take_profit = None
+        if not attempt.rehearsal:
+            form = roll_forms.VerifyForm(request.POST)
+            roll_forms.raise_for_errors(form, "The new stop and take-profit")
+            stop, take_profit = form.cleaned_data["stop_loss_spread"], form.cleaned_data["take_profit_spread"]
+        result = roll_service.verify(attempt=attempt, user=request.user, stop_loss_spread=stop,
+                                     take_profit_spread=take_profit, role="web")
+        if not result.ok:
+            return _Done(f"ESCALATED: {result.message} Close the orphan leg now, then verify again.",
+                         f"Verification escalated: {result.message}", messages.ERROR)
+        config = ("Rehearsal: the position config is unchanged." if attempt.rehearsal
+                  else "The position config now holds the new legs.")
+        return _Done(f"Verified: {result.message} {config}", f"Verified: {result.message}")
+
+    def _close(self, request, attempt) -> _Done:
+        roll_service.close(attempt=attempt, user=request.user)
+        return _Done("The roll is closed.", "Closed the roll")
+
+    def _abort(self, request, attempt) -> _Done:
+        form = roll_forms.AbortForm(request.POST)
+        roll_forms.raise_for_errors(form, "Abort")
+        roll_service.abort(attempt=attempt, user=request.user, why=form.cleaned_data["why"])
+        return _Done("The roll is aborted.", f"Aborted: {form.cleaned_data['why']}", messages.WARNING)

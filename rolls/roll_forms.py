@@ -1,0 +1,83 @@
+"""The forms of the roll checklist page. They read what the operator typed; the service judges it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from rolls.roll_service import ManualQuote
+
+NEW_YORK_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+
+
+class PageInputError(Exception):
+    """What the operator typed cannot be used. The message says which field and why."""
+
+
+def raise_for_errors(form: forms.Form, what: str) -> None:
+    if form.is_valid():
+        return
+    problems = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        problems.append(f"{label or name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors))
+    raise PageInputError(f"{what}: " + "; ".join(problems) + ". Nothing was saved.")
+
+
+def _price(label: str, required: bool = False) -> forms.DecimalField:
+    return forms.DecimalField(label=label, required=required, max_digits=16, decimal_places=6,
+                              widget=forms.NumberInput(attrs={"step": "0.01", "size": 8}))
+
+
+class ManualQuoteForm(forms.Form):
+    """Bid and ask for each of the roll's three legs, and VIX, typed from another screen.
+
+    A leg left blank has no quote (its checks fail and its combo gets no ticket).
+    """
+
+    vix = _price("VIX")
+    read_broker = forms.BooleanField(
+        label="Read positions and margin from the broker (the quotes stay as typed)", required=False)
+
+    def __init__(self, *args, legs: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.legs = list(legs)
+        for symbol in self.legs:
+            self.fields[f"bid_{symbol}"] = _price(f"{symbol} bid")
+            self.fields[f"ask_{symbol}"] = _price(f"{symbol} ask")
+
+    def leg_fields(self):
+        return [(symbol, self[f"bid_{symbol}"], self[f"ask_{symbol}"]) for symbol in self.legs]
+
+    def manual_quotes(self) -> dict[str, ManualQuote]:
+        typed = {}
+        for symbol in self.legs:
+            bid, ask = self.cleaned_data.get(f"bid_{symbol}"), self.cleaned_data.get(f"ask_{symbol}")
+            if bid is not None or ask is not None:
+                typed[symbol] = ManualQuote(bid, ask)
+        return typed
+
+    def manual_vix(self) -> Decimal | None:
+        return self.cleaned_data.get("vix")
+
+
+class LegFillForm(forms.Form):
+    """One fill of one leg; the ticket, contract and side are fixed by the leg the form belongs to."""
+
+    quantity = forms.IntegerField(label="quantity", widget=forms.NumberInput(attrs={"size": 4}))
+    price = _price("price", required=True)
+    executed_at = forms.DateTimeField(label="time (New York)", input_formats=NEW_YORK_FORMATS,
+                                      widget=forms.TextInput(attrs={"size": 19,
+                                                                    "placeholder": "YYYY-MM-DD HH:MM:SS"}))
+
+
+class VerifyForm(forms.Form):
+    """The new config's levels; blank means entry x the default multiples."""
+
+    stop_loss_spread = _price("stop-loss spread")
+    take_profit_spread = _price("take-profit spread")
+
+
+class AbortForm(forms.Form):
+    why = forms.CharField(label="why the roll is aborted", widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
