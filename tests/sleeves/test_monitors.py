@@ -248,3 +248,13 @@ def test_vol_target_live_fetches_spy_history_from_the_simulator(booted, broker):
     outcome = run_vol_target(live=True, role="test")
     assert outcome.exit_code == 0 and outcome.payload["simulated"] is True
     assert PriceBar.objects.filter(instrument__symbol="SPY", source="simulated").count() >= 22
+
+
+def test_editing_a_setting_changes_the_next_run_without_a_restart(booted):
+    from sleeves.models import SleeveParameter
+
+    before = run_vrp_erp_monitor(vix=D("16.24"), spy=D("689.51"), shares=0, use_vol_target=False, log_run=False)
+    SleeveParameter.objects.filter(sleeve__code="VRP_ERP", key="elevated_vix").update(value="17")
+    after = run_vrp_erp_monitor(vix=D("16.24"), spy=D("689.51"), shares=0, use_vol_target=False, log_run=False)
+    assert (before.payload["regime"], after.payload["regime"]) == ("ELEVATED", "CALM")
+    assert after.payload["target_shares"] == 14  # floor(10000 x 1.00 / 689.51)

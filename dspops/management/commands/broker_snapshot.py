@@ -1,3 +1,5 @@
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 
 from dspops.broker_sync import GatewayError, refresh_broker_snapshot
@@ -6,13 +8,31 @@ from dspops.broker_sync import GatewayError, refresh_broker_snapshot
 class Command(BaseCommand):
     help = "Read the broker now (quotes of every watched instrument, positions, account values) and store it."
 
-    def handle(self, *args, **options):
-        try:
-            snapshot = refresh_broker_snapshot(role="shell", requested_by="shell")
-        except GatewayError as exc:
-            raise CommandError(f"The broker could not be read; nothing was stored. {exc}", returncode=3) from None
+    def add_arguments(self, parser):
+        parser.add_argument("--wait", type=float, default=0,
+                            help="Keep trying for this many seconds while the broker is not up yet.")
+        parser.add_argument("--stay", action="store_true",
+                            help="After reading, stay idle until stopped (for a Procfile process next to the simulator).")
+
+    def handle(self, *args, wait=0, stay=False, **options):
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                snapshot = refresh_broker_snapshot(role="shell", requested_by="shell")
+                break
+            except GatewayError as exc:
+                if time.monotonic() >= deadline:
+                    raise CommandError(f"The broker could not be read; nothing was stored. {exc}", returncode=3) from None
+                time.sleep(1)
         mark = " (SIMULATED BROKER)" if snapshot.simulated else ""
         self.stdout.write(f"{snapshot.account}{mark} at {snapshot.as_of:%Y-%m-%d %H:%M:%S %Z}: "
                           f"NLV {snapshot.net_liquidation}, excess liquidity {snapshot.excess_liquidity}")
         for position in snapshot.positions:
             self.stdout.write(f"  {position['local_symbol']:<8} {position['quantity']:>8}")
+        if stay:
+            self.stdout.write("Broker read; idle until stopped.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
