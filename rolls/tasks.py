@@ -1,0 +1,39 @@
+"""django-q2 task: the pre-roll check, run by the worker when a roll-by is near."""
+
+from __future__ import annotations
+
+from dspops import calendars, clock
+from sleeves import parameters
+from sleeves.selectors import sleeve_settings
+from sleeves.tasks import market_closed
+
+
+def roll_check_task() -> str:
+    """Check the roll when the active position's roll-by is within BOOK roll_alert_sessions CFE sessions."""
+    skipped = market_closed("roll_check", sleeve_code="VRP_CS")
+    if skipped:
+        return skipped
+    from rolls.roll_service import RollError, active_position, run_checks
+
+    position = active_position()
+    if position is None:
+        return "no active VRP-CS position config: nothing to roll"
+    horizon = sleeve_settings(parameters.BOOK)["roll_alert_sessions"]
+    today = clock.trading_date()
+    sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+    if sessions > horizon:
+        return (f"no roll due within {horizon} sessions: roll-by {position.roll_by} is {sessions} CFE sessions "
+                f"after {today}")
+    try:
+        check = run_checks(attempt=None, live=True, role="worker")
+    except RollError as exc:
+        return f"roll check not run: {exc}"
+    failing = [r.label for r in check.results.all() if not r.passed]
+    due = f"roll-by {position.roll_by} ({sessions} CFE sessions)"
+    if not check.data_complete:
+        problems = "; ".join(check.inputs.get("problems", [])) or "an input could not be read"
+        problems = problems if problems.endswith((".", "?", "!")) else f"{problems}."
+        return f"DATA UNAVAILABLE for the roll check, {due}: {problems} Failing: " + ", ".join(failing)
+    if check.verdict == "GO":
+        return f"Roll check GO for {due}" + (" (simulated broker)" if check.simulated else "")
+    return f"Roll check DO NOT ROLL for {due}: failing " + ", ".join(failing)
