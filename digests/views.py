@@ -35,19 +35,19 @@ def chart(request, name: str):
 
 
 def weekly_review(request):
-    from django.template.response import TemplateResponse
-
-    from digests.services import generate_weekly_review
-    from dspops import calendars, clock
-
-    today = clock.trading_date()
-    week_ending = calendars.session_on_or_before(today)
-    text = generate_weekly_review(week_ending=week_ending)
+    """The Friday review of the week to date. Reading it stores nothing; the Friday task stores its copy."""
     import markdown
     from django.contrib import admin
+    from django.template.response import TemplateResponse
     from django.utils.safestring import mark_safe
 
-    html = mark_safe(markdown.markdown(text.replace("<", "&lt;")))
+    from digests.render import render_weekly_review
+    from digests.services import build_weekly_review
+    from dspops import calendars, clock
+
+    week_ending = calendars.session_on_or_before(clock.trading_date())
+    text = render_weekly_review(build_weekly_review(week_ending=week_ending))
     return TemplateResponse(request, "admin/weekly_review.html", {
-        **admin.site.each_context(request), "title": f"Weekly review, week ending {week_ending}", "review_html": html,
+        **admin.site.each_context(request), "title": f"Weekly review, week ending {week_ending}",
+        "review_html": mark_safe(markdown.markdown(text.replace("<", "&lt;"))),
     })

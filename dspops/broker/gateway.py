@@ -34,8 +34,19 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Iterable, TypeVar
 
-from ib_insync import IB, Contract, ExecutionFilter
-from ib_insync.wrapper import RequestError
+def _ensure_event_loop_for_import() -> None:
+    """eventkit (under ib_insync) asks for the thread's event loop when it is imported. The first
+    import may happen in a web or worker thread, which has none: give it one."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+_ensure_event_loop_for_import()
+
+from ib_insync import IB, Contract, ExecutionFilter  # noqa: E402
+from ib_insync.wrapper import RequestError  # noqa: E402
 
 from .errors import GatewayError  # noqa: F401 (defined there so catching it never imports ib_insync)
 from .types import (

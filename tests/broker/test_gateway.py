@@ -287,3 +287,25 @@ def test_historical_daily_closes_without_data_is_an_error(gateway):
     (third,) = gw.qualify(book_specs(gw.server, ("third",)))
     with pytest.raises(GatewayError, match="error 162"):
         gw.historical_daily_closes(third, days=5)
+
+
+def test_the_gateway_can_first_be_imported_from_a_thread_without_an_event_loop():
+    """A web thread may be the first to need the broker (ib_insync then loads lazily)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, sys\n"
+        "errors = []\n"
+        "def load():\n"
+        "    try:\n"
+        "        import dspops.broker.gateway\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "t = threading.Thread(target=load); t.start(); t.join()\n"
+        "print(errors or 'ok')\n"
+        "sys.exit(1 if errors else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"

@@ -75,3 +75,10 @@ def test_pages_carry_the_simulated_banner_when_the_broker_data_is_simulated(oper
     assert "SIMULATED BROKER" not in operator_client.get(reverse("admin:index")).content.decode()
     BrokerSnapshot.objects.create(as_of=NOW, account="SIM0100001", simulated=True)
     assert 'id="sim-banner"' in operator_client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_weekly_review_page_renders_and_stores_nothing(operator_client, booted):
+    response = operator_client.get(reverse("admin:dashboard_weekly_review"))
+    assert response.status_code == 200
+    assert 'id="weekly-review"' in response.content.decode()
+    assert MonitorRun.objects.count() == 0

@@ -1,0 +1,63 @@
+"""The dashboard in a real browser: alerts, charts, a digest made from a button, and a Viewer's view."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from digests.alerts import raise_alert
+from digests.models import Digest
+from dspops.bootstrap import bootstrap
+from rolls import vx
+from rolls.models import SpreadPosition
+from rolls.services import vxm_instrument
+from sleeves.models import Sleeve
+from tests.e2e.conftest import ARTIFACTS, login
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def book(transactional_db, broker, settings):
+    broker("calm_contango")
+    settings.DSPOPS_TASKS_SYNC = True  # the button's task runs inside the request; no worker in tests
+    bootstrap(create_operator=False)
+    for name, group in (("olivia", "Operator"), ("victor", "Viewer")):
+        user = get_user_model().objects.create_user(username=name, password="pw-for-tests", is_staff=True)
+        user.groups.add(Group.objects.get(name=group))
+    SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
+        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=Decimal("17.45"),
+        long_entry_price=Decimal("18.10"), entry_date=date(2026, 11, 2), entry_spread=Decimal("0.65"),
+        stop_loss_spread=Decimal("0.32"), take_profit_spread=Decimal("1.30"), settlement_date=date(2026, 12, 16),
+        roll_by=date(2026, 12, 9))
+    raise_alert(code="roll_due", subject="VXMZ6", severity="warning", message="Roll VXMZ6 by 2026-12-09.")
+
+
+def test_the_dashboard_renders_alerts_and_charts_and_a_button_makes_a_digest(page, live_server, book):
+    login(page, live_server, "olivia")
+    page.goto(f"{live_server.url}/admin/")
+    assert "Roll VXMZ6 by 2026-12-09." in page.locator("#alerts-panel").inner_text()
+    assert "-1 VXMZ6 / +1 VXMF7" in page.locator("#panel-vrp-cs").inner_text()
+    page.wait_for_function("() => [...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#charts img").count() == 3
+    assert "No digest yet." in page.locator("#latest-digest").inner_text()
+    page.click("button[value=digest]")
+    page.wait_for_selector("#task-status")
+    status = page.locator("#task-status").inner_text()
+    assert "Task succeeded" in status, status
+    assert Digest.objects.count() == 1
+    digest_panel = page.locator("#latest-digest").inner_text()
+    assert "DSP-100K Daily Digest" in digest_panel and "SIMULATED BROKER" in digest_panel
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_a_viewer_sees_the_dashboard_without_any_action_button(page, live_server, book):
+    login(page, live_server, "victor")
+    page.goto(f"{live_server.url}/admin/")
+    assert page.locator("#alerts-panel").count() == 1
+    assert page.locator("#task-buttons").count() == 0
+    assert page.locator("form[action*='/dashboard/run/']").count() == 0
