@@ -51,6 +51,7 @@ def test_the_dashboard_renders_alerts_and_charts_and_a_button_makes_a_digest(pag
     assert Digest.objects.count() == 1
     digest_panel = page.locator("#latest-digest").inner_text()
     assert "DSP-100K Daily Digest" in digest_panel and "SIMULATED BROKER" in digest_panel
+    page.wait_for_function("() => [...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
