@@ -365,8 +365,8 @@ def _monitor_run_rules(ctx: _Context) -> RuleResult:
         elif run.status != RunStatus.OK:
             result.add("monitor_data_unavailable", Severity.WARNING, label,
                        f"The latest {label} run of {ctx.trading_date} ({_when(run.started_at)}) is "
-                       f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix that input, then "
-                       f"run `python manage.py {command} --live` again.", sleeve_code)
+                       f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix "
+                       f"that input, then run `python manage.py {command} --live` again.", sleeve_code)
     return result
 
 

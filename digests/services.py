@@ -516,7 +516,10 @@ def _missing_sessions(model, sessions: list[date]) -> tuple[date, ...]:
 
 
 def build_weekly_review(*, week_ending: date) -> WeeklyReviewSnapshot:
-    """The Friday review of the week (Monday to ``week_ending``) from stored digests, alerts, logs and the roll calendar."""
+    """The Friday review of the week (Monday to ``week_ending``).
+
+    From the stored digests, alerts, sleeve logs and the roll calendar.
+    """
     monday, end = _week(week_ending)
     sessions = calendars.sessions_in_range(monday, end)
     start_at, end_at = end_of_day(monday - timedelta(days=1)), end_of_day(end)

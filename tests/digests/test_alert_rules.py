@@ -245,7 +245,8 @@ def test_a_live_quote_today_makes_an_input_fresh_again(booted):
 
 @pytest.mark.parametrize("as_of, stale", [(date(2026, 11, 19), False), (date(2026, 11, 18), True)])
 def test_the_vol_target_state_is_stale_after_the_book_setting(booted, as_of, stale):
-    VolTargetState.objects.create(as_of_session=as_of, multiplier=D("1.09"), source="stored", computed_at=evening(as_of))
+    VolTargetState.objects.create(as_of_session=as_of, multiplier=D("1.09"), source="stored",
+                                  computed_at=evening(as_of))
 
     evaluate(TUE)
 

@@ -1,4 +1,4 @@
-"""digests.services: the daily digest from stored data (legacy day 2026-01-12), live and degraded, and the weekly review."""
+"""digests.services: the daily digest from stored data (the legacy day 2026-01-12), live, degraded; the weekly review."""
 
 from datetime import date, datetime, timezone
 
@@ -177,7 +177,8 @@ def test_a_live_digest_against_the_simulator_is_marked_simulated_and_clears_brok
 
     assert digest.simulated is True and "**SIMULATED BROKER**" in digest.markdown
     assert MonitorRun.objects.filter(kind="vrp_erp", trading_date=date(2026, 11, 24), simulated=True).exists()
-    assert MonitorRun.objects.filter(kind="digest").order_by("-id").first().sources["broker_snapshot"]["source"] == "simulated"
+    latest_run = MonitorRun.objects.filter(kind="digest").order_by("-id").first()
+    assert latest_run.sources["broker_snapshot"]["source"] == "simulated"
     assert Alert.objects.get(code="broker_unavailable").resolved_at is not None
     erp = section(digest.markdown, "Sleeve VRP-ERP (VIX-gated SPY)")
     assert "(simulated broker)" in erp

@@ -94,7 +94,7 @@ def setup_schedules() -> ScheduleReport:
             setattr(schedule, key, value)
         # Schedule.save() computes next_run only for a new row: a changed cron needs it recomputed here.
         schedule.next_run = schedule.calculate_next_run()
-        schedule.save()
+        schedule.save(update_fields=[*wanted, "next_run"])
         report.updated.append(name)
     stale = Schedule.objects.filter(name__startswith=PREFIX).exclude(name__in=names)
     report.removed = sorted(stale.values_list("name", flat=True))
