@@ -70,10 +70,6 @@ __all__ = [
 NEW_YORK = ZoneInfo("America/New_York")
 CFE = "XCBF"
 
-# A daily input is current when it is from this session or the one before (the monitors take
-# the previous session's close as current: today's does not exist before the close).
-MAX_INPUT_AGE_SESSIONS = 1
-
 GATE_STATES = ("OPEN", "REDUCE", "CLOSED")
 
 # Every code these rules raise and resolve.
@@ -382,7 +378,8 @@ def _stale_input_rules(ctx: _Context) -> RuleResult:
                        f"{symbol}: no value stored on or before {ctx.trading_date}. {fix}")
             continue
         age = latest.age(ctx.trading_date)
-        if age > MAX_INPUT_AGE_SESSIONS:
+        # Current means this session or the one before: today's close does not exist before the close.
+        if age > sleeve_settings("BOOK")["input_max_age_sessions"]:
             result.add("data_stale", Severity.WARNING, symbol,
                        f"{symbol}: latest value {latest.as_of}, {age} sessions old "
                        f"({format_decimal(latest.value)}, {latest.source}). {fix}")

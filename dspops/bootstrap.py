@@ -73,6 +73,7 @@ def bootstrap(*, config_dir: Path | None = None, create_operator: bool = True) -
     _instruments(config_dir, report)
     _roll_calendar(report)
     _groups(report)
+    _schedules(report)
     if create_operator:
         _operator(report)
     return report
@@ -172,6 +173,14 @@ def _groups(report: BootstrapReport) -> None:
             for app_label, model, action in wanted
         ]
         group.permissions.add(*perms)
+
+
+def _schedules(report: BootstrapReport) -> None:
+    from digests.schedules import setup_schedules
+
+    created = setup_schedules().created
+    if created:
+        report.add(f"{len(created)} task schedules")
 
 
 def _operator(report: BootstrapReport) -> None:

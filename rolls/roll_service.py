@@ -82,15 +82,7 @@ def plan_roll(*, user, rehearsal: bool = False, now: datetime | None = None) -> 
     position = active_position()
     if position is None:
         raise RollError("There is no active VRP-CS position config to roll. Enter the current position first.")
-    expiry = position.short_leg.settlement_date
-    if expiry is not None and expiry < clock.trading_date(now):
-        raise_alert(code="spread_legs_expired", subject=f"{position.short_leg}/{position.long_leg}",
-                    severity="critical", sleeve=position.sleeve,
-                    message=f"The VRP-CS position config (-{position.quantity} {position.short_leg} / "
-                            f"+{position.quantity} {position.long_leg}) names a leg that settled on {expiry}. "
-                            "Reconcile with the broker and enter the current position before rolling.")
-        raise RollError(f"The position config's short leg {position.short_leg} settled on {expiry}: it is not a live "
-                        "position and cannot be rolled. Reconcile with the broker and enter the current position.")
+    _refuse_expired(position, now)
     old_front, middle, new_back = roll_legs(position)
     try:
         with transaction.atomic():
@@ -109,6 +101,19 @@ def plan_roll(*, user, rehearsal: bool = False, now: datetime | None = None) -> 
                                                          if s not in (RollState.CLOSED, RollState.ABORTED)]).first()
         raise RollError(f"{existing} is still open; finish or abort it first.") from None
     return attempt
+
+
+def _refuse_expired(position: SpreadPosition, now: datetime) -> None:
+    """A config whose short leg has settled is not a live position: raise a critical alert and refuse."""
+    expiry = position.short_leg.settlement_date
+    if expiry is not None and expiry < clock.trading_date(now):
+        raise_alert(code="spread_legs_expired", subject=f"{position.short_leg}/{position.long_leg}",
+                    severity="critical", sleeve=position.sleeve,
+                    message=f"The VRP-CS position config (-{position.quantity} {position.short_leg} / "
+                            f"+{position.quantity} {position.long_leg}) names a leg that settled on {expiry}. "
+                            "Reconcile with the broker and enter the current position before rolling.")
+        raise RollError(f"The position config's short leg {position.short_leg} settled on {expiry}: it is not a live "
+                        "position and cannot be rolled. Reconcile with the broker and enter the current position.")
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -143,6 +148,7 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
         position = active_position()
         if position is None:
             raise RollError("There is no active VRP-CS position config to check a roll for.")
+        _refuse_expired(position, now)
         legs, quantity = roll_legs(position), position.quantity
     old_front, middle, new_back = legs
     vix_instrument = Instrument.objects.get(symbol="VIX", sec_type=SecType.INDEX)

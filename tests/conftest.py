@@ -10,6 +10,11 @@ from django.contrib.auth.models import Group
 SHARED_DIR = Path(settings.BASE_DIR).parent / "shared"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: they are the slowest, and nothing after them inherits their event loop."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """The operator's real legacy and market files, beside the repository (never copied into it)."""

@@ -7,14 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 
-pytest.importorskip(
-    "croniter", reason="django-q2 needs croniter for cron schedules: add croniter==7.0.0 to pyproject.toml "
-                       "and requirements.lock")
+from django_q.conf import Conf
+from django_q.models import Schedule
 
-from django_q.conf import Conf  # noqa: E402
-from django_q.models import Schedule  # noqa: E402
-
-from digests.management.commands import setup_schedules as command  # noqa: E402
+from digests import schedules as command
 
 NY = ZoneInfo("America/New_York")
 EXPECTED = {

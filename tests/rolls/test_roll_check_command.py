@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,8 +167,6 @@ def test_an_expired_config_exits_3(booted, broker):
     assert code == 3, out
 
 
-@pytest.mark.xfail(strict=True, reason="roll_service.run_checks(attempt=None) does not refuse an expired config as "
-                                       "plan_roll does: it checks the dead legs and fails on their missing quotes")
 def test_an_expired_config_is_refused_with_the_services_reason(booted, broker):
     broker("calm_contango")
     _expired_config()
