@@ -1,10 +1,10 @@
-import markdown
 from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from digests.alerts import acknowledge_alert
 from digests.models import Alert, Digest
+from dspops.admin_display import YearDateFilter
 
 
 @admin.register(Digest)
@@ -27,6 +27,8 @@ class DigestAdmin(admin.ModelAdmin):
 
     @admin.display(description="digest")
     def rendered(self, obj):
+        import markdown  # only the digest page needs it; imported here to keep start-up light
+
         # The markdown is written by dspops (or imported from the operator's own files); escape
         # any raw HTML in it anyway.
         html = markdown.markdown(obj.markdown.replace("<", "&lt;"), extensions=["sane_lists"])
@@ -37,11 +39,10 @@ class DigestAdmin(admin.ModelAdmin):
 class AlertAdmin(admin.ModelAdmin):
     list_display = ("severity_badge", "code", "subject", "sleeve", "short_message", "last_seen_at",
                     "occurrences", "state", "acknowledged_by")
-    list_filter = ("severity", "code", "sleeve", ("resolved_at", admin.EmptyFieldListFilter),
-                   ("acknowledged_at", admin.EmptyFieldListFilter))
+    list_filter = (("last_seen_at", YearDateFilter), "severity", "code", "sleeve",
+                   ("resolved_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter))
     search_fields = ("code", "subject", "message")
     list_select_related = ("sleeve", "acknowledged_by")
-    date_hierarchy = "last_seen_at"
     actions = ["acknowledge"]
     readonly_fields = ("severity", "code", "subject", "sleeve", "message", "first_seen_at", "last_seen_at",
                        "occurrences", "resolved_at", "acknowledged_by", "acknowledged_at", "emailed_at")

@@ -6,7 +6,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from dspops.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.broker.errors import GatewayError
 from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 
@@ -86,6 +86,9 @@ class BrokerSnapshotAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_add_permission(request):
             raise PermissionDenied
+        # Imported here: the broker sync (and its types) is not needed to start a command or render a page.
+        from dspops.broker_sync import refresh_broker_snapshot
+
         try:
             snapshot = refresh_broker_snapshot(role="web", requested_by=request.user.get_username())
         except GatewayError as exc:

@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
-from dspops.admin_display import mapping_table
+from dspops.admin_display import YearDateFilter, mapping_table
 from sleeves import parameters
 from sleeves.models import (
     DmTarget,
@@ -176,10 +176,9 @@ class FillAdmin(SimpleHistoryAdmin):
     form = FillForm
     list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
                     "exec_id", "order_ref", "source", "entered_by", "reverses")
-    list_filter = ("sleeve", "side", "source", "instrument__sec_type")
+    list_filter = (("executed_at", YearDateFilter), "sleeve", "side", "source", "instrument__sec_type")
     search_fields = ("=exec_id", "order_ref", "instrument__local_symbol", "note")
     list_select_related = ("sleeve", "instrument", "entered_by", "reverses__instrument")
-    date_hierarchy = "executed_at"
     autocomplete_fields = ("instrument",)
     actions = ["reverse_selected", "attribute_to_dm", "attribute_to_vrp_erp", "attribute_to_vrp_cs"]
     show_full_result_count = False
@@ -277,10 +276,9 @@ class DmTargetAdmin(ReadOnlyAdmin):
 class MonitorRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "kind", "sleeve", "trading_date", "status", "simulated", "short_reason",
                     "triggered_by")
-    list_filter = ("kind", "status", "simulated", "sleeve")
+    list_filter = (("started_at", YearDateFilter), "kind", "status", "simulated", "sleeve")
     search_fields = ("reason", "triggered_by")
     list_select_related = ("sleeve",)
-    date_hierarchy = "started_at"
     show_full_result_count = False
     fields = ("kind", "sleeve", "trading_date", "started_at", "finished_at", "status", "reason", "simulated",
               "triggered_by", "inputs_table", "sources_table", "outputs_table")
