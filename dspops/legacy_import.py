@@ -598,6 +598,7 @@ def _cs_input_flags(v: dict[str, Any]) -> list[str]:
     if vix is not None and vx1 is not None and v["gate_score"] is not None:
         # The log has no VVIX column; the score shows whether the placeholder 85 went into it.
         def component(x, lo, hi):
+            lo, hi = Decimal(lo), Decimal(hi)  # int bounds would turn a clamped value into a float
             return Decimal(1) - 2 * (min(max(x, lo), hi) - lo) / (hi - lo)
 
         contango = max(min((vx1 - vix) / 5, Decimal(1)), Decimal(-1))
