@@ -24,6 +24,7 @@ from dspops.models import DataSource, Instrument
 from sleeves.models import PriceBar
 
 OHLCV = ["date", "open", "high", "low", "close", "volume"]
+PRICE_STEP = Decimal("0.000001")
 
 
 class PriceImportError(Exception):
@@ -167,6 +168,15 @@ def _price(path: Path, line: int, name: str, text: str, *, optional: bool = Fals
         raise PriceImportError(f"{path}:{line}: {name} {raw!r} is not a number.") from None
     if not value.is_finite() or value <= 0:
         raise PriceImportError(f"{path}:{line}: {name} {raw!r} must be a positive price.")
+    # A price column holds 10 digits before the point and 6 after; a larger value would be refused by
+    # PostgreSQL and, on SQLite, stored in a form that every later read of the bars fails on.
+    if value.adjusted() >= 10:
+        raise PriceImportError(f"{path}:{line}: {name} {raw!r} is too large for a price (at most 10 digits "
+                               "before the decimal point).")
+    value = value.quantize(PRICE_STEP)  # the 6 decimals the database keeps
+    if value <= 0:
+        raise PriceImportError(f"{path}:{line}: {name} {raw!r} must be a positive price (it rounds to 0 at "
+                               "6 decimals).")
     return value
 
 
@@ -175,6 +185,9 @@ def _volume(path: Path, line: int, text: str) -> int | None:
     if not raw:
         return None
     try:
-        return int(Decimal(raw))
-    except (InvalidOperation, ValueError):
+        volume = int(Decimal(raw))
+    except (InvalidOperation, ValueError, OverflowError):
         raise PriceImportError(f"{path}:{line}: volume {raw!r} is not a number.") from None
+    if not 0 <= volume < 2**63:  # a 64-bit column
+        raise PriceImportError(f"{path}:{line}: volume {raw!r} must be from 0 to 2^63 - 1.")
+    return volume
