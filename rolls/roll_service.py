@@ -247,21 +247,26 @@ def _manual_quote_rows(legs, vix_instrument, manual_quotes, manual_vix, now):
                 continue
             reason = _manual_problem(typed)
             rows[str(instrument)] = QuoteSnapshot.objects.create(
-                instrument=instrument, bid=typed.bid, ask=typed.ask, source=DataSource.MANUAL, as_of=now,
-                valid=not reason, invalid_reason=reason)
+                instrument=instrument, bid=_storable(typed.bid), ask=_storable(typed.ask), source=DataSource.MANUAL,
+                as_of=now, valid=not reason, invalid_reason=reason)
         vix_row = None
         if manual_vix is not None:
-            vix_row = QuoteSnapshot.objects.create(instrument=vix_instrument, last=manual_vix, source=DataSource.MANUAL,
-                                                   as_of=now, valid=manual_vix > 0,
-                                                   invalid_reason="" if manual_vix > 0 else "VIX must be above 0")
+            vix_row = QuoteSnapshot.objects.create(
+                instrument=vix_instrument, last=_storable(manual_vix), source=DataSource.MANUAL, as_of=now,
+                valid=manual_vix > 0, invalid_reason="" if manual_vix > 0 else f"VIX must be above 0 (typed {manual_vix})")
     return rows, vix_row
+
+
+def _storable(value: Decimal | None) -> Decimal | None:
+    # A quote row never holds a negative price (a database constraint); the reason keeps what was typed.
+    return value if value is not None and value >= 0 else None
 
 
 def _manual_problem(typed: ManualQuote) -> str:
     if typed.bid is None or typed.ask is None:
         return "typed quote is missing its bid or ask"
     if typed.bid <= 0 or typed.ask <= 0:
-        return "typed prices must be above 0"
+        return f"typed prices must be above 0 (bid {typed.bid}, ask {typed.ask})"
     if typed.bid > typed.ask:
         return "crossed market (bid > ask)"
     return ""
