@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from dspops.broker.errors import GatewayError
+from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 
@@ -20,7 +21,7 @@ class InstrumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuoteSnapshot)
-class QuoteSnapshotAdmin(admin.ModelAdmin):
+class QuoteSnapshotAdmin(KeyCheckingAutocompleteMixin, admin.ModelAdmin):
     list_display = ("as_of", "instrument", "bid", "ask", "last", "close", "market_data_type", "source",
                     "valid", "invalid_reason")
     list_filter = ("source", "valid", "market_data_type", "instrument__sec_type")

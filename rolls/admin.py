@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from dspops import clock
+from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
 from rolls.models import RollAttempt, RollCycle, RollState, SpreadPosition
 from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
@@ -55,7 +56,7 @@ class SpreadPositionForm(forms.ModelForm):
 
 
 @admin.register(SpreadPosition)
-class SpreadPositionAdmin(SimpleHistoryAdmin):
+class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, SimpleHistoryAdmin):
     form = SpreadPositionForm
     list_display = ("__str__", "is_active", "quantity", "entry_date", "entry_spread", "stop_loss_spread",
                     "take_profit_spread", "settlement_date", "roll_by", "flags_display")

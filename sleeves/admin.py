@@ -8,6 +8,7 @@ from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from dspops.admin_display import YearDateFilter, mapping_table
+from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
 from sleeves.models import (
     DmTarget,
@@ -172,7 +173,7 @@ class FillForm(forms.ModelForm):
 
 
 @admin.register(Fill)
-class FillAdmin(SimpleHistoryAdmin):
+class FillAdmin(KeyCheckingAutocompleteMixin, SimpleHistoryAdmin):
     form = FillForm
     list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
                     "exec_id", "order_ref", "source", "entered_by", "reverses")
