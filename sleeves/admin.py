@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
@@ -5,8 +6,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from dspops import clock
 from dspops.admin_display import YearDateFilter, mapping_table
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
@@ -170,6 +173,15 @@ class FillForm(forms.ModelForm):
         if price is not None and price <= 0:
             raise forms.ValidationError("The price must be above 0: a fill at 0 is not a real execution.")
         return price
+
+    def clean_executed_at(self):
+        executed_at = self.cleaned_data["executed_at"]
+        # A fill has happened. A time in the future is a typo (a year 9999 could not even be stored).
+        if executed_at is not None and executed_at > clock.now() + timedelta(minutes=5):
+            raise forms.ValidationError(
+                f"{timezone.localtime(executed_at):%Y-%m-%d %H:%M} (New York) is in the future: enter the time "
+                "TWS shows for the execution.")
+        return executed_at
 
 
 @admin.register(Fill)
