@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _throwaway import clone_default, start_django, use  # noqa: E402
 
-RUNS = 9
+RUNS = 15
 GOAL = 2.0
 SESSIONS_5Y = 1260
 SESSIONS_1M = 21
