@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _throwaway import clone_default, start_django, use  # noqa: E402
 
-RUNS = 7
+RUNS = 15
 GOAL = 3.0
 LARGE = {"fills": 100_000, "runs": 20_000, "alerts": 5_000}
 SMALL = {"fills": 10, "runs": 10, "alerts": 10}
