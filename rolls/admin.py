@@ -9,12 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from dspops import clock
+from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
-from rolls.models import RollAttempt, RollCycle, RollState, SpreadPosition
+from rolls.models import (CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition,
+                          SpreadPosition)
 from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.flags import spread_position_flags
 from sleeves.parameters import ParameterError
@@ -56,7 +57,7 @@ class SpreadPositionForm(forms.ModelForm):
 
 
 @admin.register(SpreadPosition)
-class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, SimpleHistoryAdmin):
+class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     form = SpreadPositionForm
     list_display = ("__str__", "is_active", "quantity", "entry_date", "entry_spread", "stop_loss_spread",
                     "take_profit_spread", "settlement_date", "roll_by", "flags_display")
@@ -87,7 +88,7 @@ class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, SimpleHistoryAdmin):
 
 
 @admin.register(RollCycle)
-class RollCycleAdmin(SimpleHistoryAdmin):
+class RollCycleAdmin(GuardedHistoryAdmin):
     list_display = ("contract_month", "symbols", "settlement_date", "roll_by", "countdown_sessions",
                     "countdown_days", "planned_roll_by", "plan_flag")
     list_filter = ("sessions_before",)
@@ -248,6 +249,7 @@ class RollAttemptAdmin(admin.ModelAdmin):
             "transitions": attempt.transitions.select_related("by"),
             "check": check,
             "results": list(check.results.all()) if check else [],
+            "quotes": roll_selectors.check_quote_rows(check) if check else [],
             "net_legs": roll_selectors.net_leg_rows(check.net_legs, attempt) if check else [],
             "can_act": can_act,
             "can_check": can_act and roll_selectors.can_become(attempt, RollState.CHECKED_GO),
@@ -401,3 +403,72 @@ class RollAttemptAdmin(admin.ModelAdmin):
         roll_forms.raise_for_errors(form, "Abort")
         roll_service.abort(attempt=attempt, user=request.user, why=form.cleaned_data["why"])
         return _Done("The roll is aborted.", f"Aborted: {form.cleaned_data['why']}", messages.WARNING)
+
+
+# --- the roll's records, read-only (they are written only by the roll service) ----------------------
+
+
+class _RollRecordAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="roll")
+    def roll_link(self, obj):
+        attempt = getattr(obj, "attempt", None) or getattr(getattr(obj, "check_run", None), "attempt", None)
+        if attempt is None:
+            return "—"
+        return format_html('<a href="{}">#{}</a>', reverse("admin:rolls_rollattempt_checklist", args=[attempt.pk]),
+                           attempt.pk)
+
+
+@admin.register(RollTransition)
+class RollTransitionAdmin(_RollRecordAdmin):
+    list_display = ("at", "roll_link", "from_state", "to_state", "by", "why")
+    list_filter = ("to_state",)
+    list_select_related = ("attempt", "by")
+    search_fields = ("why",)
+
+
+class CheckResultInline(admin.TabularInline):
+    model = CheckResult
+    fields = ("label", "observed", "threshold", "passed", "source", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RollCheck)
+class RollCheckAdmin(_RollRecordAdmin):
+    """Every run of the pre-roll checks, with a roll or without (the roll_check command and task)."""
+
+    list_display = ("checked_at", "roll_link", "verdict", "data_complete", "simulated", "manual_quotes", "checked_by")
+    list_filter = ("verdict", "data_complete", "simulated", "manual_quotes")
+    list_select_related = ("attempt",)
+    fields = ("roll_link", "checked_at", "checked_by", "verdict", "data_complete", "simulated", "manual_quotes",
+              "inputs", "tickets", "ticket_problems", "net_legs")
+    readonly_fields = fields
+    inlines = [CheckResultInline]
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(_RollRecordAdmin):
+    list_display = ("check_run", "roll_link", "label", "observed", "threshold", "passed", "source", "reason")
+    list_filter = ("name", "passed")
+    list_select_related = ("check_run", "check_run__attempt")
+
+
+@admin.register(RollLegFill)
+class RollLegFillAdmin(_RollRecordAdmin):
+    list_display = ("executed_at", "roll_link", "ticket", "side", "quantity", "instrument", "price", "source",
+                    "entered_by")
+    list_filter = ("ticket", "source")
+    list_select_related = ("attempt", "instrument", "entered_by")

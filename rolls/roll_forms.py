@@ -25,9 +25,15 @@ def raise_for_errors(form: forms.Form, what: str) -> None:
     raise PageInputError(f"{what}: " + "; ".join(problems) + ". Nothing was saved.")
 
 
-def _price(label: str, required: bool = False) -> forms.DecimalField:
-    return forms.DecimalField(label=label, required=required, max_digits=16, decimal_places=6,
+def _price(label: str, required: bool = False, min_value: Decimal | None = None) -> forms.DecimalField:
+    return forms.DecimalField(label=label, required=required, max_digits=16, decimal_places=6, min_value=min_value,
                               widget=forms.NumberInput(attrs={"step": "0.01", "size": 8}))
+
+
+def _quote(label: str) -> forms.DecimalField:
+    # A quote is never negative (IBKR's -1 means "no price"; leave the field blank instead). Zero
+    # gets through, and the checks fail it with their own reason.
+    return _price(label, min_value=Decimal("0"))
 
 
 class ManualQuoteForm(forms.Form):
@@ -36,7 +42,7 @@ class ManualQuoteForm(forms.Form):
     A leg left blank has no quote (its checks fail and its combo gets no ticket).
     """
 
-    vix = _price("VIX")
+    vix = _quote("VIX")
     read_broker = forms.BooleanField(
         label="Read positions and margin from the broker (the quotes stay as typed)", required=False)
 
@@ -44,8 +50,8 @@ class ManualQuoteForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.legs = list(legs)
         for symbol in self.legs:
-            self.fields[f"bid_{symbol}"] = _price(f"{symbol} bid")
-            self.fields[f"ask_{symbol}"] = _price(f"{symbol} ask")
+            self.fields[f"bid_{symbol}"] = _quote(f"{symbol} bid")
+            self.fields[f"ask_{symbol}"] = _quote(f"{symbol} ask")
 
     def leg_fields(self):
         return [(symbol, self[f"bid_{symbol}"], self[f"ask_{symbol}"]) for symbol in self.legs]

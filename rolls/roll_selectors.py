@@ -31,6 +31,37 @@ def go_valid_until(check: RollCheck | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class QuoteRow:
+    """One quote a check used, as stored with it (times parsed back for display in New York time)."""
+
+    instrument: str
+    bid: str | None
+    ask: str | None
+    last: str | None
+    source: str
+    as_of: datetime | None
+    valid: bool
+    reason: str
+
+    @property
+    def manual(self) -> bool:
+        return self.source == "manual"
+
+
+def check_quote_rows(check: RollCheck) -> list[QuoteRow]:
+    def when(text):
+        return datetime.fromisoformat(text) if text else None
+
+    rows = [QuoteRow(symbol, q.get("bid"), q.get("ask"), None, q.get("source", ""), when(q.get("as_of")),
+                     bool(q.get("valid")), q.get("reason", ""))
+            for symbol, q in check.inputs.get("quotes", {}).items()]
+    vix = check.inputs.get("vix") or {}
+    rows.append(QuoteRow("VIX", None, None, vix.get("value"), vix.get("source", ""), when(vix.get("as_of")),
+                         vix.get("value") is not None, "" if vix.get("value") is not None else vix.get("reason", "")))
+    return rows
+
+
+@dataclass(frozen=True)
 class NetLegRow:
     local_symbol: str
     role: str
@@ -172,10 +203,6 @@ def runbook(attempt: RollAttempt | None) -> Runbook:
         net_rows = net_leg_rows(net, symbols)
     return Runbook(attempt=attempt, legs=symbols if legs else None, quantity=quantity, checks=rows,
                    settings_problem=problem, settings=cs, net_legs=net_rows, check=check)
-
-
-def is_open(attempt: RollAttempt) -> bool:
-    return attempt.state in OPEN_ROLL_STATES
 
 
 EXECUTION_STATES = (RollState.EXECUTING, RollState.LEGS_FILLED, RollState.VERIFIED, RollState.ESCALATED,

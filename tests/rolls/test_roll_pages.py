@@ -22,7 +22,7 @@ from digests.models import Alert
 from dspops import clock
 from rolls import vx
 from rolls.models import RollAttempt, RollLegFill, RollState, SpreadPosition
-from rolls.roll_service import plan_roll, run_checks, start_executing
+from rolls.roll_service import plan_roll, run_checks
 from rolls.services import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 
@@ -73,7 +73,8 @@ def post_step(client, attempt, action, data=None):
     return response
 
 
-FILL_PRICES = {0: "17.50", 1: "18.55", 2: "18.55", 3: "19.30"}  # close: BUY front, SELL second; open: SELL second, BUY third
+# The legs in the page's order: close (BUY old front, SELL middle), open (SELL middle, BUY new back).
+FILL_PRICES = {0: "17.50", 1: "18.55", 2: "18.55", 3: "19.30"}
 
 
 def record_all_fills(client, attempt):
@@ -139,7 +140,8 @@ def test_a_go_check_shows_the_verdict_every_check_the_tickets_and_the_tws_fields
     response = post_step(operator_client, attempt, "run-checks")
     page = response.content.decode()
     assert any("Pre-roll checks (live quotes): GO" in m for m in messages_of(response))
-    assert '<div class="verdict-go" id="verdict">GO</div>' in page and "DO NOT ROLL" not in page.split('id="tickets"')[0]
+    assert '<div class="verdict-go" id="verdict">GO</div>' in page
+    assert "DO NOT ROLL" not in page.split('id="tickets"')[0]
     assert "Checked: GO" in page and "Data from the SIMULATED BROKER" in page
     rows = re.findall(r'<tr id="check-(\w+)">(.*?)</tr>', page, re.S)
     assert [name for name, _ in rows] == ["gate", "vix", "spread", "old_front_width", "middle_width",
@@ -204,6 +206,16 @@ def test_a_typed_quote_that_is_not_a_number_is_refused_with_a_message(book, oper
     assert attempt.state == RollState.PLANNED and not attempt.checks.exists()
 
 
+def test_a_negative_typed_price_is_refused_by_the_form_never_a_500(book, operator_client, operator_user):
+    old_front = roll_symbols()[0]
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    response = post_step(operator_client, attempt, "manual-checks", {f"bid_{old_front}": "-1", f"ask_{old_front}": "17.5",
+                                                                     "vix": "-1"})
+    [message] = messages_of(response)
+    assert f"{old_front} bid: Ensure this value is greater than or equal to 0" in message and "VIX: Ensure" in message
+    assert not attempt.checks.exists()
+
+
 # --- executing, verifying, closing -----------------------------------------------------------------
 
 
@@ -254,7 +266,8 @@ def _trade_the_combos_in_tws(port: int, symbols: tuple[str, str, str]):
                 (details,) = ib.reqContractDetails(Contract(secType="FUT", symbol="VXM", exchange="CFE",
                                                             localSymbol=symbol))
                 ids[symbol] = details.contract.conId
-            for near, far, action, limit in ((symbols[0], symbols[1], "SELL", 1.05), (symbols[1], symbols[2], "BUY", 0.75)):
+            combos = ((symbols[0], symbols[1], "SELL", 1.05), (symbols[1], symbols[2], "BUY", 0.75))
+            for near, far, action, limit in combos:
                 bag = Contract(secType="BAG", symbol="VXM", exchange="CFE", currency="USD", comboLegs=[
                     ComboLeg(conId=ids[near], ratio=1, action="SELL", exchange="CFE"),
                     ComboLeg(conId=ids[far], ratio=1, action="BUY", exchange="CFE")])
@@ -495,3 +508,17 @@ def test_the_runbook_of_a_planned_roll_shows_its_tickets_and_net_legs(book, brok
     net = re.search(r'id="net-legs".*?</table>', page, re.S).group(0)
     assert re.findall(r"<td>(VXM\w+)</td><td>[^<]*</td><td>([+-]\d)</td>", net) == [
         (old_front, "+1"), (middle, "-2"), (new_back, "+1")]
+
+
+def test_the_rolls_records_are_readable_and_read_only(book, broker, viewer_client, operator_user):
+    from rolls.models import RollCheck
+
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    check = run_checks(attempt=attempt, user=operator_user, role="test")
+    for model in ("rolltransition", "rollcheck", "checkresult", "rolllegfill"):
+        page = viewer_client.get(reverse(f"admin:rolls_{model}_changelist")).content.decode()
+        assert "addlink" not in page, model
+    page = viewer_client.get(reverse("admin:rolls_rollcheck_change", args=[check.pk])).content.decode()
+    assert "Margin headroom (excess liquidity)" in page and checklist(attempt) in page
+    assert RollCheck.objects.count() == 1
