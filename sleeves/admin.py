@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from simple_history.admin import SimpleHistoryAdmin
 
 from dspops import clock
 from dspops.admin_display import YearDateFilter, mapping_table
+from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
 from sleeves.models import (
@@ -96,7 +96,7 @@ class SleeveParameterInline(admin.TabularInline):
 
 
 @admin.register(Sleeve)
-class SleeveAdmin(SimpleHistoryAdmin):
+class SleeveAdmin(GuardedHistoryAdmin):
     list_display = ("code", "name", "enabled", "order_ref_prefix")
     list_filter = ("enabled",)
     search_fields = ("code", "name")
@@ -126,7 +126,7 @@ class SleeveAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SleeveParameter)
-class SleeveParameterAdmin(SimpleHistoryAdmin):
+class SleeveParameterAdmin(GuardedHistoryAdmin):
     form = SleeveParameterForm
     list_display = ("key", "scope_label", "value", "meaning", "updated_at")
     list_filter = ("sleeve",)
@@ -185,7 +185,7 @@ class FillForm(forms.ModelForm):
 
 
 @admin.register(Fill)
-class FillAdmin(KeyCheckingAutocompleteMixin, SimpleHistoryAdmin):
+class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     form = FillForm
     list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
                     "exec_id", "order_ref", "source", "entered_by", "reverses")
@@ -362,7 +362,7 @@ class PriceBarAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SignalState)
-class SignalStateAdmin(SimpleHistoryAdmin):
+class SignalStateAdmin(GuardedHistoryAdmin):
     list_display = ("sleeve", "name", "state", "since_session", "pending_state", "pending_since",
                     "last_session", "score", "source")
     list_filter = ("sleeve", "name", "state")
