@@ -12,7 +12,6 @@ from django.utils.html import format_html
 
 from dspops import clock
 from dspops.admin_history import GuardedHistoryAdmin
-from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
 from rolls.models import (CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition,
