@@ -5,10 +5,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django_q import admin as django_q_admin
 
 from dspops.broker.errors import GatewayError
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
+
+# django-q2's "resubmit" action queues a finished task again (and deletes a failure's record). It asks for
+# no permission, so a Viewer could start work from the task lists; it now needs the change permission.
+django_q_admin.resubmit_task.allowed_permissions = ("change",)
 
 
 @admin.register(Instrument)
