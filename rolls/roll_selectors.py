@@ -14,7 +14,15 @@ from decimal import Decimal
 from dspops import clock
 from rolls import checks, roll_states
 from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState, default_levels
-from rolls.roll_service import active_position, leg_status, roll_legs, thresholds
+from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)
+    ProposedLevels,
+    active_position,
+    leg_status,
+    orphan_alert_subject,
+    proposed_levels,
+    roll_legs,
+    thresholds,
+)
 from sleeves.parameters import ParameterError
 from sleeves.selectors import sleeve_settings
 
@@ -81,43 +89,11 @@ def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:
     return tuple(str(leg) for leg in attempt_or_legs)
 
 
-@dataclass(frozen=True)
-class ProposedLevels:
-    """The stop and take-profit a verified real roll writes when the operator leaves them blank."""
-
-    entry_spread: Decimal
-    stop_loss_spread: Decimal | None
-    take_profit_spread: Decimal | None
-    stop_multiple: Decimal
-    take_profit_multiple: Decimal
-
-
-def proposed_levels(attempt: RollAttempt) -> ProposedLevels | None:
-    """Entry = the open ticket's new back average minus its middle average; levels = entry x the
-    default multiples (None when the entry is not positive: then the operator must enter both).
-
-    The same arithmetic as the verification's config update, shown before it so the operator
-    can edit it. None until both legs of the open ticket have fills.
-    """
-    rows = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}
-    short = rows[("open", attempt.middle_id, "SELL")].average_price
-    long = rows[("open", attempt.new_back_id, "BUY")].average_price
-    if short is None or long is None:
-        return None
-    entry = (long - short).quantize(Decimal("0.0001"))
-    cs = sleeve_settings("VRP_CS")
-    levels = default_levels(entry, stop_multiple=cs["default_stop_multiple"],
-                            take_profit_multiple=cs["default_take_profit_multiple"])
-    return ProposedLevels(entry, *(levels or (None, None)), cs["default_stop_multiple"],
-                          cs["default_take_profit_multiple"])
-
-
 def orphan_alerts(attempt: RollAttempt):
     """The open critical orphan-leg alerts the verification raised for this roll."""
     from digests.models import Alert
 
-    subjects = [f"roll-{attempt.pk}", f"rehearsal-roll-{attempt.pk}"]
-    return Alert.objects.filter(code="orphan_leg", subject__in=subjects, resolved_at__isnull=True)
+    return Alert.objects.filter(code="orphan_leg", subject=orphan_alert_subject(attempt), resolved_at__isnull=True)
 
 
 @dataclass(frozen=True)

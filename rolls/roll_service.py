@@ -475,6 +475,39 @@ def _ticket_for(attempt: RollAttempt, instrument: Instrument, side: str) -> str 
     return None
 
 
+@dataclass(frozen=True)
+class ProposedLevels:
+    """The entry spread a verified real roll records, and the stop and take-profit it writes when the
+    operator leaves them blank (None when the entry is not positive: then the operator enters both)."""
+
+    entry_spread: Decimal
+    stop_loss_spread: Decimal | None
+    take_profit_spread: Decimal | None
+    stop_multiple: Decimal
+    take_profit_multiple: Decimal
+
+
+def proposed_levels(attempt: RollAttempt) -> ProposedLevels | None:
+    """Entry = the open ticket's new back average minus its middle average; levels = entry x the default
+    multiples. None until both legs of the open ticket have fills."""
+    rows = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}
+    short = rows[("open", attempt.middle_id, "SELL")].average_price
+    long = rows[("open", attempt.new_back_id, "BUY")].average_price
+    if short is None or long is None:
+        return None
+    entry = (long - short).quantize(Decimal("0.0001"))
+    cs = sleeve_settings("VRP_CS")
+    levels = default_levels(entry, stop_multiple=cs["default_stop_multiple"],
+                            take_profit_multiple=cs["default_take_profit_multiple"])
+    return ProposedLevels(entry, *(levels or (None, None)), cs["default_stop_multiple"],
+                          cs["default_take_profit_multiple"])
+
+
+def orphan_alert_subject(attempt: RollAttempt) -> str:
+    """The identity of a roll's orphan-leg alert (one per roll, rehearsals kept apart)."""
+    return f"{'rehearsal-' if attempt.rehearsal else ''}roll-{attempt.pk}"
+
+
 # --- verification --------------------------------------------------------------------------------
 
 
@@ -489,7 +522,7 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
                                       middle=str(attempt.middle), new_back=str(attempt.new_back), positions=positions)
     if positions is None:
         raise RollError(f"Cannot verify: {result.message}")
-    subject = f"{'rehearsal-' if attempt.rehearsal else ''}roll-{attempt.pk}"
+    subject = orphan_alert_subject(attempt)
     if not result.ok:
         orders = "; ".join(o.message for o in result.orphans)
         raise_alert(code="orphan_leg", subject=subject, severity="critical", sleeve=attempt.sleeve, now=now,
@@ -538,15 +571,14 @@ def _update_position(attempt: RollAttempt, stop, take_profit, user, now) -> Spre
     status = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}
     short_price = status[("open", attempt.middle.pk, "SELL")].average_price
     long_price = status[("open", attempt.new_back.pk, "BUY")].average_price
-    entry = (long_price - short_price).quantize(Decimal("0.0001"))
+    proposed = proposed_levels(attempt)
+    entry = proposed.entry_spread
     cs = sleeve_settings("VRP_CS")
     if stop is None or take_profit is None:
-        levels = default_levels(entry, stop_multiple=cs["default_stop_multiple"],
-                                take_profit_multiple=cs["default_take_profit_multiple"])
-        if levels is None:
+        if proposed.stop_loss_spread is None:
             raise RollError(f"The new entry spread is {entry} (not positive): enter both the stop and the take-profit.")
-        stop = stop if stop is not None else levels[0]
-        take_profit = take_profit if take_profit is not None else levels[1]
+        stop = stop if stop is not None else proposed.stop_loss_spread
+        take_profit = take_profit if take_profit is not None else proposed.take_profit_spread
     errors = validate_spread_levels(entry_spread=entry, stop_loss_spread=stop, take_profit_spread=take_profit)
     if errors:
         raise RollError(" ".join(m for messages in errors.values() for m in messages))

@@ -50,8 +50,9 @@ STATES: dict[str, StateInfo] = {
                            "Verify the positions at the broker (about 10:15): old front 0, new front -q, new back +q, "
                            "nothing else in VXM."),
     VERIFIED: StateInfo(VERIFIED, "Verified",
-                        "The broker shows exactly the new spread. The position config now holds the new legs, entry "
-                        "prices from the fills, and stop and take-profit levels; the old config is in its history.",
+                        "The positions are exactly the new spread. For a real roll the position config now holds "
+                        "the new legs, entry prices from the fills, and stop and take-profit levels, and the old "
+                        "config is in its history; a rehearsal leaves the config unchanged.",
                         "Close the roll. The next monitor run and digest use the new position."),
     CLOSED: StateInfo(CLOSED, "Closed", "The roll is finished.", "Nothing."),
     ABORTED: StateInfo(ABORTED, "Aborted", "The roll was abandoned; nothing it recorded changes the position config.",
