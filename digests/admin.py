@@ -37,6 +37,7 @@ class DigestAdmin(admin.ModelAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    list_per_page = 50  # an operator reads the latest first; fewer rows keep the page fast
     list_display = ("severity_badge", "code", "subject", "sleeve", "short_message", "last_seen_at",
                     "occurrences", "state", "acknowledged_by")
     list_filter = (("last_seen_at", YearDateFilter), "severity", "code", "sleeve",

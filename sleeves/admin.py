@@ -186,6 +186,7 @@ class FillForm(forms.ModelForm):
 
 @admin.register(Fill)
 class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
+    list_per_page = 50  # an operator reads the latest first; fewer rows keep the page fast
     form = FillForm
     list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
                     "exec_id", "order_ref", "source", "entered_by", "reverses")
@@ -287,6 +288,7 @@ class DmTargetAdmin(ReadOnlyAdmin):
 
 @admin.register(MonitorRun)
 class MonitorRunAdmin(ReadOnlyAdmin):
+    list_per_page = 50  # an operator reads the latest first; fewer rows keep the page fast
     list_display = ("started_at", "kind", "sleeve", "trading_date", "status", "simulated", "short_reason",
                     "triggered_by")
     list_filter = (("started_at", YearDateFilter), "kind", "status", "simulated", "sleeve")
