@@ -64,10 +64,12 @@ def qualify(gateway: "Gateway", instruments: Iterable[Instrument]) -> dict[int, 
 
 
 def quote_source(quote: Quote) -> str:
-    if quote.simulated:
-        return DataSource.SIMULATED
-    return {"live": DataSource.LIVE, "frozen": DataSource.FROZEN, "delayed": DataSource.DELAYED,
-            "delayed-frozen": DataSource.DELAYED_FROZEN}.get(quote.source, DataSource.LIVE)
+    """Delayed or frozen data says so even from the simulator; live data from it says simulated."""
+    kind = {"frozen": DataSource.FROZEN, "delayed": DataSource.DELAYED,
+            "delayed-frozen": DataSource.DELAYED_FROZEN}.get(quote.source)
+    if kind is not None:
+        return kind
+    return DataSource.SIMULATED if quote.simulated else DataSource.LIVE
 
 
 def record_quotes(

@@ -193,7 +193,7 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
     leg_quotes = {str(i.local_symbol): _leg_quote(i, quotes.get(str(i.local_symbol))) for i in legs}
     ctx = checks.RollContext(
         now=now, gate_state=gate_state, gate_source=gate_source,
-        vix=vix_value, vix_source=vix_row.source if vix_row else "missing", vix_as_of=vix_row.as_of if vix_row else None,
+        vix=vix_value, vix_source=_vix_source(vix_row), vix_as_of=vix_row.as_of if vix_row else None,
         quantity=quantity, old_front=str(old_front), middle=str(middle), new_back=str(new_back),
         quotes=leg_quotes, positions=positions, excess_liquidity=excess, excess_liquidity_source=excess_source or "missing",
         positions_source=positions_source,
@@ -236,6 +236,13 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
             transition(attempt=attempt, to_state=RollState.CHECKED_GO if verdict == "GO" else RollState.CHECKED_NO_GO,
                        user=user, why=why, now=now)
     return record
+
+
+def _vix_source(row: QuoteSnapshot | None) -> str:
+    """The VIX row's source, with the reason the quote was unusable so the failing check says why."""
+    if row is None:
+        return "missing: no VIX quote"
+    return row.source if row.valid else f"{row.source}: {row.invalid_reason}"
 
 
 def _manual_quote_rows(legs, vix_instrument, manual_quotes, manual_vix, now):

@@ -248,3 +248,12 @@ def test_two_threads_racing_on_one_step_leave_exactly_one_transition(booted, ope
         t.join()
     assert sorted(outcomes) == ["lost", "won"]
     assert RollAttempt.objects.get(pk=attempt.pk).transitions.filter(to_state="aborted").count() == 1
+
+
+def test_an_unusable_vix_quote_says_why_in_the_failing_check(book, broker, operator_user):
+    broker("calm_contango", {"quotes": {"VIX": {"last": 16.12, "close": 15.87, "age_s": 300}}})
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    check = run_checks(attempt=attempt, user=operator_user, role="test")
+    vix = check.results.get(name="vix")
+    assert not vix.passed and "stale" in vix.source
+    assert check.verdict == "NO_GO"
