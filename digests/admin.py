@@ -3,27 +3,19 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from digests.alerts import acknowledge_alert
+from dspops.admin_display import ReadOnlyAdmin
 from digests.models import Alert, Digest
 from dspops.admin_display import YearDateFilter
 
 
 @admin.register(Digest)
-class DigestAdmin(admin.ModelAdmin):
+class DigestAdmin(ReadOnlyAdmin):
     list_display = ("trading_date", "source", "simulated", "generated_at", "note")
     list_filter = ("source", "simulated")
     search_fields = ("markdown", "note")
     date_hierarchy = "trading_date"
     fields = ("trading_date", "source", "simulated", "generated_at", "file_path", "note", "rendered")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="digest")
     def rendered(self, obj):

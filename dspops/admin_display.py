@@ -5,7 +5,21 @@ from datetime import date, datetime
 from django.contrib import admin
 from django.db import models
 from django.utils import timezone
+from django.contrib import admin
 from django.utils.html import format_html, format_html_join
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by monitors, imports and services: nobody adds, edits or deletes them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def mapping_table(mapping) -> str:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dspops import clock
+from dspops.admin_display import ReadOnlyAdmin
 from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
@@ -408,16 +409,7 @@ class RollAttemptAdmin(admin.ModelAdmin):
 # --- the roll's records, read-only (they are written only by the roll service) ----------------------
 
 
-class _RollRecordAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+class _RollRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="roll")
     def roll_link(self, obj):
         attempt = getattr(obj, "attempt", None) or getattr(getattr(obj, "check_run", None), "attempt", None)

@@ -9,7 +9,7 @@ from django.urls import path
 from django.utils import timezone
 
 from dspops import clock
-from dspops.admin_display import YearDateFilter, mapping_table
+from dspops.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table
 from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
@@ -29,19 +29,6 @@ from sleeves.models import (
 )
 from sleeves.selectors import positions_by_sleeve
 from sleeves.services import reverse_fill
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by monitors and imports: nobody edits them in the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _cross_check(scope: str, sleeve, changed: dict[str, str]) -> None:
