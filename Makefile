@@ -27,8 +27,8 @@ migrate: install env
 	$(MANAGE) migrate --noinput -v 0
 
 run: migrate
-	$(MANAGE) bootstrap
 	@mode=$$($(BIN)/python -c 'import os,django; os.environ.setdefault("DJANGO_SETTINGS_MODULE","dspops.settings"); django.setup(); from django.conf import settings; print(settings.IB_MODE)'); \
+	if [ "$$mode" = live ]; then $(MANAGE) bootstrap || exit 1; else $(MANAGE) bootstrap --demo || exit 1; fi; \
 	procfile=Procfile; [ "$$mode" = live ] && procfile=Procfile.live; \
 	echo ""; echo "dspops is starting (IB_MODE=$$mode, $$procfile). Log in at http://127.0.0.1:8000/admin/ — Ctrl-C stops everything."; echo ""; \
 	exec $(BIN)/honcho -f $$procfile start

@@ -1,6 +1,7 @@
 """bootstrap is idempotent and never overwrites what an operator edited."""
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.apps import apps
@@ -97,5 +98,25 @@ def test_demo_history_loads_once_and_shows_positions():
     from sleeves.selectors import positions_by_sleeve
 
     held = {(p.sleeve_code, p.instrument.local_symbol): p.quantity for p in positions_by_sleeve()}
-    assert held[("VRP_ERP", "SPY")] == 13
-    assert sum(1 for (sleeve, _), qty in held.items() if sleeve == "VRP_CS") == 2
+    assert held[("VRP_ERP", "SPY")] == 11 and held[("DM", "SHY")] == 500
+    from rolls.models import SpreadPosition
+
+    position = SpreadPosition.objects.get(is_active=True)
+    assert (position.entry_spread, position.stop_loss_spread, position.take_profit_spread) == (
+        Decimal("0.65"), Decimal("0.32"), Decimal("1.30"))
+
+
+@pytest.mark.django_db
+def test_the_demo_book_plus_the_simulators_executions_matches_the_broker(broker):
+    from datetime import timedelta
+
+    from dspops import clock
+    from sleeves.fill_import import sync_fills
+    from sleeves.reconcile import reconcile
+
+    run_bootstrap("--demo")
+    broker("calm_contango")
+    report = sync_fills(since=clock.now() - timedelta(days=7), role="test")
+    assert report.created == 4 and report.unattributed == []
+    result = reconcile(role="test")
+    assert result.ok and result.breaks == []
