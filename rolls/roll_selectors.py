@@ -80,7 +80,11 @@ def net_leg_rows(net_legs: dict[str, int], attempt_or_legs) -> list[NetLegRow]:
     """The net per contract in roll order, each named by its role in the roll."""
     old_front, middle, new_back = _leg_symbols(attempt_or_legs)
     roles = {old_front: "old front (buy back)", middle: "middle (sell twice)", new_back: "new back (buy)"}
-    return [NetLegRow(symbol, roles.get(symbol, ""), f"+{n}" if n > 0 else str(n)) for symbol, n in net_legs.items()]
+    # Stored JSON keeps no key order on PostgreSQL (jsonb): order by the roll, not by the dict.
+    order = [old_front, middle, new_back]
+    symbols = sorted(net_legs, key=lambda sym: order.index(sym) if sym in order else len(order))
+    return [NetLegRow(symbol, roles.get(symbol, ""), f"+{net_legs[symbol]}" if net_legs[symbol] > 0
+                      else str(net_legs[symbol])) for symbol in symbols]
 
 
 def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:

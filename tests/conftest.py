@@ -81,3 +81,19 @@ def broker(settings):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def today_book():
+    """The VXM months the simulator's relative names mean today: (front, second, third) as
+    ContractMonths, their local symbols, and the current CFE session. Tests that talk to the
+    simulator use these, so they hold on any day, not only the day they were written."""
+    from types import SimpleNamespace
+
+    from dspops import calendars, clock
+    from rolls import vx
+
+    session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
+    months = vx.front_contracts(session)
+    return SimpleNamespace(session=session, months=months, symbols=tuple(m.local_symbol() for m in months),
+                           nyse_session=clock.current_session())

@@ -171,7 +171,8 @@ def test_a_live_digest_against_the_simulator_is_marked_simulated_and_clears_brok
     monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY_EVENING)
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0
     generate_digest(live=True)
-    broker("calm_contango")
+    # The simulator replays the same session the frozen clock says it is (its contracts follow it).
+    broker("calm_contango", {"as_of": "2026-11-24"})
 
     digest = generate_digest(live=True)
 

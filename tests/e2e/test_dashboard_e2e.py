@@ -20,27 +20,30 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def book(transactional_db, broker, settings):
+def book(transactional_db, broker, settings, today_book):
     broker("calm_contango")
     settings.DSPOPS_TASKS_SYNC = True  # the button's task runs inside the request; no worker in tests
     bootstrap(create_operator=False)
     for name, group in (("olivia", "Operator"), ("victor", "Viewer")):
         user = get_user_model().objects.create_user(username=name, password="pw-for-tests", is_staff=True)
         user.groups.add(Group.objects.get(name=group))
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
     SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
-        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=Decimal("17.45"),
-        long_entry_price=Decimal("18.10"), entry_date=date(2026, 11, 2), entry_spread=Decimal("0.65"),
-        stop_loss_spread=Decimal("0.32"), take_profit_spread=Decimal("1.30"), settlement_date=date(2026, 12, 16),
-        roll_by=date(2026, 12, 9))
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=Decimal("17.45"), long_entry_price=Decimal("18.10"),
+        entry_date=today_book.session, entry_spread=Decimal("0.65"), stop_loss_spread=Decimal("0.32"),
+        take_profit_spread=Decimal("1.30"), settlement_date=dates.settlement_date, roll_by=dates.roll_by)
     raise_alert(code="roll_due", subject="VXMZ6", severity="warning", message="Roll VXMZ6 by 2026-12-09.")
+    return today_book
 
 
 def test_the_dashboard_renders_alerts_and_charts_and_a_button_makes_a_digest(page, live_server, book):
     login(page, live_server, "olivia")
     page.goto(f"{live_server.url}/admin/")
     assert "Roll VXMZ6 by 2026-12-09." in page.locator("#alerts-panel").inner_text()
-    assert "-1 VXMZ6 / +1 VXMF7" in page.locator("#panel-vrp-cs").inner_text()
+    front, second, _ = book.symbols
+    assert f"-1 {front} / +1 {second}" in page.locator("#panel-vrp-cs").inner_text()
     page.wait_for_function("() => [...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("#charts img").count() == 3
     assert "No digest yet." in page.locator("#latest-digest").inner_text()

@@ -32,6 +32,13 @@ def book(booted):
     return make_book()
 
 
+@pytest.fixture
+def market_open(monkeypatch):
+    """These tests are about the roll-by window, not the calendar guard (tested on a Saturday below):
+    let the task run whatever day the suite runs on."""
+    monkeypatch.setattr("rolls.tasks.market_closed", lambda *args, **kwargs: None)
+
+
 def roll_check(*args) -> tuple[int, str, str]:
     """Run the command in-process: (exit code, stdout, the error message)."""
     out = io.StringIO()
@@ -111,7 +118,7 @@ def test_a_usage_error_exits_2():
 # --- the task --------------------------------------------------------------------------------------
 
 
-def test_the_task_skips_when_no_roll_by_is_near(book, broker):
+def test_the_task_skips_when_no_roll_by_is_near(book, broker, market_open):
     broker("calm_contango")
     sessions = calendars.sessions_until(clock.trading_date(), book.roll_by, exchange="XCBF")
     assert sessions > 2
@@ -120,18 +127,19 @@ def test_the_task_skips_when_no_roll_by_is_near(book, broker):
     assert not RollCheck.objects.exists()
 
 
-def test_the_task_checks_the_roll_when_roll_by_is_two_sessions_away(book, broker):
+def test_the_task_checks_the_roll_when_roll_by_is_two_sessions_away(book, broker, market_open):
     broker("calm_contango")
-    roll_by = calendars.session_offset(clock.trading_date(), 2, exchange="XCBF")
+    roll_by = calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange="XCBF"), 2, exchange="XCBF")
     SpreadPosition.objects.filter(pk=book.pk).update(roll_by=roll_by)
     assert roll_check_task() == f"Roll check GO for roll-by {roll_by} (2 CFE sessions) (simulated broker)"
     assert RollCheck.objects.get().verdict == "GO"
 
 
-def test_the_task_reports_do_not_roll_with_the_failing_checks(book, broker):
+def test_the_task_reports_do_not_roll_with_the_failing_checks(book, broker, market_open):
     broker("wide_markets")
     SpreadPosition.objects.filter(pk=book.pk).update(
-        roll_by=calendars.session_offset(clock.trading_date(), 1, exchange="XCBF"))
+        roll_by=calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange="XCBF"), 1,
+                                         exchange="XCBF"))
     summary = roll_check_task()
     assert summary.startswith("Roll check DO NOT ROLL for roll-by") and "VX1 bid/ask width" in summary
 

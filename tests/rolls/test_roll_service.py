@@ -17,22 +17,30 @@ from sleeves.models import Fill, SignalState, Sleeve
 from sleeves.monitors import run_vrp_cs_monitor
 
 D = Decimal
-SESSION = date(2026, 11, 24)
+def make_book(today_book):
+    """The running book today: -1 front / +1 second (what the simulator's calm_contango holds), gate OPEN."""
+    sleeve = Sleeve.objects.get(code="VRP_CS")
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
+    position = SpreadPosition.objects.create(
+        sleeve=sleeve, short_leg=vxm_instrument(front), long_leg=vxm_instrument(second), quantity=1,
+        short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
+        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    SignalState.objects.create(sleeve=sleeve, name="gate", state="OPEN", since_session=today_book.nyse_session,
+                               last_session=today_book.nyse_session, source="simulated")
+    return position
 
 
 @pytest.fixture
-def book(booted, operator_user):
-    """The running book on 2026-11-24: -1 VXMZ6 / +1 VXMF7, gate OPEN today."""
-    sleeve = Sleeve.objects.get(code="VRP_CS")
-    position = SpreadPosition.objects.create(
-        sleeve=sleeve, short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
-        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=D("17.45"),
-        long_entry_price=D("18.10"), entry_date=date(2026, 11, 2), entry_spread=D("0.65"),
-        stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"), settlement_date=date(2026, 12, 16),
-        roll_by=date(2026, 12, 9))
-    SignalState.objects.create(sleeve=sleeve, name="gate", state="OPEN", since_session=date(2026, 11, 2),
-                               last_session=SESSION, source="simulated")
-    return position
+def book(booted, operator_user, today_book):
+    return make_book(today_book)
+
+
+@pytest.fixture
+def legs(today_book):
+    """Local symbols of the old front, the middle and the new back today."""
+    return today_book.symbols
 
 
 def fill_all(attempt, user, prices=None):
@@ -48,12 +56,12 @@ def fill_all(attempt, user, prices=None):
                            price=prices["open"][1], executed_at=now, user=user)
 
 
-def test_a_rehearsal_on_calm_contango_walks_to_verified_without_touching_positions(book, broker, operator_user):
+def test_a_rehearsal_on_calm_contango_walks_to_verified_without_touching_positions(book, broker, operator_user, legs):
     broker("calm_contango")
     attempt = plan_roll(user=operator_user, rehearsal=True)
     check = run_checks(attempt=attempt, user=operator_user, role="test")
     assert check.verdict == "GO", [(r.label, r.reason) for r in check.results.all() if not r.passed]
-    assert check.simulated is True and check.net_legs == {"VXMZ6": 1, "VXMF7": -2, "VXMG7": 1}
+    assert check.simulated is True and check.net_legs == {legs[0]: 1, legs[1]: -2, legs[2]: 1}
     assert [t["combo_action"] for t in check.tickets] == ["SELL", "BUY"]
     attempt.refresh_from_db()
     start_executing(attempt=attempt, user=operator_user)
@@ -65,7 +73,7 @@ def test_a_rehearsal_on_calm_contango_walks_to_verified_without_touching_positio
     assert attempt.state == RollState.VERIFIED
     close(attempt=attempt, user=operator_user)
     book.refresh_from_db()
-    assert (str(book.short_leg), str(book.long_leg)) == ("VXMZ6", "VXMF7")
+    assert (str(book.short_leg), str(book.long_leg)) == legs[:2]
     assert Fill.objects.count() == 0
     assert [t.to_state for t in attempt.transitions.all()] == ["planned", "checked_go", "executing", "legs_filled",
                                                               "verified", "closed"]
@@ -84,7 +92,8 @@ def test_wide_markets_say_do_not_roll_and_name_the_failing_widths(book, broker, 
         start_executing(attempt=attempt, user=operator_user)
 
 
-def test_a_real_roll_updates_the_config_from_the_fills_and_keeps_the_old_one_in_history(book, broker, operator_user):
+def test_a_real_roll_updates_the_config_from_the_fills_and_keeps_the_old_one_in_history(book, broker, operator_user,
+                                                                                       legs, today_book):
     broker("calm_contango")
     attempt = plan_roll(user=operator_user)
     run_checks(attempt=attempt, user=operator_user, role="test")
@@ -98,17 +107,18 @@ def test_a_real_roll_updates_the_config_from_the_fills_and_keeps_the_old_one_in_
     attempt.refresh_from_db()
     verify(attempt=attempt, user=operator_user, role="test")
     book.refresh_from_db()
-    assert (str(book.short_leg), str(book.long_leg)) == ("VXMF7", "VXMG7")
+    assert (str(book.short_leg), str(book.long_leg)) == legs[1:]
     assert (book.short_entry_price, book.long_entry_price, book.entry_spread) == (D("18.55"), D("19.30"), D("0.75"))
     assert (book.stop_loss_spread, book.take_profit_spread) == (D("0.38"), D("1.50"))
-    assert (book.settlement_date, book.roll_by) == (date(2027, 1, 20), date(2027, 1, 12))
-    assert [str(h.short_leg) for h in book.history.order_by("history_date")] == ["VXMZ6", "VXMF7"]
+    new_front = vx.contract_dates(today_book.months[1])
+    assert (book.settlement_date, book.roll_by) == (new_front.settlement_date, new_front.roll_by)
+    assert [str(h.short_leg) for h in book.history.order_by("history_date")] == list(legs[:2])
     outcome = run_vrp_cs_monitor(vix=D("16"), vvix=D("90"), vx1=D("18.6"), vx2=D("19.3"), log_run=False)
-    assert (outcome.payload["short_leg"], outcome.payload["long_leg"]) == ("VXMF7", "VXMG7")
+    assert (outcome.payload["short_leg"], outcome.payload["long_leg"]) == legs[1:]
     assert outcome.payload["entry_spread"] == "0.75"
 
 
-def test_an_orphan_leg_after_the_roll_is_escalated_with_the_exact_order_to_close_it(book, broker, operator_user):
+def test_an_orphan_leg_after_the_roll_is_escalated_with_the_exact_order_to_close_it(book, broker, operator_user, legs):
     broker("calm_contango")
     attempt = plan_roll(user=operator_user)
     run_checks(attempt=attempt, user=operator_user, role="test")
@@ -122,9 +132,9 @@ def test_an_orphan_leg_after_the_roll_is_escalated_with_the_exact_order_to_close
     assert attempt.state == RollState.ESCALATED and not result.ok
     alert = Alert.objects.get(code="orphan_leg")
     assert alert.severity == "critical"
-    assert "VXMZ6" in alert.message and "VXMG7" in alert.message
+    assert legs[0] in alert.message and legs[2] in alert.message
     book.refresh_from_db()
-    assert str(book.short_leg) == "VXMZ6"
+    assert str(book.short_leg) == legs[0]
 
 
 def test_legs_cannot_be_marked_filled_while_a_leg_is_unfilled_and_a_late_leg_warns(book, broker, operator_user):
@@ -168,13 +178,13 @@ def test_a_stale_go_must_be_checked_again_before_trading(book, broker, operator_
         start_executing(attempt=attempt, user=operator_user, now=datetime.now(timezone.utc) + timedelta(minutes=6))
 
 
-def test_offline_typed_quotes_are_marked_manual_and_missing_positions_fail(book, operator_user, settings):
+def test_offline_typed_quotes_are_marked_manual_and_missing_positions_fail(book, operator_user, settings, legs):
     from rolls.roll_service import ManualQuote
 
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 1.0
     attempt = plan_roll(user=operator_user, rehearsal=True)
-    typed = {"VXMZ6": ManualQuote(D("17.45"), D("17.50")), "VXMF7": ManualQuote(D("18.55"), D("18.60")),
-             "VXMG7": ManualQuote(D("19.25"), D("19.30"))}
+    typed = {legs[0]: ManualQuote(D("17.45"), D("17.50")), legs[1]: ManualQuote(D("18.55"), D("18.60")),
+             legs[2]: ManualQuote(D("19.25"), D("19.30"))}
     check = run_checks(attempt=attempt, user=operator_user, live=False, manual_quotes=typed, manual_vix=D("16.1"))
     results = {r.name: r for r in check.results.all()}
     assert check.manual_quotes is True and "manual" in results["market_data"].source
@@ -219,14 +229,8 @@ def test_two_operators_confirming_the_same_step_at_once_exactly_one_succeeds(boo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_threads_racing_on_one_step_leave_exactly_one_transition(booted, operator_user):
-    sleeve = Sleeve.objects.get(code="VRP_CS")
-    SpreadPosition.objects.create(
-        sleeve=sleeve, short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
-        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=D("17.45"),
-        long_entry_price=D("18.10"), entry_date=date(2026, 11, 2), entry_spread=D("0.65"),
-        stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"), settlement_date=date(2026, 12, 16),
-        roll_by=date(2026, 12, 9))
+def test_two_threads_racing_on_one_step_leave_exactly_one_transition(booted, operator_user, today_book):
+    make_book(today_book)
     attempt = plan_roll(user=operator_user, rehearsal=True)
     outcomes, barrier = [], threading.Barrier(2)
 

@@ -33,14 +33,15 @@ def command(name, *args):
 
 
 @pytest.fixture
-def spread(booted):
-    """The running book on 2026-11-24: -1 VXMZ6 / +1 VXMF7, entered at 1.63 with stop 0.81 / TP 3.26."""
-    short_leg, long_leg = vxm_instrument(vx.ContractMonth(2026, 12)), vxm_instrument(vx.ContractMonth(2027, 1))
+def spread(booted, today_book):
+    """Today's running book, -1 front / +1 second, entered at 1.63 with stop 0.81 / TP 3.26."""
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
     return SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=short_leg, long_leg=long_leg, quantity=1,
-        short_entry_price=D("16.24"), long_entry_price=D("17.87"), entry_date=date(2026, 11, 20),
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=D("16.24"), long_entry_price=D("17.87"), entry_date=today_book.session,
         entry_spread=D("1.63"), stop_loss_spread=D("0.81"), take_profit_spread=D("3.26"),
-        settlement_date=date(2026, 12, 16), roll_by=date(2026, 12, 9))
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
 
 
 # --- VRP-ERP -----------------------------------------------------------------------------------
@@ -150,7 +151,8 @@ def test_cs_quantity_is_honoured(spread):
 def test_cs_countdown_is_in_sessions_with_calendar_days_beside_it(spread):
     outcome = run_vrp_cs_monitor(vix=D("16"), vvix=D("90"), vx1=D("17.4"), vx2=D("18.5"), now=NOW, log_run=False)
     assert (outcome.payload["sessions_to_roll"], outcome.payload["days_to_roll"]) == (
-        calendars.sessions_until(date(2026, 11, 24), date(2026, 12, 9), exchange="XCBF"), 15)
+        calendars.sessions_until(date(2026, 11, 24), spread.roll_by, exchange="XCBF"),
+        (spread.roll_by - date(2026, 11, 24)).days)
 
 
 def test_cs_a_missing_quote_exits_3_and_stores_the_reason(spread):
@@ -178,14 +180,20 @@ def test_cs_an_expired_position_config_is_never_monitored_as_current(booted):
     assert str(legacy.short_leg) in outcome.run.reason
 
 
-def test_cs_live_against_the_simulator_matches_offline_on_the_same_numbers(booted, broker):
-    broker("calm_contango")
-    short_leg, long_leg = vxm_instrument(vx.ContractMonth(2026, 12)), vxm_instrument(vx.ContractMonth(2027, 1))
-    SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=short_leg, long_leg=long_leg, quantity=1,
-        short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=date(2026, 11, 20),
+def _todays_spread(today_book):
+    """The simulator's book today: -1 front / +1 second, whatever today's front is."""
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
+    return SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
         entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
-        settlement_date=date(2026, 12, 16), roll_by=date(2026, 12, 9))
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+
+
+def test_cs_live_against_the_simulator_matches_offline_on_the_same_numbers(booted, broker, today_book):
+    broker("calm_contango")
+    _todays_spread(today_book)
     live = run_vrp_cs_monitor(live=True, log_run=False, role="test")
     assert live.payload["simulated"] is True and live.exit_code == 0, live.payload["reasons"]
     assert (live.payload["vx1"], live.payload["vx2"], live.payload["spread"]) == ("17.475", "18.575", "1.10")
@@ -195,23 +203,26 @@ def test_cs_live_against_the_simulator_matches_offline_on_the_same_numbers(boote
         assert live.payload[key] == offline.payload[key], key
 
 
-def test_cs_delayed_only_broker_data_is_not_used(booted, broker, spread):
+def test_cs_delayed_only_broker_data_is_not_used(booted, broker, today_book):
     broker("delayed_only")
+    _todays_spread(today_book)
     outcome = run_vrp_cs_monitor(live=True, log_run=False, role="test")
     assert outcome.exit_code == 3
     assert outcome.payload["vx1"] is None and any("delayed" in r for r in outcome.payload["reasons"])
 
 
-def test_cs_a_dropped_connection_mid_snapshot_is_data_unavailable(booted, broker, spread):
+def test_cs_a_dropped_connection_mid_snapshot_is_data_unavailable(booted, broker, today_book):
     broker("disconnect")
+    _todays_spread(today_book)
     outcome = run_vrp_cs_monitor(live=True, role="test")
     assert outcome.exit_code == 3 and outcome.payload["spread"] is None
     assert "broker unavailable" in outcome.run.reason
 
 
-def test_cs_vix_spike_closes_the_gate_over_sessions(booted, broker, spread):
+def test_cs_vix_spike_closes_the_gate(booted, broker, today_book):
     broker("vix_spike")
-    first = run_vrp_cs_monitor(live=True, role="test", now=NOW)
+    _todays_spread(today_book)
+    first = run_vrp_cs_monitor(live=True, role="test")
     assert first.payload["gate_state"] == "CLOSED"
     assert SignalState.objects.get(name="gate").state == "CLOSED"
 

@@ -38,7 +38,7 @@ class Command(BaseCommand):
                             "passed": r.passed, "source": r.source, "reason": r.reason} for r in results],
                 "tickets": check.tickets,
                 "ticket_problems": check.ticket_problems,
-                "net_legs": check.net_legs,
+                "net_legs": _ordered_net_legs(check),
                 "problems": check.inputs.get("problems", []),
             }, indent=2))
         else:
@@ -69,8 +69,15 @@ class Command(BaseCommand):
                               f"limit {ticket['limit_price']} (bid {ticket['combo_bid']} / ask {ticket['combo_ask']})")
         for problem in check.ticket_problems:
             self.stdout.write(f"  {problem}")
-        net = ", ".join(f"{symbol} {'+' if n > 0 else ''}{n}" for symbol, n in check.net_legs.items())
+        net = ", ".join(f"{symbol} {'+' if n > 0 else ''}{n}" for symbol, n in _ordered_net_legs(check).items())
         self.stdout.write(f"  net per contract: {net}")
+
+
+def _ordered_net_legs(check) -> dict:
+    """Net legs in roll order (old front, middle, new back): stored JSON keeps no key order on PostgreSQL."""
+    order = list(check.inputs.get("legs") or [])
+    return {sym: check.net_legs[sym] for sym in sorted(check.net_legs, key=lambda s: order.index(s) if s in order
+                                                          else len(order))}
 
 
 def _sentence(text: str) -> str:
