@@ -75,17 +75,42 @@ class BrokerSnapshotAdmin(admin.ModelAdmin):
             "<th>conId</th></tr>{}</table>", rows)
 
     def get_urls(self):
-        return [path("refresh/", self.admin_site.admin_view(self.refresh_view), name="dspops_brokersnapshot_refresh")] \
-            + super().get_urls()
+        return [path("refresh/", self.admin_site.admin_view(self.refresh_view), name="dspops_brokersnapshot_refresh"),
+                path("reconcile/", self.admin_site.admin_view(self.reconcile_view),
+                     name="dspops_brokersnapshot_reconcile")] + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
         latest = BrokerSnapshot.objects.order_by("-as_of", "-id").first()
         quotes = list(QuoteSnapshot.objects.filter(recorded_at__gte=latest.as_of - timedelta(minutes=5))
                       .select_related("instrument").order_by("instrument__sec_type", "instrument__local_symbol")) \
             if latest else []
+        from sleeves.models import MonitorRun, RunKind
+
+        reconciliation = MonitorRun.objects.filter(kind=RunKind.RECONCILE).order_by("-started_at", "-id").first()
         extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
-                         if latest else "", "latest_quotes": quotes}
+                         if latest else "", "latest_quotes": quotes, "reconciliation": reconciliation,
+                         "reconciliation_breaks": (reconciliation.outputs.get("breaks") or []) if reconciliation else []}
         return super().changelist_view(request, extra_context)
+
+    def reconcile_view(self, request):
+        """Compare the broker's positions with the sleeves' fills now; breaks become alerts."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        from sleeves.reconcile import ReconcileError, reconcile
+
+        try:
+            report = reconcile(role="web", triggered_by="admin")
+        except ReconcileError as exc:
+            self.message_user(request, f"Nothing was reconciled: {exc}", messages.ERROR)
+        else:
+            if report.ok:
+                self.message_user(request, f"Positions match the broker: {report.matched} contracts.")
+            else:
+                self.message_user(request, f"{len(report.breaks)} reconciliation break(s); each is a critical alert.",
+                                  messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))
 
     def refresh_view(self, request):
         if request.method != "POST":

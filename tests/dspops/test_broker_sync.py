@@ -56,3 +56,20 @@ def test_a_broker_failure_on_the_page_is_a_message_not_an_error_page(operator_cl
     response = operator_client.post(reverse("admin:dspops_brokersnapshot_refresh"), follow=True)
     assert response.status_code == 200
     assert "The broker could not be read; nothing was stored." in response.content.decode()
+
+
+def test_the_broker_page_reconciles_and_shows_each_break(operator_client, broker):
+    from digests.models import Alert
+
+    broker("calm_contango")
+    operator_client.post(reverse("admin:dspops_brokersnapshot_refresh"))
+    response = operator_client.post(reverse("admin:dspops_brokersnapshot_reconcile"), follow=True)
+    page = response.content.decode()
+    assert "reconciliation break(s); each is a critical alert." in page  # no fills recorded: every position breaks
+    assert 'id="reconciliation-breaks"' in page and "VXM" in page
+    assert Alert.objects.filter(code="reconciliation_break", severity="critical").count() == 7
+
+
+def test_a_viewer_cannot_reconcile_from_the_page(viewer_client, broker):
+    broker("calm_contango")
+    assert viewer_client.post(reverse("admin:dspops_brokersnapshot_reconcile")).status_code == 403
