@@ -83,7 +83,9 @@ SQLITE_PATH = VAR_DIR / "dspops.sqlite3"
 
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    # Django's default (close after each request) unless set: threads that keep connections open stop
+    # a test database from being dropped, and one operator gains little from pooling.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     # One test database per test process, so two runs on one server never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
