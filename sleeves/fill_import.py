@@ -48,6 +48,7 @@ from dspops.models import Instrument, SecType
 from rolls import vx
 from rolls.services import vxm_instrument
 from sleeves import parameters
+from sleeves.services import reverse_fill
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter
 
 __all__ = [
@@ -88,6 +89,7 @@ class FillImportReport:
     by_sleeve: dict[str, int] = field(default_factory=dict)  # sleeve code -> fills created
     ignored: int = 0  # Flex rows that are not executions (order summaries, lots)
     run_id: int | None = None
+    corrected: list[str] = field(default_factory=list)  # earlier exec ids IBKR replaced; their fills reversed
 
 
 @dataclass(frozen=True)
@@ -615,6 +617,9 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
             fresh.append(trade)
     if problems:
         raise _Refused(problems)
+    fresh, superseded_in_batch = _latest_corrections(fresh)
+    skipped += superseded_in_batch
+    replaced = _replaced_fills(fresh)
 
     attribution = _Attribution()
     pending: list[tuple[_Trade, Fill, str]] = []
@@ -643,7 +648,11 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
 
     by_sleeve: Counter[str] = Counter()
     unattributed = []
+    corrected = []
     for trade, fill, why_none in pending:
+        for old in replaced.get(trade.exec_id, ()):
+            reverse_fill(fill=old, user=user, reason=f"IBKR corrected execution {old.exec_id}: replaced by {trade.exec_id}")
+            corrected.append(old.exec_id)
         fill.save()
         if fill.sleeve is not None:
             by_sleeve[fill.sleeve.code] += 1
@@ -660,8 +669,45 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
         )
     return FillImportReport(
         created=len(pending), skipped=skipped, unattributed=unattributed, simulated=simulated, source=source,
-        by_sleeve=dict(sorted(by_sleeve.items())),
+        by_sleeve=dict(sorted(by_sleeve.items())), corrected=corrected,
     )
+
+
+def _correction_key(exec_id: str) -> tuple[str, int] | None:
+    """IBKR exec ids end in a correction number ("0001f4e8.6570a1b2.01.01" -> ("0001f4e8.6570a1b2.01", 1)).
+
+    A correction re-reports the execution with the next number; the highest one is the execution.
+    """
+    base, _, suffix = exec_id.rpartition(".")
+    if not base or not suffix.isdigit():
+        return None
+    return base, int(suffix)
+
+
+def _latest_corrections(trades: list[_Trade]) -> tuple[list[_Trade], int]:
+    """Within one batch, keep only the latest correction of each execution; count the dropped ones."""
+    latest: dict[str, int] = {}
+    for trade in trades:
+        key = _correction_key(trade.exec_id)
+        if key:
+            latest[key[0]] = max(latest.get(key[0], key[1]), key[1])
+    kept = [t for t in trades if not (key := _correction_key(t.exec_id)) or latest[key[0]] == key[1]]
+    return kept, len(trades) - len(kept)
+
+
+def _replaced_fills(trades: list[_Trade]) -> dict[str, list[Fill]]:
+    """For each new execution, the recorded fills of its earlier corrections that still count."""
+    replaced: dict[str, list[Fill]] = {}
+    for trade in trades:
+        key = _correction_key(trade.exec_id)
+        if key is None:
+            continue
+        earlier = [f for f in Fill.objects.filter(exec_id__startswith=f"{key[0]}.", reverses__isnull=True,
+                                                  reversed_by__isnull=True)
+                   if (k := _correction_key(f.exec_id)) and k[0] == key[0] and k[1] < key[1]]
+        if earlier:
+            replaced[trade.exec_id] = earlier
+    return replaced
 
 
 def _same_execution(a: _Trade, b: _Trade) -> bool:

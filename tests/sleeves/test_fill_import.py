@@ -17,6 +17,7 @@ from dspops.broker.simulator.scenario import future_con_id
 from dspops.models import Instrument
 from rolls import vx
 from sleeves.fill_import import FillImportError, attribute_fill, import_flex, sync_fills
+from sleeves.selectors import positions_by_sleeve
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter
 
 from .simulated_broker import SimulatedBroker, free_port, point_settings_at
@@ -352,3 +353,29 @@ def test_the_import_command_prints_what_it_did_and_exits_1_on_a_bad_file(booted,
     with pytest.raises(CommandError, match="bad.csv:2: tradePrice 0") as failed:
         call_command("import_fills", str(write_csv(tmp_path, CSV_EEM.replace(",49.81,", ",0,"), name="bad.csv")))
     assert failed.value.returncode == 1
+
+
+def test_an_ibkr_correction_reverses_the_fill_it_replaces(booted, broker):
+    first = broker.gateway(executions({"contract": "SPY", "quantity": 10, "price": 660.0,
+                                       "order_ref": "vrp-erp-1", "exec_id": "0000c001.00000001.01.01"}))
+    sync_fills(since=since(), gateway=first)
+    corrected = broker.gateway(executions({"contract": "SPY", "quantity": 12, "price": 660.0,
+                                           "order_ref": "vrp-erp-1", "exec_id": "0000c001.00000001.01.02"}))
+    report = sync_fills(since=since(), gateway=corrected)
+    assert report.corrected == ["0000c001.00000001.01.01"] and report.created == 1
+    old = Fill.objects.get(exec_id="0000c001.00000001.01.01")
+    assert old.reversed_by.side == Side.SELL and old.reversed_by.quantity == 10
+    spy = [p for p in positions_by_sleeve() if p.instrument.symbol == "SPY"]
+    assert [(p.sleeve_code, p.quantity) for p in spy] == [("VRP_ERP", 12)]
+    again = sync_fills(since=since(), gateway=corrected)
+    assert (again.created, again.corrected) == (0, [])
+
+
+def test_only_the_latest_correction_in_one_batch_is_recorded(booted, broker):
+    gw = broker.gateway(executions(
+        {"contract": "SPY", "quantity": 10, "price": 660.0, "order_ref": "vrp-erp-1", "exec_id": "0000c002.00000001.01.01"},
+        {"contract": "SPY", "quantity": 11, "price": 660.0, "order_ref": "vrp-erp-1", "exec_id": "0000c002.00000001.01.02"},
+    ))
+    report = sync_fills(since=since(), gateway=gw)
+    assert report.created == 1 and report.skipped == 1
+    assert list(Fill.objects.values_list("exec_id", "quantity")) == [("0000c002.00000001.01.02", 11)]

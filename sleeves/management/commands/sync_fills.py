@@ -56,3 +56,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {code}: {count}")
         if report.unattributed:
             self.stdout.write("Set the sleeve of these fills in the admin: " + ", ".join(report.unattributed))
+        if report.corrected:
+            self.stdout.write("IBKR corrected these executions; their earlier fills were reversed: "
+                              + ", ".join(report.corrected))
