@@ -26,6 +26,17 @@ def _figure(title: str):
     return figure, axes
 
 
+def _fit_dates(axes, days) -> None:
+    """Pad the date axis to the data: with one or two readings matplotlib would span years."""
+    from datetime import timedelta
+
+    days = sorted(days)
+    if days:
+        span = max((days[-1] - days[0]).days, 1)
+        pad = timedelta(days=max(2, span // 20))
+        axes.set_xlim(days[0] - pad, days[-1] + pad)
+
+
 def _svg(figure) -> str:
     figure.autofmt_xdate()
     figure.tight_layout()
@@ -67,6 +78,7 @@ def vol_chart(*, sessions: int = 120) -> str:
         points = [(d, values[index]) for d, values in cs.items() if values[index] is not None]
         if points:
             axes.plot([d for d, _ in points], [float(v) for _, v in points], label=label, lw=1.2, marker=".")
+    _fit_dates(axes, days)
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)
 
@@ -86,6 +98,7 @@ def spread_chart() -> str:
     axes.axhline(float(position.take_profit_spread), color="#1b7a1b", ls="--", lw=1,
                  label=f"take-profit {position.take_profit_spread:.2f}")
     axes.axhline(float(position.entry_spread), color="#888", ls=":", lw=1, label=f"entry {position.entry_spread:.2f}")
+    _fit_dates(axes, list(points))
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)
 
@@ -99,9 +112,10 @@ def erp_chart(*, sessions: int = 120) -> str:
     days = list(rows)[-sessions:]
     if not days:
         return _empty(figure, axes, "No VRP-ERP runs with a target yet")
-    axes.step(days, [rows[d][0] for d in days], where="post", label="target", lw=1.4)
+    axes.step(days, [rows[d][0] for d in days], where="post", label="target", lw=1.4, marker=".")
     actual = [(d, rows[d][1]) for d in days if rows[d][1] is not None]
-    axes.step([d for d, _ in actual], [a for _, a in actual], where="post", label="actual", lw=1.4)
+    axes.step([d for d, _ in actual], [a for _, a in actual], where="post", label="actual", lw=1.4, marker=".")
+    _fit_dates(axes, days)
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)
 
