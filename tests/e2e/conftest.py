@@ -60,3 +60,20 @@ def login(page, live_server, username, password="pw-for-tests"):
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("input[type=submit]")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_server_thread_connections(django_db_setup, django_db_blocker):
+    """The live server's request threads can still hold a PostgreSQL connection when the session ends,
+    and PostgreSQL will not drop a database in use: end those sessions (only this run's own test
+    database) so the test database is dropped instead of left behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
