@@ -35,8 +35,6 @@ def digest_dir(settings, tmp_path):
 def legacy_book(booted, shared_dir, digest_dir, monkeypatch):
     """The real legacy files and market history imported on the evening of 2026-01-12."""
     legacy = shared_dir / "legacy"
-    if not (legacy / "paper_trading" / "daily_log.csv").is_file():
-        pytest.skip(f"the real legacy files are not at {legacy}")
     monkeypatch.setattr("dspops.clock.now", lambda: LEGACY_EVENING)
     import_legacy(directory=legacy, now=LEGACY_EVENING)
     import_prices(path=shared_dir / "market" / "vix_vvix_daily.csv")

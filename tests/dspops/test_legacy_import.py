@@ -33,7 +33,6 @@ from sleeves.models import (
 BEFORE_EXPIRY = datetime(2026, 2, 6, 20, 0, tzinfo=UTC)
 AFTER_EXPIRY = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 
-REAL_LEGACY = Path(settings.BASE_DIR).parent / "shared" / "legacy"
 
 CS_HEADER = (
     "date,time,vix,vx1,vx2,spread,entry_spread,pnl_usd,gate_state,gate_score,contango_pct,days_to_roll,"
@@ -598,10 +597,8 @@ def test_the_command_turns_a_refusal_into_a_command_error(sleeves, legacy_dir):
 
 
 @pytest.fixture
-def real_legacy():
-    if not (REAL_LEGACY / "paper_trading" / "daily_log.csv").is_file():
-        pytest.skip(f"the real legacy files are not at {REAL_LEGACY} (a checkout without ../shared/legacy)")
-    return REAL_LEGACY
+def real_legacy(shared_dir):
+    return shared_dir / "legacy"
 
 
 def test_the_real_legacy_files_import_with_the_expected_counts(sleeves, real_legacy):

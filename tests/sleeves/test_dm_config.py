@@ -10,7 +10,6 @@ from sleeves import parameters
 from sleeves.dm_config import DmConfigError, dm_parameter_texts, load_dm_config
 
 REPO_CONFIG = Path(settings.BASE_DIR) / "config" / "dsp100k_etf_dual_momentum.yaml"
-LEGACY_CONFIG = Path(settings.BASE_DIR).parent / "shared" / "legacy" / "config" / "dsp100k_etf_dual_momentum.yaml"
 
 MINIMAL = """general:
   risk_scale: 0.05
@@ -63,10 +62,8 @@ def test_the_repository_config_has_every_key_of_the_legacy_layout():
     assert len(cfg.values) == 49  # LEGACY.md section 4.1: all sections, all keys
 
 
-def test_the_real_legacy_config_loads_in_strict_mode_too():
-    if not LEGACY_CONFIG.is_file():
-        pytest.skip(f"the real legacy config is not at {LEGACY_CONFIG}")
-    legacy = load_dm_config(LEGACY_CONFIG, strict=True)
+def test_the_real_legacy_config_loads_in_strict_mode_too(shared_dir):
+    legacy = load_dm_config(shared_dir / "legacy" / "config" / "dsp100k_etf_dual_momentum.yaml", strict=True)
 
     assert dm_parameter_texts(legacy) == dm_parameter_texts(load_dm_config(REPO_CONFIG, strict=True))
 
