@@ -1,0 +1,92 @@
+"""Where a date or a number enters dspops, it is checked here (DECISIONS.md section 11).
+
+Pure: no Django, no I/O. Every importer, form and the broker boundary asks these functions, so the
+limits are decided once. Each refusal is an ``OutOfBounds`` (a ValueError) whose message names the
+value and what it was meant to be; the caller adds where it came from (file, line, form field).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+# An execution stamped a little ahead of our clock is clock skew between hosts, not a typo.
+CLOCK_SKEW = timedelta(minutes=2)
+
+# Column shapes (dspops.fields): max_digits, decimal_places.
+PRICE_DIGITS = (16, 6)
+MONEY_DIGITS = (18, 2)
+QUANTITY_DIGITS = (18, 6)
+
+# Plausible ranges for what the broker and the files send. A value outside is not data.
+PLAUSIBLE = {
+    "vix": (Decimal("0"), Decimal("1000")),  # VIX, VVIX and other CBOE vol indexes (record: 89.53)
+    "vx_future": (Decimal("0"), Decimal("1000")),  # VX / VXM futures in index points
+    "stock_price": (Decimal("0"), Decimal("1000000")),  # SPY and the DM ETFs, per share
+    "account_value": (Decimal("-1000000000000"), Decimal("1000000000000")),  # $1 trillion either way
+    "quantity": (Decimal("-100000000"), Decimal("100000000")),  # shares or contracts in one line
+    "commission": (Decimal("-1000000"), Decimal("1000000")),
+}
+
+
+class OutOfBounds(ValueError):
+    """A date or number outside what dspops accepts; the message says which and why."""
+
+
+def check_date(value: date, what: str) -> date:
+    """``value`` if it lies in [2000-01-01, 2100-12-31], else OutOfBounds."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise OutOfBounds(f"{what} {day.isoformat()} is outside {EARLIEST_DATE} to {LATEST_DATE}")
+    return value
+
+
+def check_execution_time(value: datetime, now: datetime, what: str = "execution time") -> datetime:
+    """An aware execution time within the date bounds and not in the future (beyond clock skew)."""
+    if value.utcoffset() is None:
+        raise OutOfBounds(f"{what} {value.isoformat()} has no time zone")
+    check_date(value, what)
+    if value > now + CLOCK_SKEW:
+        raise OutOfBounds(f"{what} {value.isoformat()} is in the future (now {now.isoformat()})")
+    return value
+
+
+def to_decimal(value: object, what: str) -> Decimal:
+    """A finite Decimal from a Decimal, int, float or numeric text; OutOfBounds otherwise."""
+    if isinstance(value, bool):
+        raise OutOfBounds(f"{what} {value!r} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OutOfBounds(f"{what} {value!r} is not a finite number")
+    try:
+        if isinstance(value, Decimal):
+            number = value
+        else:
+            number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise OutOfBounds(f"{what} {value!r} is not a number") from exc
+    if not number.is_finite():
+        raise OutOfBounds(f"{what} {value!r} is not a finite number")
+    return number
+
+
+def fits_column(value: Decimal, what: str, digits: tuple[int, int]) -> Decimal:
+    """``value`` rounded to the column's places if its integer part fits the column, else OutOfBounds."""
+    max_digits, places = digits
+    quantum = Decimal(1).scaleb(-places)
+    limit = Decimal(10) ** (max_digits - places)
+    if abs(value) >= limit:
+        raise OutOfBounds(f"{what} {value} is too large (at most {max_digits - places} digits before the point)")
+    return value.quantize(quantum) if value.as_tuple().exponent < -places else value
+
+
+def check_plausible(value: object, what: str, kind: str, *, digits: tuple[int, int] = PRICE_DIGITS) -> Decimal:
+    """A Decimal within the plausible range for ``kind`` (a key of PLAUSIBLE) that fits its column."""
+    number = to_decimal(value, what)
+    low, high = PLAUSIBLE[kind]
+    if not low <= number <= high:
+        raise OutOfBounds(f"{what} {number:g} is outside the plausible range {low} to {high}")
+    return fits_column(number, what, digits)
