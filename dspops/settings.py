@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A locked or read-only SQLite database: a 503 page saying nothing was saved, not a traceback.
+    "dspops.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -77,35 +79,49 @@ TEMPLATES = [
     },
 ]
 
-# --- database: SQLite by default, PostgreSQL through DATABASE_URL -------------------------
+# --- database: SQLite by default, PostgreSQL (or SQLite named by URL) through DATABASE_URL ----
 VAR_DIR = Path(env.str("DSPOPS_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 SQLITE_PATH = VAR_DIR / "dspops.sqlite3"
+SQLITE_ENGINE = "django.db.backends.sqlite3"
+# Every SQLite database gets these, however it is named (the default file or a sqlite:// URL).
+SQLITE_OPTIONS = {
+    # Writers take the lock at BEGIN, so two writers queue instead of failing half-way with
+    # "database is locked"; WAL lets readers run beside a writer; a writer waits up to `timeout`
+    # seconds for another one (another request, the worker, a backup) before giving up.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    # Django's default (close after each request) unless set: threads that keep connections open stop
-    # a test database from being dropped, and one operator gains little from pooling.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-    # One test database per test process, so two runs on one server never collide.
-    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                # Writers take the lock at BEGIN, so two writers queue instead of failing
-                # half-way with "database is locked"; WAL lets readers run beside a writer.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
-    }
-    # Tests use a file, not :memory:, so the web server and the worker threads of the
-    # browser tests see the same database; one file per test process, so two runs never collide.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_dspops_{os.getpid()}.sqlite3")}
+    DATABASES = {"default": {"ENGINE": SQLITE_ENGINE, "NAME": SQLITE_PATH}}
+
+# Django's default (close after each request) unless set: threads that keep connections open stop
+# a test database from being dropped, and one operator gains little from pooling.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+
+if DATABASES["default"]["ENGINE"] == SQLITE_ENGINE:
+    _name = str(DATABASES["default"]["NAME"] or "")
+    # Options given in the URL's query string (sqlite:////path?timeout=60) win over the defaults.
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+    if _name and _name != ":memory:" and not _name.startswith("file:"):
+        # A relative sqlite:/// path means the same file whichever directory a process starts in.
+        _path = (BASE_DIR / _name).resolve()
+        DATABASES["default"]["NAME"] = _path
+        _test_dir, _stem = _path.parent, _path.stem
+    else:
+        _test_dir, _stem = VAR_DIR, "dspops"
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Tests use a file, not :memory:, so the web server and the worker threads of the browser
+    # tests see the same database; one file per test process, beside the database, so two runs
+    # never collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_dir / f"test_{_stem}_{os.getpid()}.sqlite3")}
+else:
+    # One test database per test process, so two runs on one server never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

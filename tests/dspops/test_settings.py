@@ -1,8 +1,11 @@
 """Settings come from the environment and fail loudly where a default would hide a mistake."""
 
+import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -82,3 +85,31 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions():
         assert cursor.fetchone()[0] >= 20000
     assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert os.path.isabs(settings.DATABASES["default"]["NAME"])
+
+
+def test_a_sqlite_database_url_gets_the_same_options_as_the_default_file(tmp_path):
+    """DATABASE_URL=sqlite:////path names the file; WAL, IMMEDIATE transactions and the busy timeout still apply."""
+    code = (
+        "import json; from django.db import connection; db = settings.DATABASES['default']; "
+        "cursor = connection.cursor(); "
+        "pragmas = {p: cursor.execute(f'PRAGMA {p}').fetchone()[0] for p in ('journal_mode', 'busy_timeout')}; "
+        "print(json.dumps({'name': str(db['NAME']), 'options': db['OPTIONS'], 'test': db['TEST']['NAME'], **pragmas}))"
+    )
+    result = _django(code, DATABASE_URL=f"sqlite:///{tmp_path}/ops.sqlite3")
+    assert result.returncode == 0, result.stderr
+    db = json.loads(result.stdout)
+    assert db["name"] == str(tmp_path / "ops.sqlite3")
+    assert db["options"]["transaction_mode"] == "IMMEDIATE"
+    assert db["options"]["timeout"] >= 20
+    assert "journal_mode=WAL" in db["options"]["init_command"]
+    assert (db["journal_mode"], db["busy_timeout"] >= 20000) == ("wal", True)
+    # One test database per test process, beside the named file.
+    test_name = Path(db["test"])
+    assert test_name.parent == tmp_path and re.fullmatch(r"test_ops_\d+\.sqlite3", test_name.name), test_name
+
+
+def test_options_in_a_sqlite_url_win_over_the_defaults(tmp_path):
+    result = _django("print(settings.DATABASES['default']['OPTIONS']['timeout'], "
+                     "settings.DATABASES['default']['OPTIONS']['transaction_mode'])",
+                     DATABASE_URL=f"sqlite:///{tmp_path}/ops.sqlite3?timeout=60")
+    assert result.stdout.split() == ["60", "IMMEDIATE"], result.stderr
