@@ -125,7 +125,8 @@ class LiveRefresh:
 
 def refresh_live(*, trading_date: date, role: str, triggered_by: str = "digest",
                  now: datetime | None = None) -> LiveRefresh:
-    """Read the broker (snapshot) and run the VRP monitors live, for today's session only.
+    """Read the broker (snapshot) and run the VRP monitors live, for the current session only
+    (today's, or on a closed day the last one: what the broker holds now is what it held at its close).
 
     A broker that cannot be read raises the critical ``broker_unavailable`` alert and returns
     a degraded LiveRefresh (stored data is used); one that answers resolves that alert.
@@ -133,11 +134,11 @@ def refresh_live(*, trading_date: date, role: str, triggered_by: str = "digest",
     from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor
 
     now = now or clock.now()
-    today = clock.trading_date(now)
-    if trading_date != today:
+    current = clock.current_session(now)
+    if trading_date != current:
         raise DigestError(
-            f"Live mode reads the broker now, for today's session {today}; the digest of {trading_date} can "
-            "only be built from stored data: drop --live."
+            f"Live mode reads the broker now, for the current session {current}; the digest of {trading_date} "
+            "can only be built from stored data: drop --live."
         )
     try:
         snapshot = refresh_broker_snapshot(role=role, requested_by=triggered_by)
@@ -455,7 +456,8 @@ def generate_digest(*, trading_date: date | None = None, live: bool = False, wri
     nothing is stored). A broker that cannot be reached never raises: see ``refresh_live``.
     """
     started = clock.now()
-    day = trading_date or clock.trading_date(started)
+    # No date: the current session (today's, or on a closed day the last one; the callers say so).
+    day = trading_date or clock.current_session(started)
     require_session(day)
     refreshed = refresh_live(trading_date=day, role=role, triggered_by=triggered_by, now=started) if live else None
     evaluate_alerts(trading_date=day, now=clock.now())

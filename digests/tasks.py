@@ -5,18 +5,24 @@ from __future__ import annotations
 from sleeves.tasks import market_closed
 
 
-def daily_digest_task() -> str:
-    """16:30 New York: the live digest. A broker that cannot be reached degrades it to stored data."""
-    skipped = market_closed("digest")
+def daily_digest_task(by_person: bool = False) -> str:
+    """16:30 New York: the live digest. A broker that cannot be reached degrades it to stored data.
+
+    From a dashboard button (``by_person``) on a closed day it is the last session's digest, and says so.
+    """
+    skipped = market_closed("digest", by_person=by_person)
     if skipped:
         return skipped
     from digests.models import Alert
     from digests.services import generate_digest
+    from dspops import clock
 
-    digest = generate_digest(live=True, role="worker", triggered_by="task")
+    acting = clock.acting_session()
+    digest = generate_digest(trading_date=acting.session, live=True, role="worker",
+                             triggered_by="dashboard" if by_person else "task")
     open_alerts = Alert.objects.filter(resolved_at__isnull=True).count()
     simulated = " (SIMULATED BROKER)" if digest.simulated else ""
-    return f"digest {digest.trading_date}{simulated}: {digest.file_path}; {open_alerts} open alert(s)"
+    return f"digest for {acting.label()}{simulated}: {digest.file_path}; {open_alerts} open alert(s)"
 
 
 def weekly_review_task() -> str:

@@ -22,7 +22,9 @@ def run_task(request, name: str):
     from django_q.tasks import async_task
 
     label, func = TASKS[name]
-    task_id = async_task(func, task_name=f"dashboard: {label}", sync=getattr(settings, "DSPOPS_TASKS_SYNC", False))
+    # A person's action: on a closed day the task acts on the last session and says so (DECISIONS.md 8).
+    task_id = async_task(func, by_person=True, task_name=f"dashboard: {label}",
+                         sync=getattr(settings, "DSPOPS_TASKS_SYNC", False))
     messages.info(request, f"Queued: {label}.")
     return HttpResponseRedirect(f"{reverse('admin:index')}?task={task_id}")
 

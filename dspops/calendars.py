@@ -32,6 +32,9 @@ __all__ = [
     "holidays_between",
     "is_first_session_of_month",
     "is_session",
+    "market_hours",
+    "MarketHours",
+    "session_hours",
     "load",
     "next_session",
     "previous_session",
@@ -63,6 +66,8 @@ class _Sessions:
     exchange: str
     sessions: tuple[date, ...]
     session_set: frozenset[date]
+    # session -> (open, close) as aware UTC datetimes: the regular trading hours of that session.
+    hours: dict[date, tuple[datetime, datetime]]
 
 
 @functools.cache
@@ -82,7 +87,11 @@ def _load(exchange: str) -> _Sessions:
             exchange, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
         )
     sessions = tuple(ts.date() for ts in cal.sessions)
-    return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions))
+    hours = {
+        day: (opened.to_pydatetime(), closed.to_pydatetime())
+        for day, opened, closed in zip(sessions, cal.opens, cal.closes)
+    }
+    return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions), hours=hours)
 
 
 def load(exchange: str = "XNYS") -> None:
@@ -274,6 +283,54 @@ def holidays_between(start: date, end: date, *, exchange: str = "XNYS") -> list[
             out.append(day)
         day += one
     return out
+
+
+def session_hours(day: date, *, exchange: str = "XNYS") -> tuple[datetime, datetime]:
+    """The (open, close) of the session `day`, as aware UTC datetimes (early closes included).
+
+    Raises ValueError when `day` is not a session, CalendarRangeError outside the window.
+    """
+    cal = _calendar(exchange)
+    _check_day(day)
+    if day not in cal.session_set:
+        raise ValueError(f"{day.isoformat()} is not an {exchange} session")
+    return cal.hours[day]
+
+
+@dataclass(frozen=True)
+class MarketHours:
+    """Whether `exchange` is open at `moment`, and the session that moment belongs to."""
+
+    exchange: str
+    moment: datetime
+    is_open: bool
+    session: date | None  # the session whose hours contain `moment` (None when closed)
+    closes_at: datetime | None  # its close (None when closed)
+    next_open: datetime  # the next open after `moment` (when closed), or this session's open
+
+    def describe(self) -> str:
+        local = self.moment.astimezone(NEW_YORK)
+        if self.is_open:
+            close = self.closes_at.astimezone(NEW_YORK)
+            return f"{self.exchange} open: session {self.session}, closes {close:%H:%M} ET"
+        reopen = self.next_open.astimezone(NEW_YORK)
+        return (f"{self.exchange} closed at {local:%a %Y-%m-%d %H:%M} ET; "
+                f"opens {reopen:%a %Y-%m-%d %H:%M} ET")
+
+
+def market_hours(moment: datetime, *, exchange: str = "XNYS") -> MarketHours:
+    """Is `exchange` trading at the aware datetime `moment` (regular hours from exchange_calendars)?"""
+    day = trading_date(moment)
+    cal = _calendar(exchange)
+    _check_day(day)
+    for candidate in (session_on_or_before(day, exchange=exchange), session_on_or_after(day, exchange=exchange)):
+        opened, closed = cal.hours[candidate]
+        if opened <= moment < closed:
+            return MarketHours(exchange, moment, True, candidate, closed, opened)
+    following = session_on_or_after(day, exchange=exchange)
+    if cal.hours[following][0] <= moment:
+        following = next_session(following, exchange=exchange)
+    return MarketHours(exchange, moment, False, None, None, cal.hours[following][0])
 
 
 def trading_date(moment: datetime) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.utils import timezone
@@ -25,3 +26,34 @@ def current_session(moment: datetime | None = None, *, exchange: str = "XNYS") -
 
 def is_trading_day(moment: datetime | None = None, *, exchange: str = "XNYS") -> bool:
     return calendars.is_session(trading_date(moment), exchange=exchange)
+
+
+@dataclass(frozen=True)
+class ActingSession:
+    """The session a person's action acts on (DECISIONS.md section 8).
+
+    On a session day it is today. On a closed day it is the last session before it, and ``note``
+    says so, so every entry point (dashboard buttons, commands, warm-up) reports it the same way.
+    """
+
+    today: date  # the New York calendar date
+    session: date
+    exchange: str
+
+    @property
+    def market_open_today(self) -> bool:
+        return self.today == self.session
+
+    @property
+    def note(self) -> str:
+        return "" if self.market_open_today else " (the market is closed today)"
+
+    def label(self) -> str:
+        """"Fri 2026-11-27 (the market is closed today)", or the plain session on a session day."""
+        return f"{self.session:%a %Y-%m-%d}{self.note}"
+
+
+def acting_session(moment: datetime | None = None, *, exchange: str = "XNYS") -> ActingSession:
+    today = trading_date(moment)
+    return ActingSession(today=today, session=calendars.session_on_or_before(today, exchange=exchange),
+                         exchange=exchange)

@@ -66,6 +66,7 @@ CHECK_NAMES = (
     "positions",
     "margin",
     "market_data",
+    "cfe_open",
 )
 
 # Quote sources that count as usable market data. Anything else (delayed, frozen,
@@ -82,6 +83,7 @@ FAIL_CLOSED_RULES = (
     "Combo market wider than the limit: wait; do not cross it.",
     "Positions not exactly -q front / +q back: reconcile them before rolling.",
     "Margin headroom below the minimum: reduce or fund the account before rolling.",
+    "CFE closed (outside its regular trading hours): no roll; a GO expires at the session's close.",
     "A leg quote missing: no ticket for that combo; never price a combo from one leg.",
     "A leg unfilled after 15 minutes: cancel and re-evaluate.",
     "Orphan leg: close it immediately.",
@@ -245,6 +247,9 @@ class RollContext:
     excess_liquidity: Decimal | None
     excess_liquidity_source: str
     positions_source: str = ""
+    # Is CFE in its regular trading hours at `now` (exchange_calendars XCBF)? None: not known, which fails.
+    cfe_open: bool | None = None
+    cfe_hours: str = ""  # what the calendar says, e.g. "XCBF open: session 2026-12-01, closes 16:15 ET"
 
     def __post_init__(self) -> None:
         if not isinstance(self.now, datetime) or self.now.utcoffset() is None:
@@ -672,6 +677,20 @@ def _market_data_check(ctx: RollContext, th: RollThresholds) -> CheckResult:
     )
 
 
+def _cfe_open_check(ctx: RollContext) -> CheckResult:
+    if ctx.cfe_open is None:
+        reasons = ["CFE trading hours unknown: the exchange calendar was not consulted"]
+    elif not ctx.cfe_open:
+        reasons = [f"CFE closed ({ctx.cfe_hours or 'outside its trading hours'}): roll only while CFE trades"]
+    else:
+        reasons = []
+    observed = ctx.cfe_hours or ("open" if ctx.cfe_open else "closed" if ctx.cfe_open is False else "unknown")
+    return _result(
+        "cfe_open", "CFE open now", observed=observed, threshold="inside the session's trading hours",
+        source="exchange calendar XCBF", reasons=reasons,
+    )
+
+
 def pre_roll_checks(ctx: RollContext, th: RollThresholds) -> tuple[CheckResult, ...]:
     """The VRP-CS pre-roll checks, one row per name in CHECK_NAMES, in that order.
 
@@ -692,6 +711,7 @@ def pre_roll_checks(ctx: RollContext, th: RollThresholds) -> tuple[CheckResult, 
         _positions_check(ctx),
         _margin_check(ctx, th),
         _market_data_check(ctx, th),
+        _cfe_open_check(ctx),
     )
 
 

@@ -17,6 +17,7 @@ from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState, de
 from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)
     ProposedLevels,
     active_position,
+    go_expires_at,
     leg_status,
     orphan_alert_subject,
     proposed_levels,
@@ -32,10 +33,11 @@ def latest_check(attempt: RollAttempt) -> RollCheck | None:
 
 
 def go_valid_until(check: RollCheck | None) -> datetime | None:
-    """Until when a GO lets the operator start executing (the service refuses after it)."""
+    """Until when a GO lets the operator start executing (the service refuses after it): its time limit,
+    and never past the close of the CFE session it was given in."""
     if check is None or check.verdict != "GO":
         return None
-    return check.checked_at + timedelta(minutes=sleeve_settings("VRP_CS")["go_valid_minutes"])
+    return go_expires_at(check.checked_at)
 
 
 @dataclass(frozen=True)

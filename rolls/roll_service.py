@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from digests.alerts import raise_alert, resolve_alerts
 from dspops import calendars, clock
@@ -191,12 +192,13 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
         vix_value = vix_row.last if vix_row.last is not None else None
     gate_state, gate_source = _gate(now)
     leg_quotes = {str(i.local_symbol): _leg_quote(i, quotes.get(str(i.local_symbol))) for i in legs}
+    cfe = calendars.market_hours(now, exchange="XCBF")
     ctx = checks.RollContext(
         now=now, gate_state=gate_state, gate_source=gate_source,
         vix=vix_value, vix_source=_vix_source(vix_row), vix_as_of=vix_row.as_of if vix_row else None,
         quantity=quantity, old_front=str(old_front), middle=str(middle), new_back=str(new_back),
         quotes=leg_quotes, positions=positions, excess_liquidity=excess, excess_liquidity_source=excess_source or "missing",
-        positions_source=positions_source,
+        positions_source=positions_source, cfe_open=cfe.is_open, cfe_hours=cfe.describe(),
     )
     th = thresholds(middle.min_tick)
     results = checks.pre_roll_checks(ctx, th)
@@ -214,6 +216,8 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
         "positions_source": positions_source,
         "excess_liquidity": _s(excess), "excess_liquidity_source": excess_source,
         "problems": problems,
+        "cfe": {"open": cfe.is_open, "hours": cfe.describe(), "session": _t(cfe.session),
+                "closes_at": _t(cfe.closes_at)},
     })
     with transaction.atomic():
         record = RollCheck.objects.create(
@@ -334,14 +338,23 @@ def _t(value) -> str | None:
 # --- execution -----------------------------------------------------------------------------------
 
 
+def go_expires_at(checked_at: datetime) -> datetime:
+    """When a GO given at ``checked_at`` stops allowing execution: ``go_valid_minutes`` later, and never
+    past the close of the CFE session it was given in (a GO outside CFE hours expires at once)."""
+    window = checked_at + timedelta(minutes=sleeve_settings("VRP_CS")["go_valid_minutes"])
+    cfe = calendars.market_hours(checked_at, exchange="XCBF")
+    return min(window, cfe.closes_at) if cfe.is_open else checked_at
+
+
 def start_executing(*, attempt: RollAttempt, user, now: datetime | None = None) -> RollAttempt:
     now = now or clock.now()
     latest = attempt.checks.order_by("-checked_at", "-id").first()
-    window = sleeve_settings("VRP_CS")["go_valid_minutes"]
     if latest is None or latest.verdict != "GO":
         raise RollError("The latest pre-roll check is not GO: do not trade.")
-    if now - latest.checked_at > timedelta(minutes=window):
-        raise RollError(f"The GO verdict is from {latest.checked_at:%H:%M:%S} UTC, more than {window} minutes ago: "
+    expires = go_expires_at(latest.checked_at)
+    if now > expires:
+        raise RollError(f"The GO verdict from {timezone.localtime(latest.checked_at):%H:%M:%S} ET expired at "
+                        f"{timezone.localtime(expires):%H:%M:%S} ET (its time limit or the CFE close): "
                         "re-run the checks before trading.")
     return transition(attempt=attempt, to_state=RollState.EXECUTING, user=user, now=now, executing_since=now,
                       why="Operator is placing the two combos in TWS" + (" (rehearsal)" if attempt.rehearsal else ""))

@@ -10,7 +10,7 @@ from sleeves.tasks import market_closed
 
 def roll_check_task() -> str:
     """Check the roll when the active position's roll-by is within BOOK roll_alert_sessions CFE sessions."""
-    skipped = market_closed("roll_check", sleeve_code="VRP_CS")
+    skipped = market_closed("roll_check", sleeve_code="VRP_CS", exchange="XCBF")
     if skipped:
         return skipped
     from rolls.roll_service import RollError, active_position, run_checks

@@ -97,3 +97,30 @@ def today_book():
     months = vx.front_contracts(session)
     return SimpleNamespace(session=session, months=months, symbols=tuple(m.local_symbol() for m in months),
                            nyse_session=clock.current_session())
+
+
+def cfe_session_moment(hour: int = 11, minute: int = 0):
+    """11:00 New York on the latest day, on or before today, that is both a CFE and an NYSE session
+    (and not an early close): a moment when a roll may be checked and the book's tasks run."""
+    from datetime import datetime
+
+    from dspops import calendars, clock
+
+    day = clock.trading_date()
+    while True:
+        day = calendars.session_on_or_before(day, exchange="XCBF")
+        if calendars.is_session(day):
+            opened, closed = calendars.session_hours(day, exchange="XCBF")
+            moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=calendars.NEW_YORK)
+            if opened <= moment < closed and (closed - moment).total_seconds() > 3 * 3600:
+                return moment
+        day = calendars.previous_session(day, exchange="XCBF")
+
+
+@pytest.fixture
+def cfe_session_clock(time_machine):
+    """Move the clock (ticking) to 11:00 New York on the latest CFE + NYSE session: pre-roll checks need CFE
+    to be open, so tests that expect a GO pin this moment and hold on weekends and holidays too."""
+    moment = cfe_session_moment()
+    time_machine.move_to(moment, tick=True)
+    return moment

@@ -109,7 +109,7 @@ def test_the_digest_task_runs_live_as_the_worker_and_degrades_when_the_broker_is
 
     run = MonitorRun.objects.get(kind="digest")
     assert (run.triggered_by, run.inputs["role"], run.inputs["live"]) == ("task", "worker", True)
-    assert result.startswith(f"digest 2026-11-24: {digest_dir / 'digest_2026-11-24.md'}; ")
+    assert result.startswith(f"digest for Tue 2026-11-24: {digest_dir / 'digest_2026-11-24.md'}; ")
     assert Alert.objects.filter(code="broker_unavailable", resolved_at__isnull=True).exists()
 
 

@@ -7,6 +7,8 @@ import pytest
 from django.urls import reverse
 
 from digests.alerts import raise_alert
+from digests.models import Digest
+from dspops import calendars, clock
 from dspops.models import BrokerSnapshot
 from rolls import vx
 from rolls.models import SpreadPosition
@@ -57,18 +59,48 @@ def test_a_viewer_sees_no_task_buttons_and_cannot_queue_one(viewer_client, posit
     assert MonitorRun.objects.count() == 0
 
 
-def test_a_queued_task_runs_and_the_dashboard_shows_its_result(operator_client, position, settings, broker,
-                                                               monkeypatch):
+def test_a_queued_task_runs_and_the_dashboard_shows_its_result(operator_client, position, settings, broker):
+    # A person's button runs whatever day the suite runs: on a closed day it acts on the last session.
     broker("calm_contango")
     settings.DSPOPS_TASKS_SYNC = True
-    # The calendar guard is tested on its own; here the task must run whatever day the suite runs.
-    monkeypatch.setattr("sleeves.tasks.market_closed", lambda *args, **kwargs: None)
     response = operator_client.post(reverse("admin:dashboard_run_task", args=["vrp_erp"]))
     assert response.status_code == 302 and "?task=" in response["Location"]
     page = operator_client.get(response["Location"]).content.decode()
     assert 'id="task-status"' in page and "Task succeeded" in page
-    run = MonitorRun.objects.get(kind="vrp_erp", triggered_by="task")
-    assert run.simulated is True
+    run = MonitorRun.objects.get(kind="vrp_erp", triggered_by="dashboard")
+    assert run.simulated is True and run.trading_date == clock.current_session()
+
+
+CLOSED_DAYS = [
+    pytest.param(datetime(2026, 11, 29, 11, 0), date(2026, 11, 27), id="Sunday"),
+    pytest.param(datetime(2026, 11, 28, 11, 0), date(2026, 11, 27), id="Saturday"),
+    pytest.param(datetime(2027, 3, 26, 11, 0), date(2027, 3, 25), id="Good Friday"),
+    pytest.param(datetime(2027, 6, 18, 11, 0), date(2027, 6, 17), id="Juneteenth"),
+]
+
+
+@pytest.mark.parametrize("moment, last_session", CLOSED_DAYS)
+def test_every_button_on_a_closed_day_acts_on_the_last_session_and_says_so(
+        operator_client, operator_user, settings, tmp_path, broker, time_machine, moment, last_session):
+    # Measured: every "Run now" button on a Sunday recorded "skipped: market closed", so the UI could not
+    # build Friday's digest, while the same commands in a shell ran for Friday.
+    time_machine.move_to(moment.replace(tzinfo=calendars.NEW_YORK), tick=False)
+    operator_client.force_login(operator_user)  # a session made before the move may have expired by then
+    settings.DSPOPS_TASKS_SYNC = True
+    settings.DIGEST_DIR = digest_dir = tmp_path / "daily_digest"
+    broker("calm_contango")
+    label = f"{last_session:%a %Y-%m-%d} (the market is closed today)"
+    for name in ("vrp_erp", "vrp_cs", "vol_target", "fill_sync", "reconcile", "digest"):
+        response = operator_client.post(reverse("admin:dashboard_run_task", args=[name]))
+        page = operator_client.get(response["Location"]).content.decode()
+        assert 'id="task-status"' in page and "Task succeeded" in page, (name, page)
+        assert (label if name != "fill_sync" else "(the market is closed today)") in page, (name, page)
+    assert not MonitorRun.objects.filter(status="skipped").exists()
+    assert set(MonitorRun.objects.filter(kind__in=["vrp_erp", "vrp_cs", "digest"]).values_list(
+        "trading_date", flat=True)) == {last_session}
+    digest = Digest.objects.get()
+    assert digest.trading_date == last_session
+    assert (digest_dir / f"digest_{last_session}.md").exists()
 
 
 def test_a_failed_task_shows_the_last_line_of_its_error(operator_client, position):

@@ -25,6 +25,9 @@ from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor
 
 from .conftest import closed_port, scenario_without
 
+# Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
 D = Decimal
 ALL_CHECKS = {"gate", "vix", "spread", "old_front_width", "middle_width", "new_back_width", "combo_width",
               "positions", "margin", "market_data"}

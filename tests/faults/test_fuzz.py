@@ -35,6 +35,9 @@ from sleeves.price_import import PriceImportError, import_prices
 
 from .conftest import changed_counts, row_counts
 
+# Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
 D = Decimal
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

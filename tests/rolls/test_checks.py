@@ -89,6 +89,8 @@ def context(*, quotes=None, replace_quotes=None, **changes) -> RollContext:
         excess_liquidity=D("12000.00"),
         excess_liquidity_source="IBKR account summary",
         positions_source="IBKR positions",
+        cfe_open=True,
+        cfe_hours="XCBF open: session 2026-12-07, closes 16:15 ET",
     )
     return dataclasses.replace(base, **changes)
 
@@ -109,7 +111,19 @@ def test_a_calm_book_is_go():
 def test_the_checks_come_in_the_documented_order():
     checks = pre_roll_checks(context(), thresholds())
     assert tuple(c.name for c in checks) == CHECK_NAMES
-    assert CHECK_NAMES[0] == "gate" and CHECK_NAMES[-1] == "market_data"
+    assert CHECK_NAMES[0] == "gate" and CHECK_NAMES[-2:] == ("market_data", "cfe_open")
+
+
+@pytest.mark.parametrize("cfe_open, hours, reason", [
+    (False, "XCBF closed at Sun 2026-11-29 12:00 ET; opens Mon 2026-11-30 09:30 ET",
+     "CFE closed (XCBF closed at Sun 2026-11-29 12:00 ET; opens Mon 2026-11-30 09:30 ET): roll only while CFE trades"),
+    (None, "", "CFE trading hours unknown: the exchange calendar was not consulted"),
+])
+def test_a_check_outside_cfe_hours_is_no_go_however_calm_the_book(cfe_open, hours, reason):
+    # Measured: "Run checks (live quotes)" on a Sunday returned GO. Outside CFE hours (or unknown) it fails.
+    checks = pre_roll_checks(context(cfe_open=cfe_open, cfe_hours=hours), thresholds())
+    assert failing(checks) == {"cfe_open": reason}
+    assert verdict(checks) == "NO_GO"
 
 
 def test_every_check_records_what_it_saw_and_its_threshold():
@@ -266,7 +280,7 @@ def test_quantity_two_needs_two_lots_on_each_leg():
 def test_a_failing_row_without_a_reason_is_impossible():
     ctx = context(
         gate_state="CLOSED", vix=None, positions=None, excess_liquidity=None,
-        replace_quotes=[F7, G7, H7],
+        replace_quotes=[F7, G7, H7], cfe_open=False,
     )
     for check in pre_roll_checks(ctx, thresholds()):
         assert not check.passed

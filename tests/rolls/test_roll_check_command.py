@@ -24,6 +24,9 @@ from rolls.tasks import roll_check_task
 from sleeves.models import MonitorRun, RunStatus, Sleeve
 from tests.rolls.test_roll_pages import make_book, roll_symbols
 
+# Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
 D = Decimal
 
 
@@ -33,10 +36,10 @@ def book(booted):
 
 
 @pytest.fixture
-def market_open(monkeypatch):
+def market_open(cfe_session_clock):
     """These tests are about the roll-by window, not the calendar guard (tested on a Saturday below):
-    let the task run whatever day the suite runs on."""
-    monkeypatch.setattr("rolls.tasks.market_closed", lambda *args, **kwargs: None)
+    the clock stands at 11:00 New York on the latest CFE session, whatever day the suite runs on."""
+    return cfe_session_clock
 
 
 def roll_check(*args) -> tuple[int, str, str]:
@@ -148,7 +151,7 @@ def test_the_task_skips_a_saturday(book, monkeypatch):
     saturday = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
     monkeypatch.setattr("dspops.clock.now", lambda: saturday)
     summary = roll_check_task()
-    assert summary.startswith("skipped: market closed (Saturday 2026-11-28 is not an NYSE session")
+    assert summary.startswith("skipped: market closed (Saturday 2026-11-28 is not a CFE session")
     run = MonitorRun.objects.get(kind="roll_check")
     assert run.status == RunStatus.SKIPPED and not RollCheck.objects.exists()
 

@@ -26,6 +26,9 @@ from rolls.roll_service import plan_roll, run_checks
 from rolls.services import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 
+# Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
 D = Decimal
 
 
@@ -145,7 +148,7 @@ def test_a_go_check_shows_the_verdict_every_check_the_tickets_and_the_tws_fields
     assert "Checked: GO" in page and "Data from the SIMULATED BROKER" in page
     rows = re.findall(r'<tr id="check-(\w+)">(.*?)</tr>', page, re.S)
     assert [name for name, _ in rows] == ["gate", "vix", "spread", "old_front_width", "middle_width",
-                                          "new_back_width", "combo_width", "positions", "margin", "market_data"]
+                                          "new_back_width", "combo_width", "positions", "margin", "market_data", "cfe_open"]
     assert all('class="pass">PASS' in row for _, row in rows)
     vix_row = dict(rows)["vix"]
     assert "16.12" in vix_row and "&lt; 30" in vix_row
@@ -481,7 +484,8 @@ def test_the_runbook_prints_the_checklist_with_todays_thresholds_the_rules_timel
     assert ("Combo market width", "&lt;= 0.30 (each combo)") in requirements
     assert ("Margin headroom (excess liquidity)", "&gt;= $3,000.00") in requirements
     assert ("Positions", f"{old_front} -1, {middle} +1, nothing else in VXM") in requirements
-    assert len(requirements) == 10
+    assert ("CFE open now", "inside the session&#x27;s trading hours") in requirements
+    assert len(requirements) == 11
     assert "Orphan leg: close it immediately." in page and "A leg unfilled after 15 minutes" in page
     timeline = re.search(r'id="timeline".*?</table>', page, re.S).group(0)
     assert [t for t in ("09:00", "10:00", "10:15", "10:30") if t in timeline] == ["09:00", "10:00", "10:15", "10:30"]

@@ -16,7 +16,12 @@ from rolls.services import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 from sleeves.monitors import run_vrp_cs_monitor
 
+# Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
 D = Decimal
+
+
 def make_book(today_book):
     """The running book today: -1 front / +1 second (what the simulator's calm_contango holds), gate OPEN."""
     sleeve = Sleeve.objects.get(code="VRP_CS")

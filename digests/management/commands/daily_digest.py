@@ -21,14 +21,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="The trading date, YYYY-MM-DD (default: today in New York).")
-        parser.add_argument("--live", action="store_true", help="Read the broker first (today only).")
+        parser.add_argument("--date", help="The trading date, YYYY-MM-DD (default: the current NYSE session: "
+                                           "today's, or on a closed day the last one).")
+        parser.add_argument("--live", action="store_true", help="Read the broker first (current session only).")
         parser.add_argument("--no-write", action="store_true", help="Store the digest but write no file.")
 
     def handle(self, *args, **o):
         from digests.services import DigestError, NotASessionError, generate_digest
 
+        from dspops import clock
+
         trading_date = _date(o["date"]) if o["date"] else None
+        acting = clock.acting_session()
+        if trading_date is None and not acting.market_open_today:
+            self.stdout.write(f"Digest for {acting.label()}.")
         try:
             digest = generate_digest(trading_date=trading_date, live=o["live"], write_file=not o["no_write"],
                                      triggered_by="command")

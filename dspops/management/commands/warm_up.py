@@ -37,6 +37,8 @@ class Command(BaseCommand):
                 time.sleep(1)
         mark = " (SIMULATED BROKER)" if snapshot.simulated else ""
         self.stdout.write(f"warm-up: read {snapshot.account}{mark}: {len(snapshot.positions)} positions")
+        # Every step acts on the current session: today's, or on a closed day the last one, and says so.
+        self.stdout.write(f"warm-up: session {clock.acting_session().label()}")
         steps = (
             ("fill sync", lambda: sync_fills(since=clock.now() - timedelta(days=7), triggered_by="warm-up"),
              lambda r: f"{r.created} new, {r.skipped} known, {len(r.unattributed)} unattributed"),

@@ -34,5 +34,13 @@ def banner(payload) -> str:
     return " — SIMULATED BROKER" if payload.get("simulated") else ""
 
 
+def session_label(session) -> str:
+    """The run's session, saying so when it is not today (a closed day acts on the last session)."""
+    from dspops import clock
+
+    acting = clock.acting_session()
+    return f"{session}{acting.note}" if str(session) == acting.session.isoformat() else str(session)
+
+
 def value(x, missing="MISSING"):
     return missing if x is None else x

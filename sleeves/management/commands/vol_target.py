@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from sleeves.management.commands._monitor_output import finish, value
+from sleeves.management.commands._monitor_output import finish, session_label, value
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
 
 def _lines(p):
-    yield f"Vol-target overlay, session {p['session']}" + (" — SIMULATED BROKER" if p["simulated"] else "")
+    yield f"Vol-target overlay, session {session_label(p['session'])}" + (" — SIMULATED BROKER" if p["simulated"] else "")
     yield (f"  realised vol {value(p['realized_vol'])}  multiplier {value(p['multiplier'])}"
            + (f" (clamped to the {p['clamped']})" if p["clamped"] else "")
            + f"  as of {value(p['as_of_session'])}")

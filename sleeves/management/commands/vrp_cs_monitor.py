@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, value
+from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, session_label, value
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
 
 
 def _lines(p):
-    yield f"VRP-CS monitor, session {p['session']}{banner(p)}"
+    yield f"VRP-CS monitor, session {session_label(p['session'])}{banner(p)}"
     yield f"  position -{value(p['quantity'], '?')} {value(p['short_leg'])} / +{value(p['quantity'], '?')} {value(p['long_leg'])}"
     yield (f"  VIX {value(p['vix'])}  VVIX {value(p['vvix'])}  VX1 {value(p['vx1'])}  VX2 {value(p['vx2'])}  "
            f"contango {value(p['contango_pct'])}%")

@@ -2,7 +2,7 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
-from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, value
+from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, session_label, value
 
 
 def shares_arg(text):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
 def _lines(p):
     src = p["sources"]
-    yield f"VRP-ERP monitor, session {p['session']}{banner(p)}"
+    yield f"VRP-ERP monitor, session {session_label(p['session'])}{banner(p)}"
     yield (f"  VIX {value(p['vix'])} ({src['vix']['source']})  regime {value(p['regime'])} "
            f"x{value(p['regime_multiplier'])}  vol multiplier {value(p['vol_multiplier'])} "
            f"({src['vol_multiplier']['source']})")
