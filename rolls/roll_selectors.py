@@ -8,12 +8,11 @@ from what ``rolls.roll_service`` stored or computes; the runbook's check rows co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 from dspops import clock
 from rolls import checks, roll_states
-from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState, default_levels
+from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState
 from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)
     ProposedLevels,
     active_position,

@@ -25,7 +25,7 @@ from rolls import checks, roll_states, vx
 from rolls.models import (CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition,
                           SpreadPosition, default_levels, validate_spread_levels)
 from rolls.services import vxm_instrument
-from sleeves.models import Fill, FillSource, SignalState, Sleeve
+from sleeves.models import Fill, FillSource, SignalState
 from sleeves.selectors import sleeve_settings
 
 log = logging.getLogger("dspops.rolls")

@@ -1,6 +1,5 @@
 """The dashboard in a real browser: alerts, charts, a digest made from a button, and a Viewer's view."""
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -9,6 +8,7 @@ from django.contrib.auth.models import Group
 
 from digests.alerts import raise_alert
 from digests.models import Digest
+from dspops import clock
 from dspops.bootstrap import bootstrap
 from rolls import vx
 from rolls.models import SpreadPosition
@@ -34,15 +34,17 @@ def book(transactional_db, broker, settings, today_book):
         quantity=1, short_entry_price=Decimal("17.45"), long_entry_price=Decimal("18.10"),
         entry_date=today_book.session, entry_spread=Decimal("0.65"), stop_loss_spread=Decimal("0.32"),
         take_profit_spread=Decimal("1.30"), settlement_date=dates.settlement_date, roll_by=dates.roll_by)
-    raise_alert(code="roll_due", subject="VXMZ6", severity="warning", message="Roll VXMZ6 by 2026-12-09.")
+    raise_alert(code="roll_due", subject=today_book.symbols[0], severity="warning",
+                message=f"Roll {today_book.symbols[0]} by {dates.roll_by}.")
+    today_book.roll_by = dates.roll_by
     return today_book
 
 
 def test_the_dashboard_renders_alerts_and_charts_and_a_button_makes_a_digest(page, live_server, book):
     login(page, live_server, "olivia")
     page.goto(f"{live_server.url}/admin/")
-    assert "Roll VXMZ6 by 2026-12-09." in page.locator("#alerts-panel").inner_text()
     front, second, _ = book.symbols
+    assert f"Roll {front} by {book.roll_by}." in page.locator("#alerts-panel").inner_text()
     assert f"-1 {front} / +1 {second}" in page.locator("#panel-vrp-cs").inner_text()
     page.wait_for_function("() => [...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("#charts img").count() == 3
@@ -51,7 +53,10 @@ def test_the_dashboard_renders_alerts_and_charts_and_a_button_makes_a_digest(pag
     page.wait_for_selector("#task-status")
     status = page.locator("#task-status").inner_text()
     assert "Task succeeded" in status, status
-    assert Digest.objects.count() == 1
+    # A person's button acts on the current session: today's, or on a closed day the last one, and says so.
+    acting = clock.acting_session()
+    assert f"digest for {acting.label()}" in status, status
+    assert Digest.objects.get().trading_date == acting.session
     digest_panel = page.locator("#latest-digest").inner_text()
     assert "DSP-100K Daily Digest" in digest_panel and "SIMULATED BROKER" in digest_panel
     page.wait_for_function("() => [...document.querySelectorAll('#charts img')].every(i => i.complete && i.naturalWidth > 0)")

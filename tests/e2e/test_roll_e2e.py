@@ -16,7 +16,8 @@ from rolls.models import RollAttempt, RollState, SpreadPosition
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.rolls.test_roll_pages import make_book, roll_symbols
 
-pytestmark = pytest.mark.e2e
+# Pre-roll checks need CFE open: the server's clock stands at 11:00 New York on the latest CFE session.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cfe_session_clock")]
 
 # The four legs in the page's order: (ticket, side, which contract, price).
 FILLS = (("close", "BUY", 0, "17.50"), ("close", "SELL", 1, "18.55"), ("open", "SELL", 1, "18.55"),
