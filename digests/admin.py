@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from digests.alerts import acknowledge_alert
 from dspops.admin_display import ReadOnlyAdmin
@@ -19,12 +18,11 @@ class DigestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="digest")
     def rendered(self, obj):
-        import markdown  # only the digest page needs it; imported here to keep start-up light
+        from dspops.sanitize import markdown_to_safe_html  # only the digest page renders markdown
 
-        # The markdown is written by dspops (or imported from the operator's own files); escape
-        # any raw HTML in it anyway.
-        html = markdown.markdown(obj.markdown.replace("<", "&lt;"), extensions=["sane_lists"])
-        return mark_safe(f'<div class="digest">{html}</div>')
+        # Generated digests carry alert text from files and the broker; legacy ones are whole files.
+        # Both are sanitized: no raw HTML, no script, no javascript: link (DECISIONS.md §11).
+        return format_html('<div class="digest">{}</div>', markdown_to_safe_html(obj.markdown))
 
 
 @admin.register(Alert)

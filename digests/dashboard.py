@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import markdown
 from django.db.models import Case, IntegerField, Value, When
-from django.utils.safestring import mark_safe
 
 from digests.models import Alert, Digest
 from dspops import calendars, clock
 from dspops.models import BrokerSnapshot
+from dspops.sanitize import markdown_to_safe_html
 from rolls.flags import spread_position_flags
 from rolls.models import RollAttempt, SpreadPosition
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
@@ -95,11 +94,16 @@ def dashboard_context(request) -> dict:
         "positions": held,
         "broker": BrokerSnapshot.objects.first(),
         "digest": digest,
-        "digest_html": mark_safe(markdown.markdown(digest.markdown.replace("<", "&lt;"))) if digest else "",
+        "digest_html": digest_html(digest),
         "can_run_tasks": request.user.has_perm("sleeves.run_tasks"),
         "tasks": [(name, label) for name, (label, _) in TASKS.items()],
         "task": task_status(task_id) if task_id else None,
     }
+
+
+def digest_html(digest: Digest | None):
+    """The digest's markdown as sanitized HTML (dspops.sanitize): its alerts carry text from files and the broker."""
+    return markdown_to_safe_html(digest.markdown) if digest else ""
 
 
 @dataclass(frozen=True)
