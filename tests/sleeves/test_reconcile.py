@@ -70,7 +70,10 @@ def test_the_command_says_positions_match_and_exits_0(booted, broker, settings):
     book_recorded()
     out = io.StringIO()
     call_command("reconcile", stdout=out)
-    assert out.getvalue().strip() == "positions match the broker: 7 contracts (simulated broker)"
+    from dspops import clock
+
+    assert out.getvalue().strip() == ("positions match the broker: 7 contracts (simulated broker), "
+                                      f"session {clock.acting_session().label()}")
 
 
 def test_an_extra_fill_is_a_break_with_both_quantities_and_a_critical_alert(booted, broker):

@@ -79,7 +79,9 @@ def report_lines(outcome, *, action: str):
     out = outcome.as_json()
     plan, settings, inputs = outcome.plan, outcome.settings, outcome.run.inputs
     banner = " — SIMULATED BROKER" if outcome.simulated else ""
-    yield f"DM rebalance {action} for {outcome.session.isoformat()}{banner}"
+    from sleeves.management.commands._monitor_output import session_label
+
+    yield f"DM rebalance {action} for {session_label(outcome.session.isoformat())}{banner}"
     yield f"  data: {'OK' if outcome.ok else 'DATA UNAVAILABLE'}"
     yield (f"  first NYSE session of the month: {'yes' if outcome.first_session_of_month else 'no'}"
            f" (next: {out['next_rebalance']})")

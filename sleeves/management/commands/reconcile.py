@@ -40,8 +40,11 @@ class Command(BaseCommand):
                     f"difference {row['difference']}{note}"
                 )
             if report.ok:
+                from dspops import clock
+
                 simulated = " (simulated broker)" if report.simulated else ""
-                self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}")
+                self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
+                                  f"session {clock.acting_session().label()}")
         if report.breaks:
             raise CommandError(
                 f"{len(report.breaks)} reconciliation break(s): record the missing fills (sync_fills, "
