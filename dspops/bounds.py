@@ -8,6 +8,7 @@ value and what it was meant to be; the caller adds where it came from (file, lin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -30,7 +31,24 @@ PLAUSIBLE = {
     "account_value": (Decimal("-1000000000000"), Decimal("1000000000000")),  # $1 trillion either way
     "quantity": (Decimal("-100000000"), Decimal("100000000")),  # shares or contracts in one line
     "commission": (Decimal("-1000000"), Decimal("1000000")),
+    # Added for the importers (legacy files, Flex fills, price history):
+    "multiplier": (Decimal("0"), Decimal("100000")),  # a contract multiplier (VXM 100, VX 1000)
+    "volume": (Decimal("0"), Decimal("1000000000000")),  # shares or contracts traded in one session
+    "vx_spread": (Decimal("-1000"), Decimal("1000")),  # a calendar spread of VX futures, and its levels
+    "gate_score": (Decimal("-1"), Decimal("1")),  # the regime gate's score: a mean of three parts in [-1, 1]
+    "percent": (Decimal("-10000"), Decimal("10000")),  # a percentage (contango, drift): within 100 times
+    "days": (Decimal("-3660"), Decimal("3660")),  # days to or since a date: within ten years
 }
+
+
+# The PLAUSIBLE kind of a price, by IBKR security type: dspops watches CBOE vol indexes (VIX, VVIX),
+# VX/VXM futures and stocks/ETFs.
+PRICE_KIND_BY_SEC_TYPE = {"IND": "vix", "FUT": "vx_future", "STK": "stock_price"}
+
+
+def price_kind(sec_type: str) -> str:
+    """The PLAUSIBLE key for a price of this security type (a stock's range for anything unknown)."""
+    return PRICE_KIND_BY_SEC_TYPE.get(sec_type, "stock_price")
 
 
 class OutOfBounds(ValueError):
@@ -90,3 +108,19 @@ def check_plausible(value: object, what: str, kind: str, *, digits: tuple[int, i
     if not low <= number <= high:
         raise OutOfBounds(f"{what} {number:g} is outside the plausible range {low} to {high}")
     return fits_column(number, what, digits)
+
+
+def field_errors(checks: Iterable[tuple[str, Callable[[], object]]]) -> dict[str, list[str]]:
+    """Run each (field, check) and collect the refusals as field -> [sentence].
+
+    For a form's or a model's clean(): ``field_errors([("roll_by", lambda: check_date(d, "Roll-by"))])``.
+    A check that passes adds nothing; the result is empty when every value is within bounds.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, check in checks:
+        try:
+            check()
+        except OutOfBounds as exc:
+            text = str(exc)
+            errors.setdefault(name, []).append(text[:1].upper() + text[1:] + ("" if text.endswith(".") else "."))
+    return errors

@@ -14,6 +14,12 @@ Rules (DECISIONS.md section 1, fail closed):
 - A quote that cannot be trusted is still returned, but as an invalid Quote with
   its reason; its prices are None where TWS sent NaN or -1.
 - `simulated` is decided from the account ids alone (every id starts with "SIM").
+- Every number and date is bounded here, where it enters dspops (DECISIONS.md section 11, with
+  the limits of dspops.bounds). An absurd price (VIX 1e300, VXM 1e18: outside bounds.PLAUSIBLE
+  for its kind, or too large for its column) is treated like NaN or -1: the price is None and
+  the quote is invalid with a reason that names the value. An absurd account figure is None,
+  with the reason in AccountValues.problems. A position, execution or daily bar with an absurd
+  number or date cannot be read at all: GatewayError.
 
 Threads: ib_insync's synchronous style needs an asyncio event loop in the calling
 thread. A Gateway creates a fresh loop when it connects, sets it as the thread's
@@ -31,7 +37,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Awaitable, Iterable, TypeVar
 
 def _ensure_event_loop_for_import() -> None:
@@ -47,6 +53,8 @@ _ensure_event_loop_for_import()
 
 from ib_insync import IB, Contract, ExecutionFilter  # noqa: E402
 from ib_insync.wrapper import RequestError  # noqa: E402
+
+from dspops import bounds  # noqa: E402
 
 from .errors import GatewayError  # noqa: F401 (defined there so catching it never imports ib_insync)
 from .types import (
@@ -156,6 +164,40 @@ def _decimal(x: Any) -> Decimal | None:
     return None if f is None else Decimal(repr(f))
 
 
+def plausible_kind(sec_type: str) -> str:
+    """The bounds.PLAUSIBLE range a price of this security type must lie in (an index like VIX)."""
+    return bounds.price_kind(sec_type)
+
+
+def _bounded(value: Any, what: str, kind: str, digits: tuple[int, int]) -> Decimal:
+    """A number from TWS within its plausible range and column; OutOfBounds otherwise."""
+    f = _number(value)
+    if f is None:
+        raise bounds.OutOfBounds(f"{what} {value!r} is not a number TWS sends for a real value")
+    return bounds.check_plausible(f, what, kind, digits=digits)
+
+
+def _absurd(values: dict[str, float | None], kind: str, digits: tuple[int, int]) -> list[str]:
+    """Set every absurd value in `values` to None; return why each was dropped.
+
+    A negative value that fits the column is left alone: -1 is TWS's "no price", and any other
+    negative price is already "no price" (never stored as a price).
+    """
+    problems = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            if value < 0:
+                bounds.fits_column(bounds.to_decimal(value, name), name, digits)
+            else:
+                bounds.check_plausible(value, name, kind, digits=digits)
+        except bounds.OutOfBounds as exc:
+            values[name] = None
+            problems.append(f"absurd value from the broker, not used: {exc}")
+    return problems
+
+
 def _price_problem(x: float | None) -> str:
     """'' for a usable price, else why not."""
     if x is None:
@@ -187,6 +229,7 @@ def evaluate_quote(
     max_age_s: float = 60.0,
     allow_delayed: bool = False,
     simulated: bool = False,
+    problems: Iterable[str] = (),
 ) -> Quote:
     """Turn raw snapshot values (NaN allowed) into a Quote with its verdict.
 
@@ -195,8 +238,17 @@ def evaluate_quote(
     The quote is dated by its arrival; a last-priced quote is dated by the
     feed's last timestamp (TWS tick 45) when one is sent, so a stalled index
     shows as stale. The first failing rule gives the reason.
+
+    A price outside its plausible range (bounds.PLAUSIBLE for the contract's kind) or too large
+    for the price column, and a size outside the plausible quantity, is dropped (None) like NaN,
+    and the quote is invalid with a reason naming the value. `problems` are other reasons the
+    gateway found (an unreadable timestamp); any of them makes the quote invalid.
     """
     values = {k: _number(v) for k, v in (("bid", bid), ("ask", ask), ("last", last), ("close", close))}
+    sizes = {k: _number(v) for k, v in (("bid_size", bid_size), ("ask_size", ask_size))}
+    absurd = list(problems)
+    absurd += _absurd(values, plausible_kind(contract.sec_type), bounds.PRICE_DIGITS)
+    absurd += _absurd(sizes, "quantity", bounds.QUANTITY_DIGITS)
     two_sided = contract.sec_type not in ("IND",)
     if market_data_type not in (1, 2, 3, 4):
         market_data_type = 1
@@ -220,6 +272,8 @@ def evaluate_quote(
         reason = f"frozen data (type {market_data_type})"
     elif DELAYED_WARNING in warnings and not allow_delayed:
         reason = f"delayed data (warning {DELAYED_WARNING})"
+    elif absurd:
+        reason = "; ".join(absurd)
     elif two_sided:
         reason = _price_problem(values["bid"]) or _price_problem(values["ask"])
         if not reason and values["bid"] > values["ask"]:  # type: ignore[operator]
@@ -244,8 +298,8 @@ def evaluate_quote(
         ask=clean("ask"),
         last=clean("last"),
         close=clean("close"),
-        bid_size=_decimal(bid_size) if clean("bid") is not None else None,
-        ask_size=_decimal(ask_size) if clean("ask") is not None else None,
+        bid_size=_decimal(sizes["bid_size"]) if clean("bid") is not None else None,
+        ask_size=_decimal(sizes["ask_size"]) if clean("ask") is not None else None,
         market_data_type=market_data_type,
         as_of=as_of.astimezone(UTC),
         source=market_data_source(market_data_type),
@@ -257,10 +311,37 @@ def evaluate_quote(
 
 
 def _parse_ib_date(text: str) -> date | None:
+    """A YYYYMMDD date within the bounds, else None (not a date, or not one dspops accepts)."""
     text = (text or "").split(" ")[0].split("-")[0]
     if len(text) == 8 and text.isdigit():
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        try:
+            return bounds.check_date(date(int(text[:4]), int(text[4:6]), int(text[6:])), "date")
+        except ValueError:  # OutOfBounds, or no such day (20261399)
+            return None
     return None
+
+
+def _multiplier(text: str, what: str) -> Decimal:
+    """A contract multiplier (1 when TWS sends none); GatewayError when it is not a plausible one."""
+    if not text:
+        return Decimal(1)
+    try:
+        value = bounds.to_decimal(text, f"{what} multiplier")
+        if not 0 < value <= 1_000_000:
+            raise bounds.OutOfBounds(f"{what} multiplier {value} is not a positive multiplier up to 1,000,000")
+    except bounds.OutOfBounds as exc:
+        raise GatewayError(f"TWS sent an unusable contract: {exc}") from None
+    return value
+
+
+def _timestamp(value: str) -> datetime | None:
+    """TWS's LAST_TIMESTAMP tick (epoch seconds) as an aware UTC time within the date bounds, else None."""
+    try:
+        stamp = datetime.fromtimestamp(int(value), UTC)
+        bounds.check_date(stamp, "last timestamp")
+    except (ValueError, OverflowError, OSError):  # OutOfBounds is a ValueError
+        return None
+    return stamp
 
 
 # --- the gateway -------------------------------------------------------------------------------
@@ -595,7 +676,7 @@ class Gateway:
                     exchange=spec.exchange or c.exchange,
                     currency=c.currency,
                     local_symbol=c.localSymbol,
-                    multiplier=Decimal(c.multiplier) if c.multiplier else Decimal(1),
+                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol),
                     last_trade_date=_parse_ib_date(c.lastTradeDateOrContractMonth),
                     min_tick=_decimal(cd.minTick) if (_number(cd.minTick) or 0) > 0 else None,
                     trading_class=c.tradingClass,
@@ -642,6 +723,7 @@ class Gateway:
         by_contract = {id(c): i for i, c in enumerate(ib_contracts)}
         warnings: dict[int, set[int]] = defaultdict(set)
         stamps: dict[int, datetime] = {}
+        bad_stamps: dict[int, str] = {}
         wrapper = ib.wrapper
         original_tick_string = wrapper.tickString
 
@@ -653,8 +735,13 @@ class Gateway:
             # ib_insync ignores TWS's LAST_TIMESTAMP tick; keep it to date last-priced quotes.
             if tick_type == TICK_LAST_TIMESTAMP:
                 ticker = wrapper.reqId2Ticker.get(req_id)
-                if ticker is not None and id(ticker.contract) in by_contract and value.isdigit():
-                    stamps[by_contract[id(ticker.contract)]] = datetime.fromtimestamp(int(value), UTC)
+                if ticker is not None and id(ticker.contract) in by_contract:
+                    index = by_contract[id(ticker.contract)]
+                    stamp = _timestamp(value) if value.isdigit() else None
+                    if stamp is None:
+                        bad_stamps[index] = value[:40]
+                    else:
+                        stamps[index] = stamp
             original_tick_string(req_id, tick_type, value)
 
         async def snapshot() -> list[Any]:
@@ -709,6 +796,8 @@ class Gateway:
                     max_age_s=max_age_s,
                     allow_delayed=allow_delayed,
                     simulated=simulated,
+                    problems=[f"unreadable last timestamp {bad_stamps[i]!r} from the broker"]
+                    if i in bad_stamps else (),
                 )
             )
         return result
@@ -724,13 +813,15 @@ class Gateway:
         out = []
         for p in raw:
             c = p.contract
-            quantity = _decimal(p.position)
-            avg_cost = _decimal(p.avgCost)
-            if quantity is None or avg_cost is None:
+            try:
+                quantity = _bounded(p.position, "position", "quantity", bounds.QUANTITY_DIGITS)
+                # TWS's avg cost is per unit x multiplier: bounded like an account figure, in the price column.
+                avg_cost = _bounded(p.avgCost, "avg cost", "account_value", bounds.PRICE_DIGITS)
+            except bounds.OutOfBounds as exc:
                 raise GatewayError(
                     f"TWS sent an unreadable position for {c.localSymbol or c.symbol} "
-                    f"(position {p.position!r}, avg cost {p.avgCost!r}); positions cannot be read"
-                )
+                    f"(position {p.position!r}, avg cost {p.avgCost!r}: {exc}); positions cannot be read"
+                ) from None
             if quantity == 0:
                 continue
             out.append(
@@ -742,7 +833,7 @@ class Gateway:
                     local_symbol=c.localSymbol,
                     quantity=quantity,
                     avg_cost=avg_cost,
-                    multiplier=Decimal(c.multiplier) if c.multiplier else Decimal(1),
+                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol),
                     as_of=now,
                     source="broker",
                     simulated=simulated,
@@ -762,7 +853,11 @@ class Gateway:
     }
 
     def account_values(self, account: str | None = None) -> AccountValues:
-        """A fresh account summary. A figure TWS does not send is None, never 0."""
+        """A fresh account summary. A figure TWS does not send is None, never 0.
+
+        A figure that is not a number, lies outside bounds.PLAUSIBLE["account_value"] or does not
+        fit the money column is None too, and `problems` says which and why.
+        """
         ib = self._check()
         acct = self._account(account)
 
@@ -782,14 +877,20 @@ class Gateway:
         rows = self._run(summary(), f"reading the account summary of {acct}")
         values: dict[str, Decimal | None] = {}
         currencies: dict[str, str] = {}
+        problems: dict[str, str] = {}
         for row in rows:
             if row.tag in self.ACCOUNT_TAGS and row.currency != "BASE":
                 try:
-                    value = Decimal(row.value)
-                except (InvalidOperation, ValueError):
+                    value = bounds.check_plausible(row.value, row.tag, "account_value", digits=bounds.MONEY_DIGITS)
+                except bounds.OutOfBounds as exc:
                     value = None
-                values[self.ACCOUNT_TAGS[row.tag]] = value if value is not None and value.is_finite() else None
+                    problems[row.tag] = f"absurd value from the broker, not used: {exc}"[:300]
+                else:
+                    problems.pop(row.tag, None)
+                values[self.ACCOUNT_TAGS[row.tag]] = value
                 currencies[row.tag] = row.currency
+        for tag, problem in problems.items():
+            log.warning("account %s: %s", acct, problem)
         return AccountValues(
             account=acct,
             net_liquidation=values.get("net_liquidation"),
@@ -801,6 +902,7 @@ class Gateway:
             as_of=datetime.now(UTC),
             source="broker",
             simulated=self.simulated,
+            problems=tuple(problems.values()),
         )
 
     def executions(self, since: datetime) -> list[Execution]:
@@ -817,6 +919,7 @@ class Gateway:
         # Commission reports update the first Fill ib_insync saw for an execId.
         known = {f.execution.execId: f for f in ib.fills()}
         simulated = self.simulated
+        now = datetime.now(UTC)
         out = []
         for fill in fills:
             ex, c = fill.execution, fill.contract
@@ -834,6 +937,17 @@ class Gateway:
             quantity, price = _decimal(ex.shares), _decimal(ex.price)
             if quantity is None or price is None:
                 raise GatewayError(f"TWS sent execution {ex.execId} without a readable quantity/price")
+            try:
+                quantity = _bounded(ex.shares, "quantity", "quantity", bounds.QUANTITY_DIGITS)
+                price = _bounded(ex.price, "price", plausible_kind(c.secType), bounds.PRICE_DIGITS)
+                commission = (_bounded(report.commission, "commission", "commission", bounds.PRICE_DIGITS)
+                              if has_report else None)
+                bounds.check_execution_time(executed_at, now, "execution time")
+            except bounds.OutOfBounds as exc:
+                raise GatewayError(
+                    f"TWS sent execution {ex.execId} ({c.localSymbol or c.symbol}) with an absurd value: {exc}. "
+                    "No execution was read; check the execution in TWS."
+                ) from None
             out.append(
                 Execution(
                     exec_id=ex.execId,
@@ -847,14 +961,14 @@ class Gateway:
                     executed_at=executed_at,
                     order_ref=ex.orderRef,
                     account=ex.acctNumber,
-                    commission=_decimal(report.commission) if has_report else None,
+                    commission=commission,
                     commission_currency=report.currency if has_report else "",
                     perm_id=int(ex.permId),
                     order_id=int(ex.orderId),
                     source="broker",
                     simulated=simulated,
                     exchange=ex.exchange,
-                    multiplier=Decimal(c.multiplier) if c.multiplier else None,
+                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol) if c.multiplier else None,
                 )
             )
         return sorted(out, key=lambda e: (e.executed_at, e.exec_id))
@@ -883,13 +997,21 @@ class Gateway:
             raise GatewayError(f"TWS returned no daily history for {contract.local_symbol} ({days} days)")
         simulated = self.simulated
         out = []
+        kind = plausible_kind(contract.sec_type)
         for bar in bars:
             close = _decimal(bar.close)
             day = bar.date.date() if isinstance(bar.date, datetime) else bar.date
-            if close is None or close <= 0 or not isinstance(day, date):
+            problem = ""
+            if close is not None and close > 0 and isinstance(day, date):
+                try:
+                    close = bounds.check_plausible(close, "close", kind, digits=bounds.PRICE_DIGITS)
+                    bounds.check_date(day, "bar date")
+                except bounds.OutOfBounds as exc:
+                    problem = f": {exc}"
+            if problem or close is None or close <= 0 or not isinstance(day, date):
                 raise GatewayError(
                     f"TWS sent an unusable daily bar for {contract.local_symbol} "
-                    f"({bar.date!r}, close {bar.close!r}); the history cannot be used"
+                    f"({bar.date!r}, close {bar.close!r}{problem}); the history cannot be used"
                 )
             out.append(DailyClose(contract.con_id, contract.local_symbol, day, close, "broker", simulated))
         return out[-days:]

@@ -5,7 +5,9 @@ what TWS sends into these frozen dataclasses. Nothing here imports ib_insync,
 so domain code and services can build these values in tests without a broker.
 
 Fail closed (DECISIONS.md section 1): a missing price is `None`, never NaN,
-never -1 and never a default number. A `Quote` carries its own verdict
+never -1 and never a default number. Neither is an absurd one (section 11): a
+Quote price always fits the price column; the gateway drops anything outside
+bounds.PLAUSIBLE before it builds one. A `Quote` carries its own verdict
 (`valid`, `invalid_reason`), and `mid` / `width` are `None` unless the quote
 is valid, so a caller cannot accidentally compute with a broken quote.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+from dspops import bounds
 
 __all__ = [
     "AccountValues",
@@ -182,6 +186,12 @@ class Quote:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, Decimal) or not value.is_finite()):
                 raise ValueError(f"Quote.{name} must be a finite Decimal or None, got {value!r}")
+            digits = bounds.QUANTITY_DIGITS if name.endswith("_size") else bounds.PRICE_DIGITS
+            if value is not None:
+                try:
+                    bounds.fits_column(value, f"Quote.{name}", digits)
+                except bounds.OutOfBounds as exc:
+                    raise ValueError(f"{exc}: an absurd value is never a price") from None
 
     @property
     def two_sided(self) -> bool:
@@ -238,7 +248,11 @@ class BrokerPosition:
 
 @dataclass(frozen=True)
 class AccountValues:
-    """Account figures; each is None when the broker did not send it."""
+    """Account figures; each is None when the broker did not send it, or sent an absurd value.
+
+    `problems` says why each absurd figure was left out (e.g. "NetLiquidation 1e+30 is outside
+    the plausible range ..."), so a caller can show it beside the missing figure.
+    """
 
     account: str
     net_liquidation: Decimal | None
@@ -250,9 +264,20 @@ class AccountValues:
     as_of: datetime
     source: str = "broker"
     simulated: bool = False
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware(self.as_of, "AccountValues.as_of")
+        for name in ("net_liquidation", "excess_liquidity", "maint_margin_req", "available_funds",
+                     "total_cash_value"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, Decimal) or not value.is_finite()):
+                raise ValueError(f"AccountValues.{name} must be a finite Decimal or None, got {value!r}")
+            if value is not None:
+                try:
+                    bounds.fits_column(value, f"AccountValues.{name}", bounds.MONEY_DIGITS)
+                except bounds.OutOfBounds as exc:
+                    raise ValueError(f"{exc}: an absurd value is never an account figure") from None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,15 @@
 
 A scenario is a YAML mapping (format in docs/simulator.md). Loading checks every
 key and value and raises ScenarioError naming the file and the offending entry,
-so a typo never silently turns into "no quote".
+so a typo never silently turns into "no quote". Dates and numbers are bounded
+with dspops.bounds (DECISIONS.md section 11): dates between 2000-01-01 and
+2100-12-31, execution times not in the future, numbers within bounds.PLAUSIBLE
+for their kind and fitting their column.
+
+To test dspops's own bounds, a scenario can still make the simulator send an
+absurd value on purpose, but only by saying so: `faults.absurd` holds values
+that are sent exactly as written and never checked (VIX 1e300, NetLiquidation
+1e30, an execution dated 9999-12-31).
 
 Contracts are named absolutely ("SPY", "VIX", "VVIX", "VXMG6") or relative to
 the scenario's session ("front", "second", "third"), resolved with
@@ -16,6 +24,8 @@ tws_sim management command alike.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -26,10 +36,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from dspops import calendars
+from dspops import bounds, calendars
 from rolls import vx
 
 __all__ = [
+    "AbsurdValues",
     "FillPolicy",
     "Faults",
     "HistorySpec",
@@ -173,6 +184,27 @@ class FillPolicy:
 
 
 @dataclass(frozen=True)
+class AbsurdValues:
+    """`faults.absurd`: values sent exactly as written, never bounded (to test dspops's bounds).
+
+    quotes: contract -> {bid, ask, last, close, bid_size, ask_size, last_size, age_s: number}
+    account_values: TWS tag -> number
+    positions: contract -> {quantity, avg_cost: number} (replaces or adds a position)
+    executions: index in `executions` -> {quantity, price, commission: number; time: ISO text}
+    history: contract -> closes (oldest first)
+    """
+
+    quotes: dict[str, dict[str, float]] = field(default_factory=dict)
+    account_values: dict[str, float] = field(default_factory=dict)
+    positions: dict[str, dict[str, float]] = field(default_factory=dict)
+    executions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any((self.quotes, self.account_values, self.positions, self.executions, self.history))
+
+
+@dataclass(frozen=True)
 class Faults:
     latency_ms: float = 0.0
     market_data_errors: dict[str, int] = field(default_factory=dict)
@@ -181,6 +213,7 @@ class Faults:
     disconnect_mid_snapshot: bool = False
     reject_client_ids: tuple[int, ...] = ()
     connectivity_lost: bool = False
+    absurd: AbsurdValues = field(default_factory=AbsurdValues)
 
 
 @dataclass(frozen=True)
@@ -197,6 +230,7 @@ class ExecutionSpec:
     order_id: int = 0
     perm_id: int = 0
     exchange: str = ""
+    unchecked: bool = False  # set by faults.absurd: its time is sent as written, never bounded
 
 
 @dataclass(frozen=True)
@@ -292,13 +326,20 @@ class ResolvedScenario:
         executions = []
         for i, e in enumerate(sc.executions):
             c = resolver.resolve(e.contract, f"executions[{i}]")
+            where = f"scenario {sc.name} ({sc.source_path or 'no file'}): executions[{i}].time"
+            moment = _parse_time(e.time, reference, where, checked=not e.unchecked)
+            if not e.unchecked:
+                try:
+                    bounds.check_execution_time(moment, now, "execution time")
+                except bounds.OutOfBounds as exc:
+                    raise ScenarioError(f"{where}: {exc}; to send one on purpose, use faults.absurd") from None
             executions.append(
                 {
                     "con_id": c.con_id,
                     "side": e.side,
                     "quantity": e.quantity,
                     "price": e.price,
-                    "time": _parse_time(e.time, reference, f"{sc.name}: executions[{i}].time"),
+                    "time": moment,
                     "exec_id": e.exec_id or f"0000e{i + 1:03d}.{session:%Y%m%d}.01.01",
                     "order_ref": e.order_ref,
                     "commission": e.commission,
@@ -478,10 +519,11 @@ _TOP_KEYS = {
     "history",
 }
 _QUOTE_KEYS = {f for f in QuoteSpec.__dataclass_fields__}
-_EXEC_KEYS = {f for f in ExecutionSpec.__dataclass_fields__}
+_EXEC_KEYS = {f for f in ExecutionSpec.__dataclass_fields__} - {"unchecked"}
 _POSITION_KEYS = {"contract", "quantity", "avg_cost"}
 _ORDER_KEYS = {f for f in FillPolicy.__dataclass_fields__}
 _FAULT_KEYS = {f for f in Faults.__dataclass_fields__}
+_ABSURD_KEYS = {f for f in AbsurdValues.__dataclass_fields__}
 _INSTRUMENT_KEYS = {
     "symbol",
     "sec_type",
@@ -495,6 +537,13 @@ _INSTRUMENT_KEYS = {
     "long_name",
     "con_id",
 }
+# Limits of the simulator's own settings (the numbers a scenario states are bounded by dspops.bounds).
+INT32_MAX = 2**31 - 1  # TWS order ids, perm ids, client ids and conIds are 32-bit
+MAX_AGE_S = 10 * 365 * 86400  # a quote's LAST_TIMESTAMP at most ten years old
+MAX_LATENCY_MS = 60_000
+MAX_MESSAGES = 1_000_000
+MAX_ERROR_CODE = 99_999
+MAX_HISTORY = 5_000
 _RELATIVE_TIME = re.compile(r"-\s*(\d+(?:\.\d+)?)\s*([smhd])")
 
 
@@ -507,11 +556,14 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _check_keys(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
+def _check_keys(d: Any, allowed: set[str] | None, where: str) -> dict[str, Any]:
+    """`d` as a mapping whose keys are all in `allowed` (any keys when None); {} for None."""
     if d is None:
         return {}
     if not isinstance(d, dict):
         raise ScenarioError(f"{where} must be a mapping, got {type(d).__name__}")
+    if allowed is None:
+        return d
     unknown = set(map(str, d)) - allowed
     if unknown:
         raise ScenarioError(
@@ -527,10 +579,14 @@ def _number(value: Any, where: str, *, allow_none: bool = False) -> float | None
         raise ScenarioError(f"{where} must be a number, got {value!r}")
     if value != value:
         raise ScenarioError(f"{where}: write null (tick never sent) instead of NaN")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise ScenarioError(f"{where}: {str(value)[:20]}... is too large to be a number dspops accepts") from None
 
 
-def _parse_time(text: Any, reference: datetime, where: str) -> datetime:
+def _parse_time(text: Any, reference: datetime, where: str, *, checked: bool = True) -> datetime:
+    """A relative ("-30m") or ISO 8601 time with a zone, as UTC; within the date bounds if `checked`."""
     if isinstance(text, datetime):
         moment = text
     else:
@@ -539,7 +595,11 @@ def _parse_time(text: Any, reference: datetime, where: str) -> datetime:
         if m:
             amount, unit = float(m.group(1)), m.group(2)
             seconds = amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-            return reference - timedelta(seconds=seconds)
+            try:
+                moment = reference - timedelta(seconds=seconds)
+            except (OverflowError, ValueError):
+                raise ScenarioError(f"{where}: {text!r} reaches before year 1") from None
+            return _bounded_time(moment, where) if checked else moment
         try:
             moment = datetime.fromisoformat(s.replace("Z", "+00:00"))
         except ValueError:
@@ -549,7 +609,65 @@ def _parse_time(text: Any, reference: datetime, where: str) -> datetime:
             ) from None
     if moment.tzinfo is None:
         raise ScenarioError(f"{where}: {text!r} has no time zone; add one (Z or -05:00)")
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ScenarioError(f"{where}: {text!r} is not a time dspops can use") from None
+    return _bounded_time(moment, where) if checked else moment
+
+
+def _bounded_time(moment: datetime, where: str) -> datetime:
+    try:
+        return bounds.check_date(moment, "time")
+    except bounds.OutOfBounds as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def _bounded(value: Any, where: str, field_: str, kind: str, digits: tuple[int, int] = bounds.PRICE_DIGITS, *,
+             sign: str = "", allow_none: bool = False) -> float | None:
+    """A number (see _number) within bounds.PLAUSIBLE[kind] that fits its column.
+
+    sign "positive": above 0; "not negative": 0 or more.
+    """
+    number = _number(value, f"{where}: {field_}", allow_none=allow_none)
+    if number is None:
+        return None
+    try:
+        bounds.check_plausible(number, field_, kind, digits=digits)
+    except bounds.OutOfBounds as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    if (sign == "positive" and number <= 0) or (sign == "not negative" and number < 0):
+        raise ScenarioError(f"{where}: {field_} {number:g} must be {'above 0' if sign == 'positive' else '0 or more'}")
+    return number
+
+
+def _integer(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"{where} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ScenarioError(f"{where} must be from {low} to {high}, got {value}")
+    return value
+
+
+def _price_kind(name: str, instruments: dict[str, Any]) -> str:
+    """The bounds.PLAUSIBLE kind of a contract's prices: a vol index, a VX future or a stock/ETF."""
+    if name in instruments:
+        return "vix" if instruments[name].get("sec_type", "STK") == "IND" else "stock_price"
+    if name in BUILTIN_INDEXES:
+        return "vix"
+    if name in RELATIVE_FUTURES or _VXM_RE.fullmatch(name):
+        return "vx_future"
+    return "stock_price"
+
+
+def _quote_price(value: Any, where: str, field_: str, kind: str) -> float | None:
+    """A quoted price: null (never sent), -1 (TWS's "no price") or a plausible price."""
+    number = _number(value, f"{where}: {field_}", allow_none=True)
+    if number is None or number == -1:
+        return number
+    if number < 0:
+        raise ScenarioError(f"{where}: {field_} {number:g} is negative; write -1 for TWS's \"no price\" or null")
+    return _bounded(number, where, field_, kind)
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
@@ -580,10 +698,21 @@ def _parse(data: Any, origin: str) -> Scenario:
             raise ScenarioError(f"{w}: as_of must be a date YYYY-MM-DD, got {as_of!r}") from None
     if isinstance(as_of, datetime):
         as_of = as_of.date()
+    if as_of is not None:
+        try:
+            bounds.check_date(as_of, "as_of")
+        except bounds.OutOfBounds as exc:
+            raise ScenarioError(f"{w}: {exc}") from None
+    instruments_raw = top.get("instruments") or {}
+    if not isinstance(instruments_raw, dict):
+        raise ScenarioError(f"{w}: instruments must be a mapping")
+
+    def kind_of(contract: Any) -> str:
+        return _price_kind(str(contract), instruments_raw)
 
     values = {}
     for tag, v in (_check_keys(top.get("account_values"), set(ACCOUNT_TAGS), f"{w}: account_values")).items():
-        values[tag] = _number(v, f"{w}: account_values.{tag}")
+        values[tag] = _bounded(v, w, f"account_values.{tag}", "account_value", bounds.MONEY_DIGITS)
 
     positions = []
     raw_positions = top.get("positions") or []
@@ -596,22 +725,35 @@ def _parse(data: Any, origin: str) -> Scenario:
         positions.append(
             PositionSpec(
                 contract=str(p["contract"]),
-                quantity=_number(p["quantity"], f"{w}: positions[{i}].quantity"),  # type: ignore[arg-type]
-                avg_cost=_number(p.get("avg_cost", 0.0), f"{w}: positions[{i}].avg_cost"),  # type: ignore[arg-type]
+                quantity=_bounded(p["quantity"], w, f"positions[{i}].quantity", "quantity",  # type: ignore[arg-type]
+                                  bounds.QUANTITY_DIGITS),
+                # TWS's avg cost: price x multiplier, never negative.
+                avg_cost=_bounded(p.get("avg_cost", 0.0), w, f"positions[{i}].avg_cost",  # type: ignore[arg-type]
+                                  "account_value", sign="not negative"),
             )
         )
 
     quotes = {}
-    for cname, q in (top.get("quotes") or {}).items():
+    raw_quotes = top.get("quotes") or {}
+    if not isinstance(raw_quotes, dict):
+        raise ScenarioError(f"{w}: quotes must be a mapping of contract name to quote")
+    for cname, q in raw_quotes.items():
         q = _check_keys(q, _QUOTE_KEYS, f"{w}: quotes.{cname}")
         kwargs: dict[str, Any] = {}
         for k, v in q.items():
+            where = f"quotes.{cname}.{k}"
             if k == "market_data_type":
-                if v not in (1, 2, 3, 4):
+                if v not in (1, 2, 3, 4) or isinstance(v, bool):
                     raise ScenarioError(f"{w}: quotes.{cname}.market_data_type must be 1-4, got {v!r}")
                 kwargs[k] = v
-            else:
-                kwargs[k] = _number(v, f"{w}: quotes.{cname}.{k}", allow_none=True)
+            elif k in ("bid", "ask", "last", "close"):
+                kwargs[k] = _quote_price(v, w, where, kind_of(cname))
+            elif k == "age_s":
+                kwargs[k] = _number(v, f"{w}: {where}", allow_none=True)
+                if kwargs[k] is not None and not 0 <= kwargs[k] <= MAX_AGE_S:
+                    raise ScenarioError(f"{w}: {where} must be from 0 to {MAX_AGE_S} seconds, got {v!r}")
+            else:  # sizes
+                kwargs[k] = _bounded(v, w, where, "quantity", bounds.QUANTITY_DIGITS, sign="not negative", allow_none=True)
         quotes[str(cname)] = QuoteSpec(**kwargs)
 
     executions = []
@@ -631,15 +773,19 @@ def _parse(data: Any, origin: str) -> Scenario:
             ExecutionSpec(
                 contract=str(e["contract"]),
                 side=side,
-                quantity=_number(e["quantity"], f"{w}: executions[{i}].quantity"),  # type: ignore[arg-type]
-                price=_number(e["price"], f"{w}: executions[{i}].price"),  # type: ignore[arg-type]
+                # The side gives the direction: a quantity is positive, and so is a price.
+                quantity=_bounded(e["quantity"], w, f"executions[{i}].quantity", "quantity",  # type: ignore[arg-type]
+                                  bounds.QUANTITY_DIGITS, sign="positive"),
+                price=_bounded(e["price"], w, f"executions[{i}].price", kind_of(e["contract"]),  # type: ignore[arg-type]
+                               sign="positive"),
                 time=e["time"] if isinstance(e["time"], datetime) else str(e["time"]),
                 exec_id=str(e.get("exec_id", "")),
                 order_ref=str(e.get("order_ref", "")),
-                commission=_number(e.get("commission"), f"{w}: executions[{i}].commission", allow_none=True),
+                commission=_bounded(e.get("commission"), w, f"executions[{i}].commission", "commission",
+                                    allow_none=True),
                 commission_currency=str(e.get("commission_currency", "USD")),
-                order_id=int(e.get("order_id", 0)),
-                perm_id=int(e.get("perm_id", 0)),
+                order_id=_integer(e.get("order_id", 0), f"{w}: executions[{i}].order_id", 0, INT32_MAX),
+                perm_id=_integer(e.get("perm_id", 0), f"{w}: executions[{i}].perm_id", 0, INT32_MAX),
                 exchange=str(e.get("exchange", "")),
             )
         )
@@ -655,8 +801,10 @@ def _parse(data: Any, origin: str) -> Scenario:
         fill=fill,
         partial_fraction=fraction,  # type: ignore[arg-type]
         unfilled_legs=_names(o.get("unfilled_legs"), f"{w}: orders.unfilled_legs"),
-        commission_per_contract=_number(o.get("commission_per_contract", 1.07), f"{w}: orders.commission_per_contract"),  # type: ignore[arg-type]
-        commission_per_share=_number(o.get("commission_per_share", 0.005), f"{w}: orders.commission_per_share"),  # type: ignore[arg-type]
+        commission_per_contract=_bounded(o.get("commission_per_contract", 1.07), w,  # type: ignore[arg-type]
+                                         "orders.commission_per_contract", "commission", sign="not negative"),
+        commission_per_share=_bounded(o.get("commission_per_share", 0.005), w,  # type: ignore[arg-type]
+                                      "orders.commission_per_share", "commission", sign="not negative"),
     )
     if fill == "legs" and not orders.unfilled_legs:
         raise ScenarioError(f"{w}: orders.fill 'legs' needs orders.unfilled_legs")
@@ -664,45 +812,82 @@ def _parse(data: Any, origin: str) -> Scenario:
     f = _check_keys(top.get("faults"), _FAULT_KEYS, f"{w}: faults")
     errors = f.get("market_data_errors") or {}
     if not isinstance(errors, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in errors.values()
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_ERROR_CODE for v in errors.values()
     ):
-        raise ScenarioError(f"{w}: faults.market_data_errors maps a contract name to an IB error code")
-    after = f.get("disconnect_after_messages", 0) or 0
-    if not isinstance(after, int) or after < 0:
-        raise ScenarioError(f"{w}: faults.disconnect_after_messages must be an int >= 0")
+        raise ScenarioError(
+            f"{w}: faults.market_data_errors maps a contract name to an IB error code (1 to {MAX_ERROR_CODE})")
+    after = _integer(f.get("disconnect_after_messages", 0) or 0, f"{w}: faults.disconnect_after_messages",
+                     0, MAX_MESSAGES)
     reject = f.get("reject_client_ids") or []
+    if not isinstance(reject, list):
+        raise ScenarioError(f"{w}: faults.reject_client_ids must be a list of client ids")
+    latency = _number(f.get("latency_ms", 0), f"{w}: faults.latency_ms")
+    if not 0 <= latency <= MAX_LATENCY_MS:  # type: ignore[operator]
+        raise ScenarioError(f"{w}: faults.latency_ms must be from 0 to {MAX_LATENCY_MS}, got {latency:g}")
     faults = Faults(
-        latency_ms=_number(f.get("latency_ms", 0), f"{w}: faults.latency_ms"),  # type: ignore[arg-type]
+        latency_ms=latency,  # type: ignore[arg-type]
         market_data_errors={str(k): v for k, v in errors.items()},
         no_snapshot_end=_names(f.get("no_snapshot_end"), f"{w}: faults.no_snapshot_end"),
         disconnect_after_messages=after,
         disconnect_mid_snapshot=bool(f.get("disconnect_mid_snapshot", False)),
-        reject_client_ids=tuple(int(x) for x in reject),
+        reject_client_ids=tuple(_integer(x, f"{w}: faults.reject_client_ids[{i}]", 0, INT32_MAX)
+                                for i, x in enumerate(reject)),
         connectivity_lost=bool(f.get("connectivity_lost", False)),
+        absurd=_parse_absurd(f.get("absurd"), f"{w}: faults.absurd", len(executions)),
     )
-    if faults.latency_ms < 0:
-        raise ScenarioError(f"{w}: faults.latency_ms must be >= 0")
 
     instruments = {}
-    for iname, spec in (top.get("instruments") or {}).items():
-        spec = _check_keys(spec, _INSTRUMENT_KEYS, f"{w}: instruments.{iname}")
+    for iname, spec in instruments_raw.items():
+        where = f"{w}: instruments.{iname}"
+        spec = _check_keys(spec, _INSTRUMENT_KEYS, where)
         if spec.get("sec_type", "STK") not in ("STK", "IND"):
             raise ScenarioError(
                 f"{w}: instruments.{iname}.sec_type must be STK or IND (VXM futures are built in)"
             )
+        if spec.get("con_id") is not None:
+            _integer(spec["con_id"], f"{where}.con_id", 1, INT32_MAX)
+        if spec.get("multiplier") not in (None, ""):
+            multiplier = _number(spec["multiplier"], f"{where}.multiplier")
+            if not 0 < multiplier <= 1_000_000:  # type: ignore[operator]
+                raise ScenarioError(f"{where}.multiplier must be above 0 and at most 1,000,000")
+        if "min_tick" in spec:
+            tick = _number(spec["min_tick"], f"{where}.min_tick")
+            if not 0 < tick <= 1000:  # type: ignore[operator]
+                raise ScenarioError(f"{where}.min_tick must be above 0 and at most 1000")
         instruments[str(iname)] = dict(spec)
 
     history = {}
-    for hname, spec in (top.get("history") or {}).items():
+    for hname, spec in _check_keys(top.get("history"), None, f"{w}: history").items():
         spec = _check_keys(spec, {"closes", "annual_vol"}, f"{w}: history.{hname}")
         closes = spec.get("closes") or []
         if not isinstance(closes, list):
             raise ScenarioError(f"{w}: history.{hname}.closes must be a list of prices, oldest first")
-        values_ = tuple(_number(c, f"{w}: history.{hname}.closes[{i}]") for i, c in enumerate(closes))
+        if len(closes) > MAX_HISTORY:
+            raise ScenarioError(f"{w}: history.{hname}.closes has {len(closes)} prices; at most {MAX_HISTORY}")
+        values_ = tuple(_bounded(c, w, f"history.{hname}.closes[{i}]", kind_of(hname), sign="positive")
+                        for i, c in enumerate(closes))
         vol = _number(spec.get("annual_vol", 0.15), f"{w}: history.{hname}.annual_vol")
         if not 0 <= vol < 5:  # type: ignore[operator]
             raise ScenarioError(f"{w}: history.{hname}.annual_vol must be between 0 and 5")
         history[str(hname)] = HistorySpec(closes=values_, annual_vol=vol)  # type: ignore[arg-type]
+
+    # faults.absurd: sent as written, after everything above was checked.
+    absurd = faults.absurd
+    values.update(absurd.account_values)
+    for cname, fields_ in absurd.quotes.items():
+        quotes[cname] = dataclasses.replace(quotes.get(cname, QuoteSpec()), **fields_)
+    for cname, fields_ in absurd.positions.items():
+        index = next((i for i, p in enumerate(positions) if p.contract == cname), None)
+        if index is None:
+            positions.append(PositionSpec(contract=cname, quantity=fields_.get("quantity", 0.0),
+                                          avg_cost=fields_.get("avg_cost", 0.0)))
+        else:
+            positions[index] = dataclasses.replace(positions[index], **fields_)
+    for index, fields_ in absurd.executions.items():
+        executions[index] = dataclasses.replace(executions[index], **fields_,
+                                                unchecked=executions[index].unchecked or "time" in fields_)
+    for hname, closes_ in absurd.history.items():
+        history[hname] = dataclasses.replace(history.get(hname, HistorySpec()), closes=closes_)
 
     sc = Scenario(
         name=name,
@@ -710,7 +895,7 @@ def _parse(data: Any, origin: str) -> Scenario:
         description=str(top.get("description", "")),
         currency=str(top.get("currency", "USD")),
         as_of=as_of,
-        account_values=values,
+        account_values=values,  # type: ignore[arg-type]
         positions=tuple(positions),
         quotes=quotes,
         executions=tuple(executions),
@@ -726,16 +911,67 @@ def _parse(data: Any, origin: str) -> Scenario:
     return sc
 
 
+def _absurd_number(value: Any, where: str) -> float:
+    """A finite number, or numeric text ("1e300": YAML reads that as text), never bounded."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ScenarioError(f"{where} must be a number, got {value!r}") from None
+    number = _number(value, where)
+    if not math.isfinite(number):  # type: ignore[arg-type]
+        raise ScenarioError(f"{where} must be a finite number (TWS sends no infinity), got {value!r}")
+    return number  # type: ignore[return-value]
+
+
+def _parse_absurd(data: Any, where: str, execution_count: int) -> AbsurdValues:
+    """faults.absurd: shaped like the rest of the scenario, with every value left unbounded."""
+    d = _check_keys(data, _ABSURD_KEYS, where)
+    quotes: dict[str, dict[str, float]] = {}
+    for cname, q in _check_keys(d.get("quotes"), None, f"{where}.quotes").items():
+        q = _check_keys(q, _QUOTE_KEYS - {"market_data_type"}, f"{where}.quotes.{cname}")
+        quotes[str(cname)] = {k: _absurd_number(v, f"{where}.quotes.{cname}.{k}") for k, v in q.items()}
+    account_values = {
+        tag: _absurd_number(v, f"{where}.account_values.{tag}")
+        for tag, v in _check_keys(d.get("account_values"), set(ACCOUNT_TAGS), f"{where}.account_values").items()
+    }
+    positions: dict[str, dict[str, float]] = {}
+    for cname, p in _check_keys(d.get("positions"), None, f"{where}.positions").items():
+        p = _check_keys(p, {"quantity", "avg_cost"}, f"{where}.positions.{cname}")
+        positions[str(cname)] = {k: _absurd_number(v, f"{where}.positions.{cname}.{k}") for k, v in p.items()}
+    executions: dict[int, dict[str, Any]] = {}
+    for index, e in _check_keys(d.get("executions"), None, f"{where}.executions").items():
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < execution_count:
+            raise ScenarioError(f"{where}.executions: {index!r} is not the index of one of the "
+                                f"{execution_count} execution(s) under `executions`")
+        e = _check_keys(e, {"quantity", "price", "commission", "time"}, f"{where}.executions.{index}")
+        executions[index] = {k: (str(v) if k == "time" else _absurd_number(v, f"{where}.executions.{index}.{k}"))
+                             for k, v in e.items()}
+        if "time" in e:
+            _parse_time(executions[index]["time"], datetime.now(UTC), f"{where}.executions.{index}.time",
+                        checked=False)
+    history: dict[str, tuple[float, ...]] = {}
+    for hname, closes in _check_keys(d.get("history"), None, f"{where}.history").items():
+        if not isinstance(closes, list):
+            raise ScenarioError(f"{where}.history.{hname} must be a list of closes, oldest first")
+        history[str(hname)] = tuple(_absurd_number(c, f"{where}.history.{hname}[{i}]") for i, c in enumerate(closes))
+    return AbsurdValues(quotes=quotes, account_values=account_values, positions=positions, executions=executions,
+                        history=history)
+
+
 def available_scenarios() -> list[str]:
     """Names of the scenarios shipped in dspops/broker/simulator/scenarios/."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
+MAX_SCENARIO_BYTES = 5_000_000
+
+
 def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load a shipped scenario by name (``calm_contango``) or any YAML file by path."""
+    """Load a shipped scenario by name (``calm_contango``) or any YAML (or JSON) file by path."""
     text = str(name_or_path)
     path = Path(text)
-    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+    if not (text.endswith((".yaml", ".yml", ".json")) or path.is_file()):
         path = SCENARIO_DIR / f"{text}.yaml"
         if not path.is_file():
             raise ScenarioError(
@@ -744,8 +980,13 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
             )
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"scenario file {path} is {size:,} bytes; a scenario is at most {MAX_SCENARIO_BYTES:,}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"scenario file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from None
     if isinstance(data, dict) and "name" not in data:
