@@ -22,6 +22,7 @@ install: $(STAMP)
 # A development .env with its own secret key, written once and never overwritten.
 env:
 	@test -f .env || { sed "s|^SECRET_KEY=.*|SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')|" .env.example > .env; echo "wrote .env (development settings; edit it to change them)"; }
+	@! grep -Eq '^(SECURE_SSL_REDIRECT|SESSION_COOKIE_SECURE|CSRF_COOKIE_SECURE)=False|^SECURE_HSTS_SECONDS=0' .env || echo "note: .env turns the HTTPS hardening off (SECURE_*, *_COOKIE_SECURE); harmless with DEBUG=True, but delete those lines before running with DEBUG=False (README, Deployment)"
 
 migrate: install env
 	$(MANAGE) migrate --noinput -v 0

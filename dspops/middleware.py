@@ -47,6 +47,8 @@ def database_problem(exc: BaseException | None) -> str | None:
 
 def _site_context() -> dict:
     """The admin's header and title without touching the database (the database may be the problem)."""
+    # Imported here, not at the top: LOGGING imports this module (the filter below) before the apps
+    # are ready, and the admin cannot be imported that early.
     from django.contrib import admin
 
     return {"site_header": admin.site.site_header, "site_title": admin.site.site_title,
@@ -83,7 +85,7 @@ class DatabaseUnavailableMiddleware:
 # --- the error handlers (urls.handler403 / handler404 / handler500) ------------------------------
 
 def _render_with_admin_context(request, template: str, status: int, extra: dict) -> HttpResponse:
-    from django.contrib import admin
+    from django.contrib import admin  # not at the top: see _site_context
 
     context = {**admin.site.each_context(request), **extra}
     return HttpResponse(loader.render_to_string(template, context, request=request), status=status)

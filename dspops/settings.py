@@ -4,19 +4,26 @@ A bad or missing value that matters in production raises ImproperlyConfigured at
 instead of falling back to a default that hides it.
 """
 
+import base64
+import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-_env_file = BASE_DIR / ".env"
+# `make env` writes BASE_DIR/.env for development; a deployment can keep its file elsewhere.
+_env_file = Path(os.environ.get("DSPOPS_ENV_FILE") or BASE_DIR / ".env")
 if _env_file.exists():
     # Values already in the environment win over the file.
     env.read_env(str(_env_file))
+elif os.environ.get("DSPOPS_ENV_FILE"):
+    raise ImproperlyConfigured(f"DSPOPS_ENV_FILE names {_env_file}, which does not exist.")
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -45,10 +52,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "django_q",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (gunicorn in production), compressed and cached.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # A locked or read-only SQLite database: a 503 page saying nothing was saved, not a traceback.
@@ -58,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dspops.urls"
@@ -153,12 +168,50 @@ USE_I18N = True
 
 # --- static and runtime data --------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` gathers the files here; whitenoise serves them (Procfile.live).
+STATIC_ROOT = Path(env.str("DSPOPS_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))).resolve()
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # With DEBUG off: names with a content hash (cached for a year by browsers) and gzip/brotli
+    # copies, from the manifest collectstatic writes; a page naming a file collectstatic did not
+    # gather fails loudly. In development the files come straight from the apps, no collectstatic.
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# In development (and the tests) whitenoise finds the files in the apps and static/ as they change,
+# so nothing needs collectstatic; with DEBUG off it serves only what collectstatic gathered.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 DATA_DIR = Path(env.str("DSPOPS_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 DIGEST_DIR = DATA_DIR / "daily_digest"
 CONFIG_DIR = BASE_DIR / "config"
 
 LOGIN_URL = "admin:login"
+# Where a login lands when it names no `next`, or one that is refused (another site, //evil):
+# the dashboard, never Django's /accounts/profile/ (which dspops does not have).
+LOGIN_REDIRECT_URL = "admin:index"
+
+# --- failed logins: django-axes --------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # First: refuses any login for a username locked out from this address, before a password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# A lock holds one username from one address: a wrong password elsewhere locks out no one else.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Every failed attempt during a lockout starts the 15 minutes again (the page says until when).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dspops.middleware.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "dspops.middleware.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+# Locks are lifted by time or with `manage.py axes_reset_username NAME`; the admin shows no axes pages
+# (a Viewer could not open them) and successful logins are not logged again (Django keeps last_login).
+AXES_ENABLE_ADMIN = False
+AXES_DISABLE_ACCESS_LOG = True
 
 # --- broker -------------------------------------------------------------------------------
 IB_MODE = env.str("IB_MODE", default="sim")
@@ -195,12 +248,46 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool(
 ) else None
 X_FRAME_OPTIONS = "DENY"
 
+# --- Content-Security-Policy (django-csp) --------------------------------------------------------
+# Scripts and styles come from dspops's own files. An inline <script> or <style> runs only with
+# the request's nonce (nonce="{{ request.csp_nonce }}"), which is added to the header only on pages
+# that use it. Text from files, the broker or forms can therefore never run as script.
+# Style attributes: none in the templates. A few strings in code outside the templates still carry
+# one (listed here, each allowed by its exact hash, nothing else); move them to the classes in
+# static/dspops/dspops.css and drop them from this list.
+_STYLE_ATTRIBUTES_IN_CODE = (
+    "text-align:right",  # dspops/admin.py, the broker snapshot's positions table (class "num")
+    "text-align:left;padding-right:1em",  # dspops/admin_display.py, mapping_table (th class "key")
+    "color:#b00", "color:#c60", "color:inherit",  # rolls/admin.py, the countdown and plan flag (text-*)
+    "color:#357",  # digests/admin.py, the severity badge with #b00 and #c60 (text-info)
+    "display:inline",  # dspops/admin.py, the unreadable-rows message's Remove form (class "inline-form")
+    "border-top: 0",  # django-simple-history's object_history_list.html paginator
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_HASHES] + [
+            "'sha256-{}'".format(base64.b64encode(hashlib.sha256(value.encode()).digest()).decode())
+            for value in _STYLE_ATTRIBUTES_IN_CODE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # A 403 (a Viewer on an Operator page) is an answer, not a failure: one warning line, no traceback.
+    "filters": {"no_403_traceback": {"()": "dspops.middleware.DropPermissionDeniedTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "dspops": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         "ib_insync": {"handlers": ["console"], "level": "WARNING"},
+        "django.request": {"filters": ["no_403_traceback"]},
     },
 }

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,44 @@ def test_options_in_a_sqlite_url_win_over_the_defaults(tmp_path):
                      "settings.DATABASES['default']['OPTIONS']['transaction_mode'])",
                      DATABASE_URL=f"sqlite:///{tmp_path}/ops.sqlite3?timeout=60")
     assert result.stdout.split() == ["60", "IMMEDIATE"], result.stderr
+
+
+def test_check_deploy_is_clean_with_the_env_file_make_env_writes_once_debug_is_off(tmp_path):
+    """`make env` writes .env from .env.example; with DEBUG=False on top of it `check --deploy` has nothing
+    to say: the file pins no hardening setting off (the measured W004, W008, W012 and W016)."""
+    shutil.copy(Path(settings.BASE_DIR) / ".env.example", tmp_path / ".env.example")
+    made = subprocess.run(["make", "-s", "-f", str(Path(settings.BASE_DIR) / "Makefile"), "-C", str(tmp_path), "env"],
+                          capture_output=True, text=True, timeout=120)
+    written = tmp_path / ".env"
+    assert made.returncode == 0 and written.exists(), made.stdout + made.stderr
+    secret = re.search(r"^SECRET_KEY=(.+)$", written.read_text(), re.M).group(1)
+    assert len(secret) >= 50
+    # Only the written file and DEBUG=False: nothing from this process's environment or the developer's .env.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "DSPOPS_ENV_FILE": str(written),
+           "DEBUG": "False", "DSPOPS_VAR_DIR": str(tmp_path / "var")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_development_over_plain_http_keeps_the_hardening_off(tmp_path):
+    """DEBUG=True with the same file: no HTTPS redirect and no secure-only cookies, so http://127.0.0.1 works."""
+    written = tmp_path / ".env"
+    written.write_text((Path(settings.BASE_DIR) / ".env.example").read_text())
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "DSPOPS_ENV_FILE": str(written),
+           "DSPOPS_VAR_DIR": str(tmp_path / "var")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+         "print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"],
+        cwd=settings.BASE_DIR, env={**env, "DJANGO_SETTINGS_MODULE": "dspops.settings"},
+        capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["True", "False", "0", "False", "False"], result.stderr
+
+
+def test_a_named_settings_file_that_does_not_exist_is_an_error(tmp_path):
+    result = _django("print('started')", DSPOPS_ENV_FILE=str(tmp_path / "missing.env"))
+    assert result.returncode != 0
+    assert "DSPOPS_ENV_FILE names" in result.stderr
