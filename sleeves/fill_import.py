@@ -21,13 +21,20 @@ America/New_York (IBKR writes it without a zone). Flex quantities are signed (ne
 sell) and commissions negative (a cost); fills store a positive quantity with its side and the
 commission as a positive cost. Only rows at execution level are imported (`levelOfDetail`
 EXECUTION, or no such column); order summaries and lots are counted as ignored.
+
+Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.tabular) and refused
+early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 10,000
+executions or is not UTF-8 text (CSV; XML as its declaration says). Every execution, from a file
+or the broker: its time lies between 2000-01-01 and 2100-12-31 and is not in the future; price,
+quantity, commission and multiplier are finite, fit their columns and lie in a plausible range
+(dspops.bounds.PLAUSIBLE). A refusal names the file and line (or the execution) and the field.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -41,7 +48,7 @@ from django.db import transaction
 
 from digests.alerts import raise_alert, resolve_alerts
 from digests.models import Alert
-from dspops import clock
+from dspops import bounds, clock, tabular
 from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.broker.types import Execution
 from dspops.models import Instrument, SecType
@@ -69,6 +76,11 @@ MAX_LISTED_PROBLEMS = 20
 CENT = Decimal("0.01")
 PRICE_STEP = Decimal("0.000001")
 QUANTITY_STEP = Decimal("0.0001")
+QUANTITY_DIGITS = (14, 4)  # the Fill.quantity column
+FLEX_FILE = tabular.Limits(kind="an IBKR Flex trade report", max_bytes=32 * tabular.MIB,
+                           max_line_bytes=64 * tabular.KIB)
+MAX_EXECUTIONS = 10_000
+MAX_PROBLEM_CHARS = 400  # one problem's message; a huge cell never makes a huge refusal
 
 
 class FillImportError(Exception):
@@ -124,7 +136,11 @@ class _Trade:
 
 class _Refused(Exception):
     def __init__(self, problems: list[str]):
-        super().__init__(_refusal(problems))
+        super().__init__(_refusal([_clip(p) for p in problems]))
+
+
+def _clip(problem: str) -> str:
+    return problem if len(problem) <= MAX_PROBLEM_CHARS else f"{problem[:MAX_PROBLEM_CHARS - 1]}…"
 
 
 def _refusal(problems: list[str]) -> str:
@@ -217,40 +233,64 @@ def _column(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+# What dspops reads of a Flex row; every other column is dropped as the row is read.
+_KEPT = frozenset({
+    "levelofdetail", "ibexecid", "conid", "buysell", "quantity", "tradeprice", "datetime", "symbol", "assetcategory",
+    "ibcommission", "ibcommissioncurrency", "multiplier", "expiry", "underlyingsymbol", "localsymbol",
+    "orderreference", "accountid",
+})
+
+
 def _read_flex(path: Path) -> tuple[list[_Trade], int]:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _Refused([f"{path}: cannot be read ({exc.strerror})"]) from None
-    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    rows = _xml_rows(path, raw) if head == b"<" else _csv_rows(path, raw)
+        first = tabular.head(path, FLEX_FILE)
+    except tabular.FileRefused as refused:
+        raise _Refused([str(refused)]) from None
+    is_xml = first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<"
+    rows = _xml_rows(path) if is_xml else _csv_rows(path)
+    now = clock.now()
     trades: list[_Trade] = []
     problems: list[str] = []
-    ignored = 0
-    for line, values in rows:
-        level = values.get("levelofdetail", "").strip().upper()
-        if level and level != "EXECUTION":
-            ignored += 1
-            continue
-        try:
-            trades.append(_trade_from_flex(f"{path}:{line}", values, path.name))
-        except ValueError as exc:
-            problems.append(f"{path}:{line}: {exc}")
+    ignored = executions = 0
+    try:
+        for line, values in rows:
+            if isinstance(values, str):  # the row itself is malformed
+                problems.append(_clip(values))
+                continue
+            level = values.get("levelofdetail", "").strip().upper()
+            if level and level != "EXECUTION":
+                ignored += 1
+                continue
+            executions += 1
+            if executions > MAX_EXECUTIONS:
+                raise _Refused([f"{path}:{line}: more than {MAX_EXECUTIONS:,} executions in one report; export a "
+                                "shorter period"])
+            try:
+                trades.append(_trade_from_flex(f"{path}:{line}", values, path.name, now=now))
+            except ValueError as exc:
+                problems.append(_clip(f"{path}:{line}: {exc}"))
+    except tabular.FileRefused as refused:
+        raise _Refused([*problems, str(refused)]) from None
     if problems:
         raise _Refused(problems)
     return trades, ignored
 
 
-def _xml_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
+def _xml_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, kept attributes) of each Trade element, fed to expat one bounded line at a time."""
     parser = expat.ParserCreate()
-    rows: list[tuple[int, dict[str, str]]] = []
+    found: list[tuple[int, dict[str, str]]] = []
     root: list[str] = []
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if not root:
             root.append(name)
+            if name != "FlexQueryResponse":
+                raise _Refused([f"{path}:{parser.CurrentLineNumber}: not an IBKR Flex report (the root element is "
+                                f"{tabular.clipped(name)}, expected FlexQueryResponse)"])
         if name == "Trade":
-            rows.append((parser.CurrentLineNumber, {_column(k): v for k, v in attrs.items()}))
+            kept = {key: value for key, value in ((_column(k), v) for k, v in attrs.items()) if key in _KEPT}
+            found.append((parser.CurrentLineNumber, kept))
 
     def doctype(*_args: Any) -> None:
         raise _Refused([f"{path}:{parser.CurrentLineNumber}: a DOCTYPE is not accepted in a Flex report"])
@@ -258,27 +298,25 @@ def _xml_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
     parser.StartElementHandler = start
     parser.StartDoctypeDeclHandler = doctype
     try:
-        parser.Parse(raw, True)
+        for _number, _offset, raw in tabular.byte_lines(path, FLEX_FILE):
+            parser.Parse(raw, False)
+            yield from found
+            found.clear()
+        parser.Parse(b"", True)
     except expat.ExpatError as exc:
         raise _Refused([f"{path}:{exc.lineno}: not valid XML ({expat.errors.messages[exc.code]}); "
                         "export the Flex query again"]) from None
-    if root != ["FlexQueryResponse"]:
-        raise _Refused([f"{path}:1: not an IBKR Flex report (the root element is {root[0] if root else 'missing'}, "
-                        "expected FlexQueryResponse)"])
-    return rows
+    yield from found
+    if not root:
+        raise _Refused([f"{path}:1: not an IBKR Flex report (the root element is missing, expected "
+                        "FlexQueryResponse)"])
 
 
-def _csv_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _Refused([f"{path}: not UTF-8 text ({exc.reason}); export the Flex query as CSV or XML"]) from None
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str] | str]]:
+    """(line, kept columns) of each data row, or (line, the problem) for a row of the wrong shape."""
     header: list[str] | None = None
     raw_header: list[str] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    problems: list[str] = []
-    reader = csv.reader(text.splitlines())
-    for line, row in enumerate(reader, start=1):
+    for line, row in tabular.csv_records(path, FLEX_FILE):
         if not row or all(not cell.strip() for cell in row) or row[0].strip().upper() in _CONTROL_ROWS:
             continue
         if header is None:
@@ -292,64 +330,73 @@ def _csv_rows(path: Path, raw: bytes) -> list[tuple[int, dict[str, str]]]:
         if row == raw_header:  # the next section's header
             continue
         if len(row) != len(header):
-            problems.append(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
+            yield line, f"{path}:{line}: expected {len(header)} fields, found {len(row)}"
             continue
-        rows.append((line, dict(zip(header, row))))
+        yield line, {key: value for key, value in zip(header, row) if key in _KEPT}
     if header is None:
         raise _Refused([f"{path}: no header row found; expected a Flex trade report (CSV or XML)"])
-    if problems:
-        raise _Refused(problems)
-    return rows
 
 
-def _trade_from_flex(where: str, values: dict[str, str], file_name: str) -> _Trade:
+def _trade_from_flex(where: str, values: dict[str, str], file_name: str, *, now: datetime) -> _Trade:
     def text(key: str) -> str:
         return (values.get(key) or "").strip()
 
     exec_id = text("ibexecid")
     if not exec_id:
         raise ValueError("no ibExecID; export the Trades section at execution level")
+    if len(exec_id) > 64:
+        raise ValueError(f"ibExecID {tabular.shown(exec_id)} is longer than the 64 characters of an IBKR exec id")
     con_id_text = text("conid")
-    if not con_id_text.isdigit() or int(con_id_text) <= 0:
-        raise ValueError(f"conid {con_id_text!r} is not an IBKR contract id")
+    if not re.fullmatch(r"[0-9]{1,10}", con_id_text) or not 0 < int(con_id_text) < 2**31:
+        raise ValueError(f"conid {tabular.shown(con_id_text)} is not an IBKR contract id")
     side = text("buysell").upper()
     if side not in Side.values:
         if "(CA.)" in side:
-            raise ValueError(f"{side} is a cancelled trade; record its correction as a reversing fill")
-        raise ValueError(f"buySell {side!r} must be BUY or SELL")
+            raise ValueError(f"{tabular.clipped(side)} is a cancelled trade; record its correction as a reversing fill")
+        raise ValueError(f"buySell {tabular.shown(side)} must be BUY or SELL")
+    symbol = text("symbol")
+    sec_type = text("assetcategory").upper()
+    underlying = text("underlyingsymbol") if sec_type not in ("STK", "IND") and text("underlyingsymbol") else symbol
     quantity = _flex_decimal(text("quantity"), "quantity")
     if quantity == 0:
         raise ValueError("quantity is 0")
     if (side == Side.BUY) != (quantity > 0):
         raise ValueError(
-            f"{side} with quantity {text('quantity')}: Flex quantities are positive for a BUY and negative for a "
-            "SELL; check the export"
+            f"{side} with quantity {tabular.clipped(text('quantity'))}: Flex quantities are positive for a BUY and "
+            "negative for a SELL; check the export"
         )
+    bounds.check_plausible(quantity, "quantity", "quantity", digits=QUANTITY_DIGITS)
     price = _flex_decimal(text("tradeprice"), "tradePrice")
     if price <= 0:
-        raise ValueError(f"tradePrice {text('tradeprice')} must be above 0: a fill at 0 is not a real execution")
+        raise ValueError(f"tradePrice {tabular.clipped(text('tradeprice'))} must be above 0: a fill at 0 is not a "
+                         "real execution")
+    bounds.check_plausible(price, "tradePrice", bounds.price_kind(sec_type))
     commission = None
     if text("ibcommission"):
         charged = _flex_decimal(text("ibcommission"), "ibCommission")
         if charged > 0:
             raise ValueError(
-                f"ibCommission {text('ibcommission')} is a credit; dspops records commissions as costs. "
-                "Record this fill by hand"
+                f"ibCommission {tabular.clipped(text('ibcommission'))} is a credit; dspops records commissions as "
+                "costs. Record this fill by hand"
             )
+        bounds.check_plausible(charged, "ibCommission", "commission", digits=bounds.MONEY_DIGITS)
         currency = text("ibcommissioncurrency").upper()
         if currency not in ("", "USD"):
-            raise ValueError(f"commission in {currency}; dspops records commissions in USD. Record this fill by hand")
+            raise ValueError(f"commission in {tabular.clipped(currency)}; dspops records commissions in USD. Record this "
+                             "fill by hand")
         commission = -charged
-    multiplier = _flex_decimal(text("multiplier"), "multiplier") if text("multiplier") else None
-    expiry = _flex_date(text("expiry"), "expiry") if text("expiry") else None
-    symbol = text("symbol")
-    sec_type = text("assetcategory").upper()
+    multiplier = None
+    if text("multiplier"):
+        multiplier = _flex_decimal(text("multiplier"), "multiplier")
+        if multiplier <= 0:
+            raise ValueError(f"multiplier {tabular.clipped(text('multiplier'))} must be above 0")
+        bounds.check_plausible(multiplier, "multiplier", "multiplier")
+    expiry = bounds.check_date(_flex_date(text("expiry"), "expiry"), "expiry") if text("expiry") else None
     account = text("accountid")
     return _Trade(
-        where=where, exec_id=exec_id, con_id=int(con_id_text), sec_type=sec_type,
-        symbol=text("underlyingsymbol") if sec_type not in ("STK", "IND") and text("underlyingsymbol") else symbol,
+        where=where, exec_id=exec_id, con_id=int(con_id_text), sec_type=sec_type, symbol=underlying,
         local_symbol=text("localsymbol") or symbol, side=side, quantity=abs(quantity), price=price,
-        commission=commission, executed_at=_flex_datetime(text("datetime")), order_ref=text("orderreference"),
+        commission=commission, executed_at=_flex_datetime(text("datetime"), now=now), order_ref=text("orderreference"),
         account=account, multiplier=multiplier, expiry=expiry,
         note=f"Flex report {file_name}" + (f", account {account}" if account else ""),
     )
@@ -359,9 +406,9 @@ def _flex_decimal(value: str, name: str) -> Decimal:
     try:
         number = Decimal(value.replace(",", ""))
     except InvalidOperation:
-        raise ValueError(f"{name} {value!r} is not a number") from None
+        raise ValueError(f"{name} {tabular.shown(value)} is not a number") from None
     if not number.is_finite():
-        raise ValueError(f"{name} {value!r} is not a number")
+        raise ValueError(f"{name} {tabular.shown(value)} is not a number")
     return number
 
 
@@ -375,11 +422,15 @@ def _flex_date(value: str, name: str) -> date:
             return datetime.strptime(value, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"{name} {value!r} is not a date (expected 20260114 or 2026-01-14)")
+    raise ValueError(f"{name} {tabular.shown(value)} is not a date (expected 20260114 or 2026-01-14)")
 
 
-def _flex_datetime(value: str) -> datetime:
-    """A Flex dateTime ("20260114;105512", "2026-01-14, 10:55:12"), taken as New York time, in UTC."""
+def _flex_datetime(value: str, *, now: datetime) -> datetime:
+    """A Flex dateTime ("20260114;105512", "2026-01-14, 10:55:12"), taken as New York time, in UTC.
+
+    The date lies in 2000-01-01 .. 2100-12-31 (checked before any time-zone arithmetic, which
+    overflows at the year 9999) and the execution is not in the future.
+    """
     parts = [p for p in re.split(r"[;,\s]+", value.strip()) if p]
     if len(parts) == 2:
         for date_format in _DATE_FORMATS:
@@ -388,9 +439,12 @@ def _flex_datetime(value: str) -> datetime:
                     local = datetime.strptime(f"{parts[0]} {parts[1]}", f"{date_format} {time_format}")
                 except ValueError:
                     continue
-                return local.replace(tzinfo=NEW_YORK).astimezone(timezone.utc)
+                bounds.check_date(local.date(), "dateTime")
+                executed = local.replace(tzinfo=NEW_YORK)
+                bounds.check_execution_time(executed, now.astimezone(NEW_YORK).replace(microsecond=0), "dateTime")
+                return executed.astimezone(timezone.utc)
     raise ValueError(
-        f"dateTime {value!r} is not a date and time (expected 20260114;105512 or 2026-01-14, 10:55:12)"
+        f"dateTime {tabular.shown(value)} is not a date and time (expected 20260114;105512 or 2026-01-14, 10:55:12)"
     )
 
 
@@ -551,21 +605,47 @@ def _setting(scope: str, key: str) -> Any:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _checked(trade: _Trade) -> list[str]:
+def _checked(trade: _Trade, now: datetime) -> list[str]:
+    """What is wrong with one execution, from a file or the broker (DECISIONS.md section 11)."""
     problems = []
     if not trade.exec_id:
         problems.append("the broker sent no exec id")
+    elif len(trade.exec_id) > 64:
+        problems.append(f"exec id {tabular.shown(trade.exec_id)} is longer than 64 characters")
     if trade.side not in Side.values:
-        problems.append(f"side {trade.side!r} must be BUY or SELL")
+        problems.append(f"side {tabular.shown(trade.side)} must be BUY or SELL")
     if not trade.quantity.is_finite() or trade.quantity <= 0:
         problems.append(f"quantity {trade.quantity} must be above 0")
+    elif problem := _out_of_bounds(trade.quantity, "quantity", "quantity", QUANTITY_DIGITS):
+        problems.append(problem)
     elif trade.quantity != trade.quantity.quantize(QUANTITY_STEP):
         problems.append(f"quantity {trade.quantity} has more than 4 decimals")
     if not trade.price.is_finite() or trade.price <= 0:
         problems.append(f"price {trade.price} must be above 0: a fill at 0 is not a real execution")
+    elif problem := _out_of_bounds(trade.price, "price", bounds.price_kind(trade.sec_type), bounds.PRICE_DIGITS):
+        problems.append(problem)
     if trade.commission is not None and (not trade.commission.is_finite() or trade.commission < 0):
         problems.append(f"commission {trade.commission} cannot be negative")
+    elif trade.commission is not None and (
+            problem := _out_of_bounds(trade.commission, "commission", "commission", bounds.MONEY_DIGITS)):
+        problems.append(problem)
+    if trade.multiplier is not None and (
+            problem := _out_of_bounds(trade.multiplier, "multiplier", "multiplier", bounds.PRICE_DIGITS)):
+        problems.append(problem)
+    try:
+        bounds.check_execution_time(trade.executed_at, now, "execution time")
+    except bounds.OutOfBounds as exc:
+        problems.append(str(exc))
     return [f"{trade.where}: {p}" for p in problems]
+
+
+def _out_of_bounds(value: Decimal, what: str, kind: str, digits: tuple[int, int]) -> str | None:
+    """Why ``value`` is no ``kind`` (a finite number in the plausible range that fits its column), or None."""
+    try:
+        bounds.check_plausible(value, what, kind, digits=digits)
+    except bounds.OutOfBounds as exc:
+        return str(exc)
+    return None
 
 
 def _import(
@@ -597,8 +677,9 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
     recorded = set(
         Fill.objects.filter(exec_id__in=[t.exec_id for t in trades if t.exec_id]).values_list("exec_id", flat=True)
     )
+    now = clock.now()
     for trade in trades:
-        trade_problems = _checked(trade)
+        trade_problems = _checked(trade, now)
         if trade_problems:
             problems.extend(trade_problems)
             continue
@@ -679,7 +760,7 @@ def _correction_key(exec_id: str) -> tuple[str, int] | None:
     A correction re-reports the execution with the next number; the highest one is the execution.
     """
     base, _, suffix = exec_id.rpartition(".")
-    if not base or not suffix.isdigit():
+    if not base or not re.fullmatch(r"[0-9]{1,9}", suffix):
         return None
     return base, int(suffix)
 
