@@ -8,13 +8,28 @@ matched on its natural key.
 
 What the legacy files got wrong is kept as it was logged, and flagged: on the stored row
 (``flags``) and in the report. Missing values ("nan") are stored as NULL, never as numbers.
+
+Bounds (DECISIONS.md section 11). Files are read as streams (dspops.tabular): a CSV log may be
+4 MiB with lines of 64 KiB and 2,000 rows, trades.csv 1 MiB, a JSON, YAML or digest file 1 MiB
+(all digests together 16 M characters); UTF-8 only. Every date lies between 2000-01-01 and
+2100-12-31 and nothing was logged in the future. Every number fits its column and a plausible
+range (dspops.bounds.PLAUSIBLE): a VIX, VX or SPY quote is above 0, so a negative VIX refuses
+the file (it is no quote at all, like a SPY price of 0). A negative days_to_roll is kept and
+flagged: the legacy monitor counted a roll as due at 0 days or fewer (LEGACY.md 2.7), so it
+logged an overdue roll; the flag says so, or that the count contradicts its roll_by.
+
+A row that appears twice in one file (every field the same) is imported once; the repeat is
+counted as skipped and flagged with both line numbers. The legacy scripts appended to their
+logs, so an exact repeat is the same run written twice (a re-run, or two copies of the file
+pasted together), never a second observation: importing it twice would double the runs. A row
+with the same time but other values is a different record and is kept, as before.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,7 +44,7 @@ from django.utils import timezone
 
 from digests.alerts import raise_alert
 from digests.models import Digest, DigestSource, Severity
-from dspops import calendars
+from dspops import bounds, calendars, clock, tabular
 from dspops.models import DataSource, Instrument, SecType
 from rolls import vx
 from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
@@ -72,6 +87,19 @@ REGIMES = ("CALM", "ELEVATED", "HIGH", "CRISIS")
 # Order records closer together than this belong to one burst (the 2026-01-14 one spans 22 min
 # with gaps of up to 10 min).
 BURST_GAP = timedelta(minutes=30)
+
+# The legacy scripts ran for weeks: their files hold tens of rows. These limits are far above that
+# and keep one import's peak memory (measured) under 200 MB whatever the files hold.
+MAX_ROWS = 2_000
+MAX_DIGEST_CHARS = 16 * 1024 * 1024  # all digests of one import together
+IN_PARTS = ("Import it in parts: a copy with its first rows, then the whole file (rows already imported are "
+            "skipped)")
+CSV_LIMITS = tabular.Limits(kind="a legacy CSV file", max_bytes=4 * tabular.MIB, max_line_bytes=64 * tabular.KIB,
+                            max_rows=MAX_ROWS + 1, too_many=IN_PARTS)  # the header, then the rows
+# trades.csv holds JSON, which takes up to ~20 times its text in memory once parsed.
+TRADES_LIMITS = tabular.Limits(kind="a legacy trades.csv", max_bytes=1 * tabular.MIB, max_line_bytes=64 * tabular.KIB)
+SMALL_LIMITS = tabular.Limits(kind="a legacy JSON, YAML or digest file", max_bytes=1 * tabular.MIB,
+                              max_line_bytes=1 * tabular.MIB)
 
 
 class LegacyImportError(Exception):
@@ -220,6 +248,9 @@ class Parsed:
     file_flags: list[Flag] = field(default_factory=list)
 
 
+DUPLICATE = "repeats line {first} exactly (every field the same): the same record written twice; imported once."
+
+
 # --------------------------------------------------------------------------------------------
 # The service
 
@@ -274,19 +305,27 @@ def parse_directory(directory: Path, *, utc_offset: timedelta, report: ImportRep
         report.files.append(FileReport(file=name, found=False))
         return None
 
+    def repeated(name: str, duplicates: list[tuple[int, int]]) -> None:
+        report.file(name).skipped += len(duplicates)
+        parsed.file_flags.extend(Flag(name, line, DUPLICATE.format(first=first)) for line, first in duplicates)
+
     if path := present(POSITION_CONFIG):
         parsed.position = parse_position_config(path)
     if path := present(DAILY_LOG):
-        parsed.cs_rows = parse_daily_log(path, utc_offset=utc_offset)
+        parsed.cs_rows = parse_daily_log(path, utc_offset=utc_offset, duplicates=(duplicates := []))
+        repeated(DAILY_LOG, duplicates)
     if path := present(ERP_LOG):
-        parsed.erp_rows = parse_erp_log(path, utc_offset=utc_offset)
+        parsed.erp_rows = parse_erp_log(path, utc_offset=utc_offset, duplicates=(duplicates := []))
+        repeated(ERP_LOG, duplicates)
     if path := present(TRADES):
-        parsed.trades = parse_trades(path, utc_offset=utc_offset)
+        parsed.trades = parse_trades(path, utc_offset=utc_offset, duplicates=(duplicates := []))
+        repeated(TRADES, duplicates)
         parsed.bursts = find_unconfirmed_bursts(parsed.trades)
     if path := present(ERP_STATE):
         parsed.erp_state = parse_erp_state(path)
 
     digest_dir = directory / DIGEST_DIR
+    digest_chars = 0
     for path in sorted(digest_dir.glob("*.md")) if digest_dir.is_dir() else []:
         name = f"{DIGEST_DIR}/{path.name}"
         if not re.fullmatch(r"digest_\d{4}-\d{2}-\d{2}\.md", path.name):
@@ -295,10 +334,17 @@ def parse_directory(directory: Path, *, utc_offset: timedelta, report: ImportRep
         found += 1
         report.files.append(FileReport(file=name))
         parsed.digests.append(parse_digest(path, name=name, utc_offset=utc_offset))
+        digest_chars += len(parsed.digests[-1].markdown)
+        if digest_chars > MAX_DIGEST_CHARS:
+            raise LegacyImportError(
+                f"{digest_dir}: the digests up to {path.name} hold more than {MAX_DIGEST_CHARS:,} characters; "
+                "import them in parts (move some out of daily_digest/ and run the import again for them)."
+            )
     if not parsed.digests:
         report.files.append(FileReport(file=f"{DIGEST_DIR}/digest_*.md", found=False))
 
     if path := present(DM_CONFIG):
+        _within_limits(path)  # load_dm_config reads the whole file: refuse a huge one first
         try:
             parsed.dm_config = load_dm_config(path, strict=True)
         except DmConfigError as exc:
@@ -333,20 +379,56 @@ def _error(path: Path, line: int | None, reason: str) -> LegacyImportError:
     return LegacyImportError(f"{path}:{line or 1}: {reason}")
 
 
+def _refused(refused: tabular.FileRefused) -> LegacyImportError:
+    return LegacyImportError(f"{refused}.")
+
+
 def _read_text(path: Path) -> str:
+    """A small legacy file (JSON, digest) as text: at most 1 MiB of UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise _error(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
-    except OSError as exc:
-        raise _error(path, None, f"cannot be read ({exc.strerror}).") from None
+        return tabular.read_text(path, SMALL_LIMITS)
+    except tabular.FileRefused as refused:
+        raise _refused(refused) from None
+
+
+def _within_limits(path: Path) -> None:
+    try:
+        tabular.head(path, SMALL_LIMITS, size=0)
+    except tabular.FileRefused as refused:
+        raise _refused(refused) from None
+
+
+def _text_lines(path: Path):
+    """(line, text without its line break) of trades.csv, within TRADES_LIMITS."""
+    try:
+        for number, text in tabular.text_lines(path, TRADES_LIMITS):
+            yield number, text.rstrip("\r\n")
+    except tabular.FileRefused as refused:
+        raise _refused(refused) from None
 
 
 def _local_to_utc(local: datetime, utc_offset: timedelta) -> datetime:
-    """A legacy timestamp as aware UTC. Naive times are host-local at ``utc_offset``."""
+    """A legacy timestamp as aware UTC. Naive times are host-local at ``utc_offset``.
+
+    Check its date first (_logged_moment): the offset arithmetic overflows at the years 1 and 9999.
+    """
     if local.tzinfo is not None:
         return local.astimezone(UTC)
     return (local - utc_offset).replace(tzinfo=UTC)
+
+
+def _logged_moment(local: datetime, utc_offset: timedelta, what: str) -> datetime:
+    """``local`` (a legacy timestamp) in UTC, after the bounds checks; _RowError names ``what``."""
+    try:
+        bounds.check_date(local, what)
+    except bounds.OutOfBounds as exc:
+        raise _RowError(f"{exc}.") from None
+    moment = _local_to_utc(local, utc_offset)
+    try:
+        bounds.check_execution_time(moment, clock.now().replace(microsecond=0), what)
+    except bounds.OutOfBounds as exc:
+        raise _RowError(f"{exc}: check the file and the UTC offset (--utc-offset).") from None
+    return moment
 
 
 def _session_for(moment: datetime) -> tuple[date, str | None]:
@@ -373,15 +455,28 @@ def _decimal(text: str, column: str, *, max_digits: int, places: int, nan: bool 
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise _RowError(f"{column}: {text!r} is not a number.") from None
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a number.") from None
     if not value.is_finite():
-        raise _RowError(f"{column}: {text!r} is not a finite number.")
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a finite number.")
     exponent = value.as_tuple().exponent
     if -exponent > places:
-        raise _RowError(f"{column}: {text} has more than {places} decimal places.")
+        raise _RowError(f"{column}: {tabular.clipped(text)} has more than {places} decimal places.")
     if value != 0 and value.adjusted() + 1 > max_digits - places:
-        raise _RowError(f"{column}: {text} is too large.")
+        raise _RowError(f"{column}: {tabular.clipped(text)} is too large.")
     return value
+
+
+def _plausible(value: Decimal | int | None, column: str, kind: str, *, above_zero: bool = False,
+               digits: tuple[int, int] = bounds.PRICE_DIGITS) -> None:
+    """Refuse ``value`` outside bounds.PLAUSIBLE[kind] (None passes: nan and blanks are stored as NULL)."""
+    if value is None:
+        return
+    if above_zero and value <= 0:
+        raise _RowError(f"{column}: {value} is not a quote (it must be above 0).")
+    try:
+        bounds.check_plausible(value, f"{column}:", kind, digits=digits)
+    except bounds.OutOfBounds as exc:
+        raise _RowError(f"{exc}.") from None
 
 
 def _price(text, column, **kw):
@@ -400,8 +495,10 @@ def _int(text: str, column: str, *, nan: bool = False, blank: bool = False) -> i
     raw = text.strip()
     if (nan and raw.lower() == "nan") or (blank and raw == ""):
         return None
-    if not re.fullmatch(r"[-+]?\d+", raw):
-        raise _RowError(f"{column}: {text!r} is not a whole number.")
+    if not re.fullmatch(r"[-+]?[0-9]+", raw):
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a whole number.")
+    if len(raw.lstrip("+-").lstrip("0")) > 18:
+        raise _RowError(f"{column}: {tabular.clipped(raw)} is too large.")
     return int(raw)
 
 
@@ -410,57 +507,78 @@ def _bool(text: str, column: str, *, blank: bool = False) -> bool | None:
     if blank and raw == "":
         return None
     if raw not in {"true", "false"}:
-        raise _RowError(f"{column}: {text!r} is not True or False.")
+        raise _RowError(f"{column}: {tabular.shown(text)} is not True or False.")
     return raw == "true"
 
 
 def _date(text: str, column: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
-        raise _RowError(f"{column}: {text!r} is not a date (YYYY-MM-DD).") from None
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a date (YYYY-MM-DD).") from None
+    try:
+        return bounds.check_date(day, f"{column}:")
+    except bounds.OutOfBounds as exc:
+        raise _RowError(f"{exc}.") from None
 
 
 def _time(text: str, column: str) -> time:
     raw = text.strip()
     if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", raw):
-        raise _RowError(f"{column}: {text!r} is not a time (HH:MM:SS).")
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a time (HH:MM:SS).")
     try:
         return time.fromisoformat(raw)
     except ValueError:
-        raise _RowError(f"{column}: {text!r} is not a time (HH:MM:SS).") from None
+        raise _RowError(f"{column}: {tabular.shown(text)} is not a time (HH:MM:SS).") from None
 
 
 def _csv_rows(path: Path, columns: list[str]):
     """(line, row dict) for each data row; checks the header and the field count."""
-    text = _read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    records = _records(path)
+    _first, header = next(records, (1, None))
+    if header is None:
+        raise _error(path, 1, f"the file is empty; expected the header {','.join(columns)}.")
+    header = [name.strip() for name in header]
+    missing = [c for c in columns if c not in header]
+    unknown = [c for c in header if c not in columns]
+    if missing or unknown or len(header) != len(set(header)):
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown column(s) {tabular.clipped(', '.join(unknown), 200)}")
+        if len(header) != len(set(header)):
+            parts.append("a column is named twice")
+        raise _error(path, 1, f"unexpected header ({'; '.join(parts)}); expected {','.join(columns)}.")
+    for line, fields in records:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
+            what = "the row is truncated" if len(fields) < len(header) else "the row has extra fields"
+            raise _error(path, line, f"expected {len(header)} fields, got {len(fields)}: {what}.")
+        yield line, dict(zip(header, fields))
+
+
+def _records(path: Path):
     try:
-        header = next(reader, None)
-        if header is None:
-            raise _error(path, 1, f"the file is empty; expected the header {','.join(columns)}.")
-        header = [name.strip() for name in header]
-        missing = [c for c in columns if c not in header]
-        unknown = [c for c in header if c not in columns]
-        if missing or unknown or len(header) != len(set(header)):
-            parts = []
-            if missing:
-                parts.append(f"missing column(s) {', '.join(missing)}")
-            if unknown:
-                parts.append(f"unknown column(s) {', '.join(unknown)}")
-            if len(header) != len(set(header)):
-                parts.append("a column is named twice")
-            raise _error(path, 1, f"unexpected header ({'; '.join(parts)}); expected {','.join(columns)}.")
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                what = "the row is truncated" if len(fields) < len(header) else "the row has extra fields"
-                raise _error(path, line, f"expected {len(header)} fields, got {len(fields)}: {what}.")
-            yield line, dict(zip(header, fields))
-    except csv.Error as exc:
-        raise _error(path, reader.line_num, f"not valid CSV ({exc}).") from None
+        yield from tabular.csv_records(path, CSV_LIMITS)
+    except tabular.FileRefused as refused:
+        raise _refused(refused) from None
+
+
+class _Repeats:
+    """Exact repeats of an earlier row of the same file: (line, first line) of each."""
+
+    def __init__(self, duplicates: list[tuple[int, int]] | None):
+        self.first: dict[tuple[str, ...], int] = {}
+        self.duplicates = duplicates if duplicates is not None else []
+
+    def seen(self, line: int, fields: tuple[str, ...]) -> bool:
+        first = self.first.setdefault(fields, line)
+        if first == line:
+            return False
+        self.duplicates.append((line, first))
+        return True
 
 
 def _unique_key(key: str, seen: Counter) -> str:
@@ -469,7 +587,8 @@ def _unique_key(key: str, seen: Counter) -> str:
 
 
 def _logged_at(row: dict[str, str], utc_offset: timedelta) -> datetime:
-    return _local_to_utc(datetime.combine(_date(row["date"], "date"), _time(row["time"], "time")), utc_offset)
+    local = datetime.combine(_date(row["date"], "date"), _time(row["time"], "time"))
+    return _logged_moment(local, utc_offset, "date, time:")
 
 
 def _iso(value: Any) -> Any:
@@ -489,10 +608,15 @@ CS_COLUMNS = [
 CS_INPUTS = ("vix", "vx1", "vx2", "spread")
 
 
-def parse_daily_log(path: Path, *, utc_offset: timedelta) -> list[LogRow]:
+def parse_daily_log(path: Path, *, utc_offset: timedelta,
+                    duplicates: list[tuple[int, int]] | None = None) -> list[LogRow]:
+    """The rows of daily_log.csv; an exact repeat of an earlier row is left out and added to ``duplicates``."""
     rows: list[LogRow] = []
     seen: Counter = Counter()
+    repeats = _Repeats(duplicates)
     for line, row in _csv_rows(path, CS_COLUMNS):
+        if repeats.seen(line, tuple(cell.strip() for cell in row.values())):
+            continue
         try:
             rows.append(_cs_row(line, row, utc_offset=utc_offset, seen=seen))
         except _RowError as exc:
@@ -524,7 +648,16 @@ def _cs_row(line: int, row: dict[str, str], *, utc_offset: timedelta, seen: Coun
         "notes": row["notes"].strip(),
     }
     if len(v["gate_state"]) > 8:
-        raise _RowError(f"gate_state: {row['gate_state']!r} is not a gate state (OPEN, REDUCE, CLOSED).")
+        raise _RowError(f"gate_state: {tabular.shown(row['gate_state'])} is not a gate state (OPEN, REDUCE, CLOSED).")
+    _plausible(v["vix"], "vix", "vix", above_zero=True)
+    _plausible(v["vx1"], "vx1", "vx_future", above_zero=True)
+    _plausible(v["vx2"], "vx2", "vx_future", above_zero=True)
+    for name in ("spread", "entry_spread", "stop_loss_level", "take_profit_level"):
+        _plausible(v[name], name, "vx_spread")
+    _plausible(v["pnl_usd"], "pnl_usd", "account_value", digits=bounds.MONEY_DIGITS)
+    _plausible(v["gate_score"], "gate_score", "gate_score", digits=(8, 4))
+    _plausible(v["contango_pct"], "contango_pct", "percent", digits=(10, 4))
+    _plausible(v["days_to_roll"], "days_to_roll", "days", digits=(10, 0))
     if v["roll_by"] is not None:
         v["sessions_to_roll"] = calendars.sessions_until(trading_date, v["roll_by"], exchange=CFE)
 
@@ -540,6 +673,18 @@ def _cs_row(line: int, row: dict[str, str], *, utc_offset: timedelta, seen: Coun
         status, reason = LogDataStatus.OK, ""
     flags.extend(_cs_level_flags(v))
     flags.extend(_cs_input_flags(v))
+    if v["days_to_roll"] is not None and v["days_to_roll"] < 0:
+        local_date = (logged_at + utc_offset).date()
+        if v["roll_by"] is not None and v["roll_by"] < local_date:
+            flags.append(
+                f"days_to_roll {v['days_to_roll']} is negative: logged after the roll-by {v['roll_by']}, so the roll "
+                "was overdue and the position was still held (the legacy monitor counted the roll as due at 0 days "
+                "or fewer)."
+            )
+        else:
+            after = f"the roll-by {v['roll_by']} was still ahead" if v["roll_by"] is not None else "no roll_by was logged"
+            flags.append(f"days_to_roll {v['days_to_roll']} is negative but {after}: the logged count is wrong; "
+                         "it is stored as logged.")
     if v["days_to_roll"] is not None and v["roll_by"] is not None:
         local_date = (logged_at + utc_offset).date()
         if v["days_to_roll"] == (v["roll_by"] - local_date).days and v["days_to_roll"] != v["sessions_to_roll"]:
@@ -618,10 +763,15 @@ ERP_COLUMNS = [
 ]
 
 
-def parse_erp_log(path: Path, *, utc_offset: timedelta) -> list[LogRow]:
+def parse_erp_log(path: Path, *, utc_offset: timedelta,
+                  duplicates: list[tuple[int, int]] | None = None) -> list[LogRow]:
+    """The rows of vrp_erp_log.csv; an exact repeat of an earlier row is left out and added to ``duplicates``."""
     rows: list[LogRow] = []
     seen: Counter = Counter()
+    repeats = _Repeats(duplicates)
     for line, row in _csv_rows(path, ERP_COLUMNS):
+        if repeats.seen(line, tuple(cell.strip() for cell in row.values())):
+            continue
         try:
             rows.append(_erp_row(line, row, utc_offset=utc_offset, seen=seen))
         except _RowError as exc:
@@ -649,9 +799,17 @@ def _erp_row(line: int, row: dict[str, str], *, utc_offset: timedelta, seen: Cou
         "notes": row["notes"].strip(),
     }
     if v["regime"] and v["regime"] not in REGIMES:
-        raise _RowError(f"regime: {row['regime']!r} is not one of {', '.join(REGIMES)}.")
+        raise _RowError(f"regime: {tabular.shown(row['regime'])} is not one of {', '.join(REGIMES)}.")
     if v["spy_price"] is not None and v["spy_price"] <= 0:
-        raise _RowError(f"spy_price: {row['spy_price']} is not a price (it must be above 0).")
+        raise _RowError(f"spy_price: {row['spy_price'].strip()} is not a price (it must be above 0).")
+    _plausible(v["vix"], "vix", "vix", above_zero=True)
+    _plausible(v["spy_price"], "spy_price", "stock_price")
+    for name in ("avg_cost", "fill_price"):
+        _plausible(v[name], name, "stock_price")
+    for name in ("target_shares", "actual_shares"):
+        _plausible(v[name], name, "quantity", digits=(18, 0))
+    _plausible(v["actual_exposure_usd"], "actual_exposure_usd", "account_value", digits=bounds.MONEY_DIGITS)
+    _plausible(v["drift_pct"], "drift_pct", "percent", digits=(10, 4))
     if len(v["action_taken"]) > 120:
         raise _RowError("action_taken: longer than 120 characters.")
 
@@ -693,11 +851,8 @@ VXM_MULTIPLIER = 100
 def _json_object(path: Path) -> tuple[dict[str, Any], str]:
     text = _read_text(path)
 
-    def refuse_constant(name):
-        raise ValueError(f"{name} is not a number")
-
     try:
-        content = json.loads(text, parse_constant=refuse_constant)
+        content = _json_loads(text)
     except json.JSONDecodeError as exc:
         raise _error(path, exc.lineno, f"not valid JSON: {exc.msg}.") from None
     except ValueError as exc:
@@ -705,6 +860,31 @@ def _json_object(path: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(content, dict):
         raise _error(path, 1, "expected a JSON object ({...}) at the top level.")
     return content, text
+
+
+def _json_loads(text: str) -> Any:
+    """JSON with finite numbers only: NaN, Infinity and 1e400 (which Python reads as inf) are refused.
+
+    Raises json.JSONDecodeError or ValueError (also for nesting too deep to read).
+    """
+    def refuse_constant(name):
+        raise ValueError(f"{name} is not a number")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"{tabular.clipped(number)} is too large for a number")
+        return value
+
+    def whole(number: str) -> int:
+        if len(number.lstrip("-")) > 18:
+            raise ValueError(f"{tabular.clipped(number)} is too large for a number")
+        return int(number)
+
+    try:
+        return json.loads(text, parse_constant=refuse_constant, parse_float=finite, parse_int=whole)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _key_line(text: str, key: str) -> int:
@@ -723,12 +903,16 @@ def parse_position_config(path: Path) -> PositionConfig:
         if key not in content:
             raise _error(path, 1, f"the required key {key!r} is missing.")
 
-    def number(key: str) -> Decimal:
+    def number(key: str, kind: str = "vx_spread") -> Decimal:
         raw = content[key]
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise _error(path, _key_line(text, key), f"{key}: expected a number, got {raw!r}.")
-        value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
-        if -value.as_tuple().exponent > 6:
+            raise _error(path, _key_line(text, key), f"{key}: expected a number, got {tabular.shown(raw)}.")
+        try:
+            value = bounds.check_plausible(raw, f"{key}:", kind)
+        except bounds.OutOfBounds as exc:
+            raise _error(path, _key_line(text, key), f"{exc}.") from None
+        exact = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        if -exact.as_tuple().exponent > 6:
             raise _error(path, _key_line(text, key), f"{key}: {raw} has more than 6 decimal places.")
         return value
 
@@ -736,15 +920,25 @@ def parse_position_config(path: Path) -> PositionConfig:
         raw = content[key]
         if isinstance(raw, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             try:
-                return date.fromisoformat(raw)
+                parsed_day = date.fromisoformat(raw)
             except ValueError:
                 pass
-        raise _error(path, _key_line(text, key), f"{key}: expected a date as \"YYYY-MM-DD\", got {raw!r}.")
+            else:
+                try:
+                    return bounds.check_date(parsed_day, f"{key}:")
+                except bounds.OutOfBounds as exc:
+                    raise _error(path, _key_line(text, key), f"{exc}.") from None
+        raise _error(path, _key_line(text, key), f"{key}: expected a date as \"YYYY-MM-DD\", got {tabular.shown(raw)}.")
 
     def whole(key: str) -> int:
         raw = content[key]
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-            raise _error(path, _key_line(text, key), f"{key}: expected a whole number of at least 1, got {raw!r}.")
+            raise _error(path, _key_line(text, key),
+                         f"{key}: expected a whole number of at least 1, got {tabular.shown(raw)}.")
+        try:
+            bounds.check_plausible(raw, f"{key}:", "quantity", digits=(10, 0))
+        except bounds.OutOfBounds as exc:
+            raise _error(path, _key_line(text, key), f"{exc}.") from None
         return raw
 
     flags: list[tuple[int | None, str]] = []
@@ -762,7 +956,7 @@ def parse_position_config(path: Path) -> PositionConfig:
                      f"long_contract {content['long_contract']} must settle after short_contract "
                      f"{content['short_contract']}: the spread is short the front month and long the next.")
 
-    if "multiplier" in content and number("multiplier") != VXM_MULTIPLIER:
+    if "multiplier" in content and number("multiplier", "multiplier") != VXM_MULTIPLIER:
         raise _error(path, _key_line(text, "multiplier"),
                      f"multiplier {content['multiplier']}: VXM contracts have a multiplier of {VXM_MULTIPLIER} "
                      "(1000 is the big VX contract, which this sleeve does not trade).")
@@ -779,7 +973,7 @@ def parse_position_config(path: Path) -> PositionConfig:
     else:
         raise _error(path, 1, "neither quantity nor position_size is given: the size of the position is unknown.")
 
-    short_price, long_price = number("short_entry_price"), number("long_entry_price")
+    short_price, long_price = number("short_entry_price", "vx_future"), number("long_entry_price", "vx_future")
     entry, stop, tp = number("entry_spread"), number("stop_loss_spread"), number("take_profit_spread")
     if short_price <= 0 or long_price <= 0:
         raise _error(path, _key_line(text, "short_entry_price"), "entry prices must be above 0.")
@@ -792,7 +986,10 @@ def parse_position_config(path: Path) -> PositionConfig:
         key, messages = next(iter(level_errors.items()))
         raise _error(path, _key_line(text, key), f"{key}: {' '.join(messages)} Fix the levels in the file.")
 
-    rule = vx.contract_dates(short_month, sessions_before=roll_sessions_before())
+    try:
+        rule = vx.contract_dates(short_month, sessions_before=roll_sessions_before())
+    except ValueError as exc:  # a CalendarRangeError: a month the exchange calendar does not cover
+        raise _error(path, _key_line(text, "short_contract"), f"short_contract: {exc}") from None
     planned_settlement = day("vx1_expiry") if "vx1_expiry" in content else None
     planned_roll_by = day("roll_by_date") if "roll_by_date" in content else None
     short = content["short_contract"]
@@ -840,44 +1037,65 @@ TRADE_COLUMNS = "ts_iso,action,mode,details_json"
 TRADE_ACTIONS = ("open", "close", "roll", "update-config")
 
 
-def parse_trades(path: Path, *, utc_offset: timedelta) -> list[TradeRow]:
-    lines = _read_text(path).splitlines()
-    if not lines:
+def parse_trades(path: Path, *, utc_offset: timedelta,
+                 duplicates: list[tuple[int, int]] | None = None) -> list[TradeRow]:
+    """The order records of trades.csv; an exact repeat of an earlier line is left out and added to ``duplicates``."""
+    lines = _text_lines(path)
+    _first, header = next(lines, (1, None))
+    if header is None:
         raise _error(path, 1, f"the file is empty; expected the header {TRADE_COLUMNS}.")
-    if lines[0].strip() != TRADE_COLUMNS:
-        raise _error(path, 1, f"unexpected header {lines[0].strip()!r}; expected {TRADE_COLUMNS}.")
+    if header.strip() != TRADE_COLUMNS:
+        raise _error(path, 1, f"unexpected header {tabular.shown(header.strip(), 80)}; expected {TRADE_COLUMNS}.")
     rows: list[TradeRow] = []
     seen: Counter = Counter()
-    for number, text in enumerate(lines[1:], start=2):
+    repeats = _Repeats(duplicates)
+    count = 0
+    for number, text in lines:
         if not text.strip():
             continue
+        count += 1
+        if count > MAX_ROWS:
+            raise _error(path, number, f"more than {MAX_ROWS:,} rows; a legacy CSV file may hold at most "
+                                       f"{MAX_ROWS:,}. {IN_PARTS}.")
         # details_json is everything after the third comma: the legacy writer did not quote it.
         parts = text.split(",", 3)
         if len(parts) != 4 or not parts[3].strip():
             raise _error(path, number, f"expected ts_iso,action,mode,details_json; got {len(parts)} field(s): "
                                        "the row is truncated.")
         ts_text, action, mode, details_text = (p.strip() for p in parts)
+        if repeats.seen(number, (ts_text, action, mode, details_text)):
+            continue
         if details_text.startswith('"'):  # a properly quoted CSV field, should one ever appear
-            details_text = next(csv.reader([details_text]))[0]
+            try:
+                details_text = next(csv.reader([details_text]))[0]
+            except csv.Error as exc:
+                raise _error(path, number, f"details_json is not a valid quoted field ({exc}).") from None
         try:
-            logged_at = _local_to_utc(datetime.fromisoformat(ts_text), utc_offset)
+            local = datetime.fromisoformat(ts_text)
         except ValueError:
-            raise _error(path, number, f"ts_iso: {ts_text!r} is not an ISO timestamp.") from None
+            raise _error(path, number, f"ts_iso: {tabular.shown(ts_text)} is not an ISO timestamp.") from None
         try:
-            details = json.loads(details_text)
+            logged_at = _logged_moment(local, utc_offset, "ts_iso:")
+        except _RowError as exc:
+            raise _error(path, number, str(exc)) from None
+        try:
+            details = _json_loads(details_text)
         except json.JSONDecodeError as exc:
             raise _error(path, number, f"details_json is not valid JSON ({exc.msg}, column {exc.colno} of "
                                        "the JSON).") from None
+        except ValueError as exc:
+            raise _error(path, number, f"details_json is not valid JSON ({exc}).") from None
         if not isinstance(details, dict):
             raise _error(path, number, "details_json must be a JSON object ({...}).")
         if action not in TRADE_ACTIONS:
-            raise _error(path, number, f"action {action!r} is not one of {', '.join(TRADE_ACTIONS)}.")
+            raise _error(path, number, f"action {tabular.shown(action)} is not one of {', '.join(TRADE_ACTIONS)}.")
         if not mode or len(mode) > 16:
-            raise _error(path, number, f"mode {mode!r} is not a legacy mode (live, dry-run).")
+            raise _error(path, number, f"mode {tabular.shown(mode)} is not a legacy mode (live, dry-run).")
         flags = []
         statuses = [str(v) for k, v in details.items() if k.endswith("status")]
         if statuses and "Filled" not in statuses:
-            flags.append(f"order record only (status {', '.join(statuses)}): no fill was confirmed.")
+            flags.append(f"order record only (status {tabular.clipped(', '.join(statuses), 200)}): no fill was "
+                         "confirmed.")
         try:
             _, stale = _session_for(logged_at)
         except calendars.CalendarRangeError as exc:
@@ -927,6 +1145,11 @@ def find_unconfirmed_bursts(trades: list[TradeRow]) -> list[TradeBurst]:
 ERP_STATE_KEYS = ("regime", "vix", "days_in_regime", "last_transition_date")
 
 
+def _plausible_or_raise(value: int | float | None, key: str, kind: str) -> None:
+    if value is not None:
+        bounds.check_plausible(value, f"{key}:", kind, digits=(18, 6))
+
+
 def parse_erp_state(path: Path) -> ErpState:
     content, text = _json_object(path)
     for key in content:
@@ -938,10 +1161,17 @@ def parse_erp_state(path: Path) -> ErpState:
         raise _error(path, _key_line(text, "regime"), f"regime: {regime!r} is not one of {', '.join(REGIMES)}.")
     days = content.get("days_in_regime")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
-        raise _error(path, _key_line(text, "days_in_regime"), f"days_in_regime: {days!r} is not a count.")
+        raise _error(path, _key_line(text, "days_in_regime"), f"days_in_regime: {tabular.shown(days)} is not a count.")
     vix = content.get("vix")
     if vix is not None and (isinstance(vix, bool) or not isinstance(vix, (int, float))):
-        raise _error(path, _key_line(text, "vix"), f"vix: {vix!r} is not a number.")
+        raise _error(path, _key_line(text, "vix"), f"vix: {tabular.shown(vix)} is not a number.")
+    for key, value, kind in (("days_in_regime", days, "days"), ("vix", vix, "vix")):
+        try:
+            if kind == "vix" and value is not None and value <= 0:
+                raise bounds.OutOfBounds(f"{key}: {value} is not a quote (it must be above 0)")
+            _plausible_or_raise(value, key, kind)
+        except bounds.OutOfBounds as exc:
+            raise _error(path, _key_line(text, key), f"{exc}.") from None
     raw_date = content.get("last_transition_date")
     flags: list[tuple[int | None, str]] = []
     line = _key_line(text, "last_transition_date")
@@ -954,7 +1184,12 @@ def parse_erp_state(path: Path) -> ErpState:
     except ValueError:
         transition = None
     if transition is None:
-        raise _error(path, line, f"last_transition_date: expected \"YYYY-MM-DD\" or null, got {raw_date!r}.")
+        raise _error(path, line, f"last_transition_date: expected \"YYYY-MM-DD\" or null, got "
+                                 f"{tabular.shown(raw_date)}.")
+    try:
+        bounds.check_date(transition, "last_transition_date:")
+    except bounds.OutOfBounds as exc:
+        raise _error(path, line, f"{exc}.") from None
     try:
         since = calendars.session_on_or_before(transition, exchange=NYSE)
     except calendars.CalendarRangeError as exc:
@@ -979,6 +1214,10 @@ def parse_digest(path: Path, *, name: str, utc_offset: timedelta) -> LegacyDiges
         trading_date = date.fromisoformat(path.stem.removeprefix("digest_"))
     except ValueError:
         raise _error(path, None, f"the file name does not hold a valid date ({path.name}).") from None
+    try:
+        bounds.check_date(trading_date, "the file name's date")
+    except bounds.OutOfBounds as exc:
+        raise _error(path, None, f"{exc}.") from None
     markdown = _read_text(path)
     if not markdown.strip():
         raise _error(path, 1, "the digest is empty.")
@@ -987,11 +1226,15 @@ def parse_digest(path: Path, *, name: str, utc_offset: timedelta) -> LegacyDiges
         raise _error(path, 1, "no 'Generated: `YYYY-MM-DDTHH:MM:SS`' line; this is not a legacy digest.")
     line = markdown.count("\n", 0, match.start()) + 1
     try:
-        generated_at = _local_to_utc(datetime.fromisoformat(match.group(1)), utc_offset)
+        generated_local = datetime.fromisoformat(match.group(1))
     except ValueError:
-        raise _error(path, line, f"Generated: {match.group(1)!r} is not an ISO timestamp.") from None
+        raise _error(path, line, f"Generated: {tabular.shown(match.group(1))} is not an ISO timestamp.") from None
+    try:
+        generated_at = _logged_moment(generated_local, utc_offset, "Generated:")
+    except _RowError as exc:
+        raise _error(path, line, str(exc)) from None
     flags: list[tuple[int | None, str]] = []
-    title = TITLE_RE.match(markdown.splitlines()[0])
+    title = TITLE_RE.match(markdown.partition("\n")[0])
     if title and title.group(1) != trading_date.isoformat():
         flags.append((1, f"the title says {title.group(1)} but the file name says {trading_date}; "
                          "the file name's date is used."))
