@@ -12,10 +12,11 @@ What the legacy files got wrong is kept as it was logged, and flagged: on the st
 Bounds (DECISIONS.md section 11). Files are read as streams (dspops.tabular): a CSV log may be
 4 MiB with lines of 64 KiB and 2,000 rows, trades.csv 1 MiB, a JSON, YAML or digest file 1 MiB
 (all digests together 16 M characters); UTF-8 only. Every date lies between 2000-01-01 and
-2100-12-31 and nothing was logged in the future. Every number fits its column and a plausible
-range (dspops.bounds.PLAUSIBLE): a VIX, VX or SPY quote is above 0, so a negative VIX refuses
-the file (it is no quote at all, like a SPY price of 0). A negative days_to_roll is kept and
-flagged: the legacy monitor counted a roll as due at 0 days or fewer (LEGACY.md 2.7), so it
+2100-12-31 (a logged time is not compared with now: these are records of a retired system, not
+executions, and a replay of a past day imports the later rows too). Every number fits its
+column and a plausible range (dspops.bounds.PLAUSIBLE): a VIX, VX or SPY quote is above 0, so a
+negative VIX refuses the file (it is no quote at all, like a SPY price of 0). A negative
+days_to_roll is kept and flagged: the legacy monitor counted a roll as due at 0 days or fewer (LEGACY.md 2.7), so it
 logged an overdue roll; the flag says so, or that the count contradicts its roll_by.
 
 A row that appears twice in one file (every field the same) is imported once; the repeat is
@@ -44,7 +45,7 @@ from django.utils import timezone
 
 from digests.alerts import raise_alert
 from digests.models import Digest, DigestSource, Severity
-from dspops import bounds, calendars, clock, tabular
+from dspops import bounds, calendars, tabular
 from dspops.models import DataSource, Instrument, SecType
 from rolls import vx
 from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
@@ -418,17 +419,17 @@ def _local_to_utc(local: datetime, utc_offset: timedelta) -> datetime:
 
 
 def _logged_moment(local: datetime, utc_offset: timedelta, what: str) -> datetime:
-    """``local`` (a legacy timestamp) in UTC, after the bounds checks; _RowError names ``what``."""
+    """``local`` (a legacy timestamp) in UTC once its date is within bounds; _RowError names ``what``.
+
+    Not checked against now: these are the records of a retired system, not executions, and a
+    replay of a past day (the clock pinned to it) imports the later records of the same files.
+    """
     try:
         bounds.check_date(local, what)
+        moment = _local_to_utc(local, utc_offset)
+        return bounds.check_date(moment, what)  # the offset can carry 2000-01-01 00:30 into 1999
     except bounds.OutOfBounds as exc:
         raise _RowError(f"{exc}.") from None
-    moment = _local_to_utc(local, utc_offset)
-    try:
-        bounds.check_execution_time(moment, clock.now().replace(microsecond=0), what)
-    except bounds.OutOfBounds as exc:
-        raise _RowError(f"{exc}: check the file and the UTC offset (--utc-offset).") from None
-    return moment
 
 
 def _session_for(moment: datetime) -> tuple[date, str | None]:

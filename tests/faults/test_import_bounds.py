@@ -576,13 +576,6 @@ def test_a_legacy_log_date_outside_2000_to_2100_is_refused(booted, tmp_path, row
     assert refused_legacy(tmp_path) == f"{path}:2: {reason}"
 
 
-def test_a_legacy_row_logged_in_the_future_is_refused(booted, tmp_path):
-    path = write_legacy_log(tmp_path, [LEGACY_ROWS[0].replace("2026-02-02,", "2099-01-05,", 1)])
-    message = refused_legacy(tmp_path)
-    assert re.fullmatch(rf"{re.escape(str(path))}:2: date, time: 2099-01-05T14:40:00\+00:00 is in the future "
-                        r"\(now .*\): check the file and the UTC offset \(--utc-offset\)\.", message), message
-
-
 def test_a_legacy_year_9999_order_record_with_a_negative_offset_is_refused_not_a_traceback(booted, tmp_path):
     (tmp_path / "paper_trading").mkdir()
     path = tmp_path / "paper_trading" / "trades.csv"
