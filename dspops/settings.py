@@ -259,7 +259,6 @@ _STYLE_ATTRIBUTES_IN_CODE = (
     "text-align:right",  # dspops/admin.py, the broker snapshot's positions table (class "num")
     "text-align:left;padding-right:1em",  # dspops/admin_display.py, mapping_table (th class "key")
     "color:#b00", "color:#c60", "color:inherit",  # rolls/admin.py, the countdown and plan flag (text-*)
-    "color:#357",  # digests/admin.py, the severity badge with #b00 and #c60 (text-info)
     "display:inline",  # dspops/admin.py, the unreadable-rows message's Remove form (class "inline-form")
     "border-top: 0",  # django-simple-history's object_history_list.html paginator
 )
