@@ -9,7 +9,9 @@ class KeyCheckingAutocompleteSelect(AutocompleteSelect):
 
     When a form is shown again with its errors, Django's widget looks the submitted value up as a
     key. A value that cannot be one (a hand-made POST: "abc" for an instrument id) raised
-    ValueError there, a server error instead of the form's own "Select a valid choice".
+    ValueError there, and one beyond the key's range (99999999999999999999999, too large for a
+    bigint) an OverflowError on SQLite and a range error on PostgreSQL: a server error instead of
+    the form's own "Select a valid choice".
     """
 
     def optgroups(self, name, value, attr=None):
@@ -17,8 +19,8 @@ class KeyCheckingAutocompleteSelect(AutocompleteSelect):
         readable = []
         for item in value:
             try:
-                key.to_python(item)
-            except ValidationError:
+                key.run_validators(key.to_python(item))  # a key, within the database's range for it
+            except (ValidationError, ValueError, TypeError, OverflowError):
                 continue
             readable.append(item)
         return super().optgroups(name, readable, attr)

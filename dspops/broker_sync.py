@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dspops import calendars, clock
+from dspops import bounds, calendars, clock
 from typing import TYPE_CHECKING
 
 from dspops.broker.errors import GatewayError
@@ -93,8 +93,14 @@ def record_quotes(
 
 
 def _price(value: Decimal | None) -> Decimal | None:
-    # The stored row keeps what the broker sent only when it is a price at all.
-    return value if value is not None and value >= 0 else None
+    # The stored row keeps what the broker sent only when it is a price at all, and one the column
+    # holds (the gateway already drops absurd prices; this keeps the row storable whatever a Quote says).
+    if value is None or value < 0:
+        return None
+    try:
+        return bounds.fits_column(value, "price", bounds.PRICE_DIGITS)
+    except bounds.OutOfBounds:
+        return None
 
 
 def watched_instruments() -> list[Instrument]:
@@ -117,7 +123,9 @@ def watched_instruments() -> list[Instrument]:
 def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = None, requested_by: str = "") -> BrokerSnapshot:
     """Quotes for every watched instrument, the positions and the account figures, stored.
 
-    Raises GatewayError (nothing stored) when the broker cannot be read.
+    Raises GatewayError (nothing stored) when the broker cannot be read. An account figure the
+    broker sent as an absurd value is stored as missing; the snapshot's (unsaved) ``problems`` say
+    why, for the page that asked.
     """
     if gateway is None:
         with open_gateway(role) as connected:
@@ -127,7 +135,7 @@ def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = No
     positions = gateway.positions()
     account = gateway.account_values()
     with transaction.atomic():
-        return BrokerSnapshot.objects.create(
+        snapshot = BrokerSnapshot.objects.create(
             as_of=account.as_of, account=account.account, simulated=gateway.simulated,
             net_liquidation=account.net_liquidation, excess_liquidity=account.excess_liquidity,
             maint_margin_req=account.maint_margin_req, available_funds=account.available_funds,
@@ -139,3 +147,5 @@ def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = No
             ],
             requested_by=requested_by,
         )
+    snapshot.problems = account.problems
+    return snapshot

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dspops import clock
-from dspops.admin_display import ReadOnlyAdmin
+from dspops.admin_display import BoundedAdminMixin, ReadOnlyAdmin
 from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
@@ -46,7 +46,11 @@ class SpreadPositionForm(forms.ModelForm):
         from django.forms.models import construct_instance
 
         construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
-        fill_spread_defaults(self.instance)
+        try:
+            fill_spread_defaults(self.instance)
+        except ValueError as exc:  # the short leg's month is outside the calendar (CalendarRangeError)
+            self.add_error("short_leg", f"Its settlement and roll-by cannot be computed: {exc}")
+            return
         for name in ("entry_spread", "stop_loss_spread", "take_profit_spread", "settlement_date", "roll_by"):
             if self.cleaned_data.get(name) is None and getattr(self.instance, name) is not None:
                 self.cleaned_data[name] = getattr(self.instance, name)
@@ -160,7 +164,7 @@ class _Done:
 
 
 @admin.register(RollAttempt)
-class RollAttemptAdmin(admin.ModelAdmin):
+class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
     """A roll's main page is its checklist; every step is a POST to the roll service."""
 
     list_display = ("checklist_link", "state_title", "rehearsal", "legs", "quantity", "created_at", "created_by")
@@ -212,6 +216,8 @@ class RollAttemptAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The checklist is the roll's page; the model form would only show raw fields.
+        if not object_id.isdigit():  # the checklist's address takes a number; "abc" names no roll
+            raise Http404(f"No roll with the id {object_id[:40]!r}.")
         return HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[object_id]))
 
     # --- pages ---

@@ -9,9 +9,36 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from dspops import bounds, calendars
 from dspops.fields import PriceField
 from dspops.models import Instrument
 from sleeves.models import Sleeve
+
+
+def check_calendar_date(value: date, what: str) -> date:
+    """A date within the bounds that dspops can also count sessions to (its exchange calendar's window).
+
+    A roll-by or a settlement is counted down in CFE sessions: a date the calendar does not cover would
+    make every countdown fail.
+    """
+    bounds.check_date(value, what)
+    if not calendars.CALENDAR_START <= value <= calendars.CALENDAR_END:
+        raise bounds.OutOfBounds(
+            f"{what} {value.isoformat()} is outside the exchange calendar dspops counts sessions in "
+            f"({calendars.CALENDAR_START} to {calendars.CALENDAR_END})")
+    return value
+
+
+def _bounds_errors(instance, checks) -> dict[str, list[str]]:
+    """Field errors for the values of `instance` outside dspops.bounds; (field, label, check) each, None skipped."""
+    return bounds.field_errors(
+        (name, (lambda check=check, value=getattr(instance, name), label=label: check(value, label)))
+        for name, label, check in checks if getattr(instance, name) is not None
+    )
+
+
+def _price(kind: str, digits=bounds.PRICE_DIGITS):
+    return lambda value, label: bounds.check_plausible(value, label, kind, digits=digits)
 
 
 class SpreadPosition(models.Model):
@@ -76,6 +103,20 @@ class SpreadPosition(models.Model):
             stop_loss_spread=self.stop_loss_spread,
             take_profit_spread=self.take_profit_spread,
         )
+        # Every date and number within dspops.bounds (DECISIONS.md section 11): a roll-by of 1900-01-01
+        # saved here made every page that counts down to it fail.
+        for name, messages in _bounds_errors(self, (
+            ("entry_date", "Entry date", bounds.check_date),
+            ("settlement_date", "Settlement date", check_calendar_date),
+            ("roll_by", "Roll-by", check_calendar_date),
+            ("short_entry_price", "Short entry price", _price("vx_future")),
+            ("long_entry_price", "Long entry price", _price("vx_future")),
+            ("entry_spread", "Entry spread", _price("vx_spread")),
+            ("stop_loss_spread", "Stop-loss spread", _price("vx_spread")),
+            ("take_profit_spread", "Take-profit spread", _price("vx_spread")),
+            ("quantity", "Quantity", _price("quantity", bounds.QUANTITY_DIGITS)),
+        )).items():
+            errors.setdefault(name, []).extend(messages)
         if (
             self.short_entry_price is not None
             and self.long_entry_price is not None
@@ -181,6 +222,17 @@ class RollCycle(models.Model):
 
     def __str__(self):
         return self.contract_month
+
+    def clean(self):
+        errors = _bounds_errors(self, (
+            ("settlement_date", "Settlement date", check_calendar_date),
+            ("roll_by", "Roll-by", check_calendar_date),
+            ("planned_roll_by", "Planned roll-by", check_calendar_date),
+            ("planned_settlement_date", "Planned settlement date", check_calendar_date),
+            ("generated_at", "Generated at", bounds.check_date),
+        ))
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def plan_differs(self) -> bool:

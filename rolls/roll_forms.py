@@ -1,4 +1,9 @@
-"""The forms of the roll checklist page. They read what the operator typed; the service judges it."""
+"""The forms of the roll checklist page. They read what the operator typed; the service judges it.
+
+What they accept is bounded first (DECISIONS.md section 11): prices plausible for VIX and VX and
+fitting their column, a time within the date bounds and not in the future, a plausible quantity.
+Each refusal is an error on its field.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from decimal import Decimal
 
 from django import forms
 
+from dspops import bounds, clock
 from rolls.roll_service import ManualQuote
 
 NEW_YORK_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
@@ -30,13 +36,42 @@ def _price(label: str, required: bool = False, min_value: Decimal | None = None)
                               widget=forms.NumberInput(attrs={"step": "0.01", "size": 8}))
 
 
+class BoundedForm(forms.Form):
+    """A form whose fields named in ``kinds`` (field -> bounds.PLAUSIBLE kind) are plausible values, and whose
+    ``moments`` fields are execution times: within the date bounds and not in the future."""
+
+    kinds: dict[str, str] = {}
+    moments: tuple[str, ...] = ()
+
+    def kind_of(self, name: str) -> str | None:
+        return self.kinds.get(name)
+
+    def clean(self):
+        cleaned = super().clean()
+        checks = []
+        for name, value in cleaned.items():
+            kind = self.kind_of(name)
+            if value is None or name not in self.fields:
+                continue
+            if kind is not None:
+                label = self.fields[name].label or name
+                checks.append((name, lambda value=value, label=label, kind=kind: bounds.check_plausible(
+                    value, label, kind, digits=bounds.QUANTITY_DIGITS if kind == "quantity" else bounds.PRICE_DIGITS)))
+            elif name in self.moments:
+                checks.append((name, lambda value=value: bounds.check_execution_time(value, clock.now(), "the time")))
+        for name, errors in bounds.field_errors(checks).items():
+            for error in errors:
+                self.add_error(name, error)
+        return cleaned
+
+
 def _quote(label: str) -> forms.DecimalField:
     # A quote is never negative (IBKR's -1 means "no price"; leave the field blank instead). Zero
     # gets through, and the checks fail it with their own reason.
     return _price(label, min_value=Decimal("0"))
 
 
-class ManualQuoteForm(forms.Form):
+class ManualQuoteForm(BoundedForm):
     """Bid and ask for each of the roll's three legs, and VIX, typed from another screen.
 
     A leg left blank has no quote (its checks fail and its combo gets no ticket).
@@ -53,6 +88,9 @@ class ManualQuoteForm(forms.Form):
             self.fields[f"bid_{symbol}"] = _quote(f"{symbol} bid")
             self.fields[f"ask_{symbol}"] = _quote(f"{symbol} ask")
 
+    def kind_of(self, name: str) -> str | None:
+        return "vix" if name == "vix" else "vx_future" if name.startswith(("bid_", "ask_")) else None
+
     def leg_fields(self):
         return [(symbol, self[f"bid_{symbol}"], self[f"ask_{symbol}"]) for symbol in self.legs]
 
@@ -68,8 +106,11 @@ class ManualQuoteForm(forms.Form):
         return self.cleaned_data.get("vix")
 
 
-class LegFillForm(forms.Form):
+class LegFillForm(BoundedForm):
     """One fill of one leg; the ticket, contract and side are fixed by the leg the form belongs to."""
+
+    kinds = {"quantity": "quantity", "price": "vx_future"}
+    moments = ("executed_at",)
 
     quantity = forms.IntegerField(label="quantity", widget=forms.NumberInput(attrs={"size": 4}))
     price = _price("price", required=True)
@@ -78,8 +119,10 @@ class LegFillForm(forms.Form):
                                                                     "placeholder": "YYYY-MM-DD HH:MM:SS"}))
 
 
-class VerifyForm(forms.Form):
+class VerifyForm(BoundedForm):
     """The new config's levels; blank means entry x the default multiples."""
+
+    kinds = {"stop_loss_spread": "vx_spread", "take_profit_spread": "vx_spread"}
 
     stop_loss_spread = _price("stop-loss spread")
     take_profit_spread = _price("take-profit spread")

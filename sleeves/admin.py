@@ -1,4 +1,3 @@
-from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
@@ -8,8 +7,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from dspops import clock
-from dspops.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table
+from dspops import bounds, clock
+from dspops.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table, moment_display
 from dspops.admin_history import GuardedHistoryAdmin
 from dspops.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
@@ -163,11 +162,20 @@ class FillForm(forms.ModelForm):
 
     def clean_executed_at(self):
         executed_at = self.cleaned_data["executed_at"]
-        # A fill has happened. A time in the future is a typo (a year 9999 could not even be stored).
-        if executed_at is not None and executed_at > clock.now() + timedelta(minutes=5):
+        if executed_at is None:
+            return executed_at
+        # A fill has happened. A time in the future is a typo, and so is one before the bounds: a fill
+        # dated 9999-12-31 or 0001-01-01 made the Fills page fail for everyone.
+        if executed_at > clock.now() + bounds.CLOCK_SKEW:
             raise forms.ValidationError(
                 f"{timezone.localtime(executed_at):%Y-%m-%d %H:%M} (New York) is in the future: enter the time "
                 "TWS shows for the execution.")
+        try:
+            bounds.check_date(executed_at, "execution time")
+        except bounds.OutOfBounds:
+            raise forms.ValidationError(
+                f"{executed_at.date()} is outside {bounds.EARLIEST_DATE} to {bounds.LATEST_DATE}: enter the time "
+                "TWS shows for the execution.") from None
         return executed_at
 
 
@@ -177,6 +185,8 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     form = FillForm
     list_display = ("executed_at", "sleeve", "instrument", "side", "quantity", "price", "commission",
                     "exec_id", "order_ref", "source", "entered_by", "reverses")
+    # "before 2000" / "after 2100" list fills stored with an impossible date: reverse them (the action),
+    # then record the fill again with the right time.
     list_filter = (("executed_at", YearDateFilter), "sleeve", "side", "source", "instrument__sec_type")
     search_fields = ("=exec_id", "order_ref", "instrument__local_symbol", "note")
     list_select_related = ("sleeve", "instrument", "entered_by", "reverses__instrument")
@@ -187,7 +197,17 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return [f.name for f in Fill._meta.fields]
+        # The time through moment_display: a fill dated 0001-01-01 cannot be converted to New York time.
+        return [("executed_at_shown" if f.name == "executed_at" else f.name) for f in Fill._meta.fields]
+
+    def get_fields(self, request, obj=None):
+        # A recorded fill is shown, never edited: exactly its read-only fields (the view-only page would
+        # otherwise take `executed_at` from the form and draw it with Django's own conversion).
+        return super().get_fields(request, obj) if obj is None else self.get_readonly_fields(request, obj)
+
+    @admin.display(description="executed at", ordering="executed_at")
+    def executed_at_shown(self, obj):
+        return moment_display(obj.executed_at, Fill._meta.get_field("executed_at"))
 
     def has_change_permission(self, request, obj=None):
         return False  # never edited in place; see the reverse action
@@ -241,8 +261,8 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
 @admin.register(DmTarget)
 class DmTargetAdmin(ReadOnlyAdmin):
     list_display = ("month", "session", "nav_usd", "weights_text", "ticket_count", "created_at", "created_by")
+    list_filter = (("session", YearDateFilter),)
     search_fields = ("month",)
-    date_hierarchy = "session"
     fields = ("month", "session", "nav_usd", "weights_table", "shares_table", "tickets_table", "dropped_table",
               "run", "created_at", "created_by")
     readonly_fields = fields
@@ -308,9 +328,9 @@ class VrpCsLogEntryAdmin(ReadOnlyAdmin):
     list_display = ("logged_at", "trading_date", "data_status", "vix", "vx1", "vx2", "spread", "entry_spread",
                     "pnl_usd", "gate_state", "roll_by", "stop_loss_level", "take_profit_level",
                     "stop_loss_hit", "take_profit_hit", "flag_count", "source")
-    list_filter = ("data_status", "source", "gate_state", "stop_loss_hit", "take_profit_hit")
+    list_filter = (("logged_at", YearDateFilter), "data_status", "source", "gate_state", "stop_loss_hit",
+                   "take_profit_hit")
     search_fields = ("notes", "flags")
-    date_hierarchy = "logged_at"
     show_full_result_count = False
 
     @admin.display(description="flags")
@@ -322,9 +342,8 @@ class VrpCsLogEntryAdmin(ReadOnlyAdmin):
 class VrpErpLogEntryAdmin(ReadOnlyAdmin):
     list_display = ("logged_at", "trading_date", "data_status", "vix", "spy_price", "regime", "target_shares",
                     "actual_shares", "drift_pct", "rebalance_signal", "flag_count", "source")
-    list_filter = ("data_status", "source", "regime", "rebalance_signal")
+    list_filter = (("logged_at", YearDateFilter), "data_status", "source", "regime", "rebalance_signal")
     search_fields = ("notes", "flags")
-    date_hierarchy = "logged_at"
     show_full_result_count = False
 
     @admin.display(description="flags")
@@ -335,18 +354,16 @@ class VrpErpLogEntryAdmin(ReadOnlyAdmin):
 @admin.register(VolTargetState)
 class VolTargetStateAdmin(ReadOnlyAdmin):
     list_display = ("as_of_session", "multiplier", "realized_vol", "returns_used", "source", "computed_at")
-    list_filter = ("source",)
+    list_filter = (("as_of_session", YearDateFilter), "source")
     search_fields = ("note",)
-    date_hierarchy = "as_of_session"
 
 
 @admin.register(PriceBar)
 class PriceBarAdmin(ReadOnlyAdmin):
     list_display = ("session", "instrument", "open", "high", "low", "close", "volume", "source")
-    list_filter = ("source", "instrument")
+    list_filter = (("session", YearDateFilter), "source", "instrument")
     search_fields = ("instrument__symbol",)
     list_select_related = ("instrument",)
-    date_hierarchy = "session"
     show_full_result_count = False
 
 
@@ -371,9 +388,8 @@ class SignalStateAdmin(GuardedHistoryAdmin):
 @admin.register(LegacyTrade)
 class LegacyTradeAdmin(ReadOnlyAdmin):
     list_display = ("logged_at", "action", "mode", "details_text", "flags")
-    list_filter = ("action", "mode")
+    list_filter = (("logged_at", YearDateFilter), "action", "mode")
     search_fields = ("action",)
-    date_hierarchy = "logged_at"
 
     @admin.display(description="details")
     def details_text(self, obj):

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from dspops import bounds
 from dspops.fields import MoneyField, PriceField
 from dspops.models import DataSource, Instrument
 from sleeves import parameters
@@ -35,6 +36,9 @@ class Sleeve(models.Model):
 
     def __str__(self):
         return self.name
+
+
+PARAMETER_PLACES = 10  # decimal places a decimal setting may have
 
 
 class SleeveParameter(models.Model):
@@ -75,6 +79,10 @@ class SleeveParameter(models.Model):
             typed = self.spec.parse(self.value)
         except parameters.ParameterError as exc:
             raise ValidationError({"value": str(exc)}) from None
+        if isinstance(typed, Decimal) and typed.as_tuple().exponent < -PARAMETER_PLACES:  # type: ignore[operator]
+            # Within its minimum and maximum, yet "1e-999999" would be a million digits of text.
+            raise ValidationError({"value": f"{self.key}: {self.value.strip()[:40]} has more than "
+                                            f"{PARAMETER_PLACES} decimal places."})
         self.value = self.spec.format(typed)
 
 
@@ -158,6 +166,33 @@ class Fill(models.Model):
     @property
     def signed_quantity(self) -> Decimal:
         return self.quantity if self.side == Side.BUY else -self.quantity
+
+    def clean(self):
+        """Every number within its plausible range and column, the time within the date bounds and not in
+        the future (DECISIONS.md section 11).
+
+        A reversal mirrors the fill it cancels: a value it copies from that fill is not checked again, so a
+        fill stored before these bounds (dated 9999-12-31, say) can still be reversed.
+        """
+        from dspops import clock
+
+        reversed_fill = Fill.objects.filter(pk=self.reverses_id).first() if self.reverses_id else None
+
+        def mirrored(name):
+            return reversed_fill is not None and getattr(self, name) == getattr(reversed_fill, name)
+
+        kind = bounds.price_kind(self.instrument.sec_type) if self.instrument_id else "stock_price"
+        checks = (
+            ("executed_at", lambda: bounds.check_execution_time(self.executed_at, clock.now(), "Execution time")),
+            ("quantity", lambda: bounds.check_plausible(self.quantity, "Quantity", "quantity", digits=(14, 4))),
+            ("price", lambda: bounds.check_plausible(self.price, "Price", kind, digits=bounds.PRICE_DIGITS)),
+            ("commission", lambda: bounds.check_plausible(self.commission, "Commission", "commission",
+                                                          digits=bounds.MONEY_DIGITS)),
+        )
+        errors = bounds.field_errors((name, check) for name, check in checks
+                                     if getattr(self, name) is not None and not mirrored(name))
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):

@@ -194,8 +194,16 @@ def _absurd(values: dict[str, float | None], kind: str, digits: tuple[int, int])
                 bounds.check_plausible(value, name, kind, digits=digits)
         except bounds.OutOfBounds as exc:
             values[name] = None
-            problems.append(f"absurd value from the broker, not used: {exc}")
+            problems.append(str(exc))
     return problems
+
+
+def _absurd_reason(problems: list[str]) -> str:
+    """One reason for every absurd value of a quote, e.g. "absurd value from the broker, not used: last
+    1e+300 is outside the plausible range 0 to 1000" (it must fit the stored reason, 200 characters)."""
+    if not problems:
+        return ""
+    return f"absurd value{'s' if len(problems) > 1 else ''} from the broker, not used: " + "; ".join(problems)
 
 
 def _price_problem(x: float | None) -> str:
@@ -246,9 +254,9 @@ def evaluate_quote(
     """
     values = {k: _number(v) for k, v in (("bid", bid), ("ask", ask), ("last", last), ("close", close))}
     sizes = {k: _number(v) for k, v in (("bid_size", bid_size), ("ask_size", ask_size))}
-    absurd = list(problems)
-    absurd += _absurd(values, plausible_kind(contract.sec_type), bounds.PRICE_DIGITS)
-    absurd += _absurd(sizes, "quantity", bounds.QUANTITY_DIGITS)
+    absurd = [_absurd_reason(_absurd(values, plausible_kind(contract.sec_type), bounds.PRICE_DIGITS)
+                             + _absurd(sizes, "quantity", bounds.QUANTITY_DIGITS))]
+    absurd = [p for p in (*problems, *absurd) if p]
     two_sided = contract.sec_type not in ("IND",)
     if market_data_type not in (1, 2, 3, 4):
         market_data_type = 1

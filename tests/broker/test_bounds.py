@@ -41,8 +41,8 @@ def test_absurd_prices_make_invalid_quotes_with_the_value_in_the_reason_and_no_p
     assert (vix.valid, vix.last, vix.close, vix.price) == (False, None, D("15.87"), None)
     assert vix.invalid_reason == NOT_USED + "last 1e+300 is outside the plausible range 0 to 1000"
     assert (front.valid, front.bid, front.ask, front.last, front.mid) == (False, None, None, D("17.48"), None)
-    assert front.invalid_reason == (f"{NOT_USED}bid 1e+18 is outside the plausible range 0 to 1000; "
-                                    f"{NOT_USED}ask 1e+18 is outside the plausible range 0 to 1000")
+    assert front.invalid_reason == ("absurd values from the broker, not used: bid 1e+18 is outside the plausible "
+                                    "range 0 to 1000; ask 1e+18 is outside the plausible range 0 to 1000")
     # Even the close alone makes the quote unusable: the feed is sending nonsense.
     assert (spy.valid, spy.close, spy.bid) == (False, None, D("664.18"))
     assert spy.invalid_reason == NOT_USED + "close 5000000.0 is outside the plausible range 0 to 1000000"
@@ -54,7 +54,8 @@ def test_a_price_too_large_for_the_column_is_absurd_even_where_the_range_would_a
     gw = gateway("calm_contango", absurd(quotes={"SPY": {"bid": 99999999999.0, "ask": 99999999999.5}}))
     spy, = gw.quotes(gw.qualify([ContractSpec.stock("SPY")]))
     assert (spy.valid, spy.bid, spy.ask) == (False, None, None)
-    assert spy.invalid_reason.startswith(NOT_USED + "bid 99999999999.0 is outside the plausible range")
+    assert spy.invalid_reason.startswith("absurd values from the broker, not used: bid 99999999999.0 is outside "
+                                         "the plausible range")
 
 
 def test_a_last_timestamp_the_broker_cannot_have_meant_makes_the_index_quote_invalid(gateway):
