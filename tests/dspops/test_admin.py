@@ -138,3 +138,29 @@ def test_changelist_query_count_stays_flat_as_rows_grow(operator_client, django_
     _add_rows(150, 1000)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert operator_client.get(url).status_code == 200
+
+
+def test_every_dspops_change_list_refuses_unusable_lookups_and_draws_no_date_hierarchy(rf, operator_user):
+    """BoundedChangeList everywhere (a date outside 2000-2100 or an id beyond bigint is ?e=1, not a 500), and
+    YearDateFilter instead of the date hierarchy, which failed on a row dated 0001-01-01. The digests app's
+    admin belongs to another part of the code and is not held to this here."""
+    from django.contrib import admin
+
+    from dspops.admin_display import BoundedChangeList
+
+    request = rf.get("/admin/")
+    request.user = operator_user
+    for model in registered_models():
+        if model._meta.app_label == "digests":
+            continue
+        model_admin = admin.site._registry[model]
+        assert model_admin.get_changelist(request) is BoundedChangeList, model
+        assert not model_admin.date_hierarchy, model
+
+
+def test_a_changelist_with_a_date_outside_the_bounds_in_its_query_string_is_the_lists_own_error(operator_client):
+    url = reverse("admin:sleeves_fill_changelist")
+    for query in ("executed_at__gte=9999-12-31+23:59", "executed_at__year=9999", "executed_at__month=1",
+                  "sleeve__id__exact=99999999999999999999999"):
+        response = operator_client.get(f"{url}?{query}")
+        assert (response.status_code, response["Location"]) == (302, f"{url}?e=1"), query

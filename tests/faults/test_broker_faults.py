@@ -305,3 +305,24 @@ def test_a_combo_whose_leg_the_broker_never_filled_escalates_with_a_critical_ale
                              "Close it now, then verify the roll again.")
     book.position.refresh_from_db()
     assert (book.position.short_leg, book.position.long_leg) == (book.front, book.second)  # config unchanged
+
+
+# --- absurd values (DECISIONS.md section 11) ------------------------------------------------------------
+
+
+def test_absurd_broker_values_fail_the_checks_that_need_them_and_never_give_a_go(book, broker, operator_user):
+    broker("calm_contango", {"faults": {"absurd": {"quotes": {"VIX": {"last": 1e300}, "second": {"bid": 1e18}},
+                                                   "account_values": {"ExcessLiquidity": 1e30}}}})
+    why = (f"{book.second.local_symbol} (VX2) quote is invalid (absurd value from the broker, not used: bid 1e+18 is "
+           "outside the plausible range 0 to 1000)")
+
+    check, failing, attempt = checked_rehearsal(operator_user)
+
+    assert set(failing) == {"vix", "spread", "middle_width", "combo_width", "margin", "market_data"}
+    assert (failing["vix"], failing["margin"], failing["middle_width"]) == (
+        "VIX unknown", "excess liquidity unknown", why)
+    assert check.inputs["excess_liquidity"] is None  # never 1e30, never a default
+    second = QuoteSnapshot.objects.filter(instrument=book.second).latest("as_of")
+    assert (second.valid, second.bid, second.ask) == (False, None, D("18.600000"))
+    assert check.tickets == []
+    assert_never_go(check, attempt, operator_user)
