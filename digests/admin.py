@@ -2,17 +2,15 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from digests.alerts import acknowledge_alert
-from dspops.admin_display import ReadOnlyAdmin
 from digests.models import Alert, Digest
-from dspops.admin_display import YearDateFilter
+from dspops.admin_display import BoundedAdminMixin, ReadOnlyAdmin, YearDateFilter
 
 
 @admin.register(Digest)
 class DigestAdmin(ReadOnlyAdmin):
     list_display = ("trading_date", "source", "simulated", "generated_at", "note")
-    list_filter = ("source", "simulated")
+    list_filter = (("trading_date", YearDateFilter), "source", "simulated")
     search_fields = ("markdown", "note")
-    date_hierarchy = "trading_date"
     fields = ("trading_date", "source", "simulated", "generated_at", "file_path", "note", "rendered")
     readonly_fields = fields
 
@@ -26,7 +24,7 @@ class DigestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(BoundedAdminMixin, admin.ModelAdmin):
     list_per_page = 50  # an operator reads the latest first; fewer rows keep the page fast
     list_display = ("severity_badge", "code", "subject", "sleeve", "short_message", "last_seen_at",
                     "occurrences", "state", "acknowledged_by")

@@ -36,9 +36,10 @@ SEVERITY_ORDER = Case(When(severity="critical", then=Value(0)), When(severity="w
 @dataclass(frozen=True)
 class RollCountdown:
     roll_by: date
-    sessions: int
+    sessions: int | None  # None: the roll-by lies outside the exchange calendar (see problem)
     days: int
     colour: str  # red / orange / green
+    problem: str = ""
 
 
 def latest_run(kind: str) -> MonitorRun | None:
@@ -46,10 +47,17 @@ def latest_run(kind: str) -> MonitorRun | None:
 
 
 def roll_countdown(position: SpreadPosition, *, today: date) -> RollCountdown:
-    sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+    days = (position.roll_by - today).days
+    try:
+        sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+    except calendars.CalendarRangeError:
+        # A config stored before dates were bounded (roll-by 1900-01-01): say so, never a server error.
+        return RollCountdown(position.roll_by, None, days, "red",
+                             f"roll-by {position.roll_by} is outside the exchange calendar "
+                             f"({calendars.CALENDAR_START} to {calendars.CALENDAR_END}): correct the position config")
     warn = sleeve_settings("BOOK")["roll_alert_sessions"]
     colour = "red" if sessions <= 0 else "orange" if sessions <= warn else "green"
-    return RollCountdown(position.roll_by, sessions, (position.roll_by - today).days, colour)
+    return RollCountdown(position.roll_by, sessions, days, colour)
 
 
 def next_rebalance(today: date) -> date:

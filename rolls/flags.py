@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from dspops import bounds
 from rolls import vx
 from rolls.models import SpreadPosition
 
@@ -25,6 +26,11 @@ def position_roll_sessions() -> int:
 def spread_position_flags(position: SpreadPosition, *, today: date) -> list[str]:
     """Every reason an operator should look at this config before trusting it."""
     flags = []
+    for label, day in (("Roll-by", position.roll_by), ("Settlement", position.settlement_date),
+                       ("Entry date", position.entry_date)):
+        if day is not None and not bounds.EARLIEST_DATE <= day <= bounds.LATEST_DATE:
+            flags.append(f"{label} {day} is outside {bounds.EARLIEST_DATE} to {bounds.LATEST_DATE}: correct the "
+                         "position config before trusting it.")
     dates = rule_dates(position)
     if dates is not None:
         if position.settlement_date != dates.settlement_date:

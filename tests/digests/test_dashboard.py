@@ -129,3 +129,16 @@ def test_the_weekly_review_page_renders_and_stores_nothing(operator_client, boot
     assert response.status_code == 200
     assert 'id="weekly-review"' in response.content.decode()
     assert MonitorRun.objects.count() == 0
+
+
+@pytest.mark.parametrize("roll_by", [date(1900, 1, 1), date(2002, 12, 31)])
+def test_a_stored_roll_by_outside_the_calendar_is_named_on_the_dashboard_not_a_server_error(operator_client, position,
+                                                                                          roll_by):
+    # Measured: roll_by = 1900-01-01 saved in the position config made the dashboard return 500. The form now
+    # refuses it; a row stored before that is shown with what to do.
+    SpreadPosition.objects.filter(pk=position.pk).update(roll_by=roll_by)
+    response = operator_client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"roll-by {roll_by} is outside the exchange calendar (2003-01-01 to 2041-12-31)" in page
+    assert (f"Roll-by {roll_by} is outside 2000-01-01 to 2100-12-31" in page) is (roll_by.year < 2000)
