@@ -158,8 +158,8 @@ class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
                 "local_symbol", "sec_type", "quantity", "avg_cost", "con_id"))
 
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{}</td><td style='text-align:right'>{}</td>"
-            "<td style='text-align:right'>{}</td></tr>", (cells(p) for p in positions),
+            "", "<tr><td>{}</td><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
+            "<td class='num'>{}</td></tr>", (cells(p) for p in positions),
         )
         return format_html(
             "<table class='dsp'><tr><th>contract</th><th>type</th><th>quantity</th><th>TWS avg cost</th>"

@@ -253,7 +253,7 @@ class UnreadableRowsMixin(BoundedAdminMixin):
                 "and are not shown: id {}. They are not data.", len(ids), opts.verbose_name, ", ".join(map(str, ids)))
             if self.can_discard_unreadable(request):
                 text = format_html(
-                    '{} <form method="post" action="{}" style="display:inline">'
+                    '{} <form method="post" action="{}" class="inline-form">'
                     '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
                     '<input type="submit" id="discard-unreadable" value="Remove them"></form>', text,
                     reverse(f"admin:{opts.app_label}_{opts.model_name}_discard_unreadable"), get_token(request))
@@ -339,7 +339,7 @@ def mapping_table(mapping) -> str:
     if not isinstance(mapping, dict):
         return format_html("<code>{}</code>", mapping)
     rows = format_html_join(
-        "", "<tr><th style='text-align:left;padding-right:1em'>{}</th><td>{}</td></tr>",
+        "", "<tr><th class='key'>{}</th><td>{}</td></tr>",
         ((key, _text(value)) for key, value in mapping.items()),
     )
     return format_html("<table>{}</table>", rows)

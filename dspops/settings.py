@@ -252,14 +252,9 @@ X_FRAME_OPTIONS = "DENY"
 # Scripts and styles come from dspops's own files. An inline <script> or <style> runs only with
 # the request's nonce (nonce="{{ request.csp_nonce }}"), which is added to the header only on pages
 # that use it. Text from files, the broker or forms can therefore never run as script.
-# Style attributes: none in the templates. A few strings in code outside the templates still carry
-# one (listed here, each allowed by its exact hash, nothing else); move them to the classes in
-# static/dspops/dspops.css and drop them from this list.
+# Style attributes: none in dspops's templates or code (classes in static/dspops/dspops.css). A
+# library template still carries one, allowed by its exact hash and nothing else.
 _STYLE_ATTRIBUTES_IN_CODE = (
-    "text-align:right",  # dspops/admin.py, the broker snapshot's positions table (class "num")
-    "text-align:left;padding-right:1em",  # dspops/admin_display.py, mapping_table (th class "key")
-    "color:#b00", "color:#c60", "color:inherit",  # rolls/admin.py, the countdown and plan flag (text-*)
-    "display:inline",  # dspops/admin.py, the unreadable-rows message's Remove form (class "inline-form")
     "border-top: 0",  # django-simple-history's object_history_list.html paginator
 )
 CONTENT_SECURITY_POLICY = {

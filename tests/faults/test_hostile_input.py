@@ -132,7 +132,7 @@ def test_a_broker_snapshot_with_damaged_positions_json_renders(booted, operator_
     for client in (operator_client, viewer_client):
         listing = page(client, reverse("admin:dspops_brokersnapshot_changelist"))
         # The number as the database gives it back (jsonb on PostgreSQL writes 1e300 out in full), cut short.
-        assert re.search(r"<td>SPY</td><td>missing</td><td style='text-align:right'>(1e\+300|10{59})</td>", listing)
+        assert re.search(r"<td>SPY</td><td>missing</td><td class='num'>(1e\+300|10{59})</td>", listing)
         assert "<td>not a position</td><td>not a position</td>" in listing and "&lt;b&gt;x&lt;/b&gt;" in listing
         page(client, reverse("admin:dspops_brokersnapshot_change", args=[snapshot.pk]))
     BrokerSnapshot.objects.filter(pk=snapshot.pk).update(positions={"not": "a list"})
