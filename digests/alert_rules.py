@@ -399,6 +399,13 @@ def _roll_rules(ctx: _Context) -> RuleResult:
         legs = cs_legs(entry)
         short_leg, roll_by, settlement = legs.short_leg, entry.roll_by, legs.settlement_date
     result.evaluated.add("roll_due")
+    if not calendars.in_window(roll_by):
+        # A config stored before dates were bounded: no countdown can be computed, and that is critical.
+        result.add("roll_due", Severity.CRITICAL, short_leg,
+                   f"VRP-CS {short_leg}: the roll-by {roll_by} is outside the exchange calendar "
+                   f"({calendars.CALENDAR_START} to {calendars.CALENDAR_END}), so the roll countdown cannot be "
+                   "computed. Correct the position config.", "VRP_CS")
+        return result
     sessions = calendars.sessions_until(ctx.trading_date, roll_by, exchange=CFE)
     days = (roll_by - ctx.trading_date).days
     horizon = sleeve_settings(parameters.BOOK)["roll_alert_sessions"]

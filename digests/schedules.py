@@ -27,7 +27,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 SCHEDULES: tuple[tuple[str, str, str], ...] = (
     (f"{PREFIX}VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task", "0 9 * * 1-5"),
     (f"{PREFIX}VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task", "0 9 * * 1-5"),
-    (f"{PREFIX}roll check", "rolls.tasks.roll_check_task", "0 9 * * 1-5"),
+    # CFE opens at 09:30 New York (exchange_calendars XCBF); a check before it fails "CFE open now".
+    (f"{PREFIX}roll check", "rolls.tasks.roll_check_task", "45 9 * * 1-5"),
     (f"{PREFIX}DM plan", "sleeves.tasks.dm_plan_task", "35 9 * * 1-5"),
     (f"{PREFIX}fill sync", "sleeves.tasks.fill_sync_task", "15 16 * * 1-5"),
     (f"{PREFIX}reconciliation", "sleeves.tasks.reconcile_task", "15 16 * * 1-5"),

@@ -246,7 +246,8 @@ def _calendar_spread(parts: _Assembly, day: date) -> CalendarSpreadSleeve | None
         pnl_usd=entry.pnl_usd, gate_state=effective_gate(entry), gate_score=entry.gate_score,
         stop_loss_level=entry.stop_loss_level, take_profit_level=entry.take_profit_level,
         stop_loss_hit=entry.stop_loss_hit, take_profit_hit=entry.take_profit_hit, roll_by=entry.roll_by,
-        sessions_to_roll=calendars.sessions_until(day, entry.roll_by, exchange=CFE) if entry.roll_by else None,
+        sessions_to_roll=(calendars.sessions_until(day, entry.roll_by, exchange=CFE)
+                          if entry.roll_by and calendars.in_window(entry.roll_by) else None),
         settlement_date=legs.settlement_date,
     )
 

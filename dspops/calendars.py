@@ -31,6 +31,7 @@ __all__ = [
     "SUPPORTED_EXCHANGES",
     "holidays_between",
     "is_first_session_of_month",
+    "in_window",
     "is_session",
     "market_hours",
     "MarketHours",
@@ -131,6 +132,11 @@ def _out_of_range(exchange: str, message: str) -> CalendarRangeError:
         f"{exchange}: {message}; the loaded calendar covers "
         f"{CALENDAR_START.isoformat()} .. {CALENDAR_END.isoformat()}."
     )
+
+
+def in_window(day: date) -> bool:
+    """True if `day` lies inside the loaded calendar window (a stored date may not: 1900-01-01)."""
+    return CALENDAR_START <= day <= CALENDAR_END
 
 
 def is_session(day: date, *, exchange: str = "XNYS") -> bool:

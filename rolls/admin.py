@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass
 
 from django import forms
@@ -217,7 +218,8 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The checklist is the roll's page; the model form would only show raw fields.
-        if not object_id.isdigit():  # the checklist's address takes a number; "abc" names no roll
+        # The checklist's address takes ASCII digits; "abc" (and "²", which isdigit() accepts) names no roll.
+        if not re.fullmatch(r"[0-9]{1,18}", object_id):
             raise Http404(f"No roll with the id {object_id[:40]!r}.")
         return HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[object_id]))
 

@@ -90,7 +90,7 @@ FAIL_CLOSED_RULES = (
 )
 
 TIMELINE = (
-    ("09:00", "Pre-roll checks"),
+    ("09:45", "Pre-roll checks (CFE opens 09:30)"),
     ("10:00", "Execute the two combos"),
     ("10:15", "Verify positions"),
     ("10:30", "Update the position config (automatic on verification)"),

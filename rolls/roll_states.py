@@ -30,7 +30,7 @@ STATES: dict[str, StateInfo] = {
     PLANNED: StateInfo(PLANNED, "Planned",
                        "The roll is set up from the current position config: which contracts close and open, and how "
                        "many. Nothing has been checked or traded yet.",
-                       "Run the pre-roll checks (about 09:00 New York time)."),
+                       "Run the pre-roll checks (about 09:45 New York time, once CFE is open)."),
     CHECKED_GO: StateInfo(CHECKED_GO, "Checked: GO",
                           "Every pre-roll check passed on the quotes and positions shown. The tickets below are what "
                           "to enter in TWS.",

@@ -20,6 +20,9 @@ def roll_check_task() -> str:
         return "no active VRP-CS position config: nothing to roll"
     horizon = sleeve_settings(parameters.BOOK)["roll_alert_sessions"]
     today = clock.trading_date()
+    if not calendars.in_window(position.roll_by):
+        return (f"roll check not run: the position config's roll-by {position.roll_by} is outside the exchange "
+                f"calendar ({calendars.CALENDAR_START} to {calendars.CALENDAR_END}); correct the position config")
     sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
     if sessions > horizon:
         return (f"no roll due within {horizon} sessions: roll-by {position.roll_by} is {sessions} CFE sessions "

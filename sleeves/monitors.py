@@ -353,7 +353,8 @@ def run_vrp_cs_monitor(
         "stop_loss_distance": _json(result.stop_loss_distance),
         "take_profit_distance": _json(result.take_profit_distance),
         "near_stop_loss": result.near_stop_loss, "near_take_profit": result.near_take_profit,
-        "sessions_to_roll": calendars.sessions_until(today, roll_by, exchange="XCBF") if roll_by else None,
+        "sessions_to_roll": (calendars.sessions_until(today, roll_by, exchange="XCBF")
+                             if roll_by and calendars.in_window(roll_by) else None),
         "days_to_roll": (roll_by - today).days if roll_by else None,
         "roll_by": _json(roll_by), "settlement_date": _json(position.settlement_date if position else None),
         "reasons": reasons, "sources": {o.name: o.describe() for o in observations},
@@ -394,6 +395,10 @@ def _position_problem(position, session: date) -> str:
     """Why the position config cannot be monitored as current, or ""."""
     if position is None:
         return "no active VRP-CS position config: enter one in the admin"
+    for label, day in (("roll-by", position.roll_by), ("settlement date", position.settlement_date)):
+        if day is not None and not calendars.in_window(day):
+            return (f"the position config's {label} {day} is outside the exchange calendar ({calendars.CALENDAR_START} "
+                    f"to {calendars.CALENDAR_END}): correct the position config")
     expiry = position.short_leg.settlement_date
     if expiry is not None and expiry < session:
         return (f"the position config's short leg {position.short_leg} settled on {expiry}: it does not describe a "

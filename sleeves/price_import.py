@@ -208,8 +208,8 @@ def _session(path: Path, line: int, text: str, today: date) -> date:
     except bounds.OutOfBounds as exc:
         raise PriceImportError(f"{path}:{line}: {exc}.") from None
     if day > today:
-        raise PriceImportError(f"{path}:{line}: date {day} is in the future (today is {today} in New York); a daily "
-                               "bar exists only once its session has closed.")
+        raise PriceImportError(f"{path}:{line}: date {day} is in the future (today is {today} in New York); no "
+                               "bar can exist for it yet.")
     try:
         if not calendars.is_session(day):
             raise PriceImportError(f"{path}:{line}: {day} is not an NYSE session; daily bars belong to sessions.")

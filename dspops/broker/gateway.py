@@ -334,9 +334,9 @@ def _multiplier(text: str, what: str) -> Decimal:
     if not text:
         return Decimal(1)
     try:
-        value = bounds.to_decimal(text, f"{what} multiplier")
-        if not 0 < value <= 1_000_000:
-            raise bounds.OutOfBounds(f"{what} multiplier {value} is not a positive multiplier up to 1,000,000")
+        value = bounds.check_plausible(text, f"{what} multiplier", "multiplier")
+        if value <= 0:
+            raise bounds.OutOfBounds(f"{what} multiplier {value} is not a positive multiplier")
     except bounds.OutOfBounds as exc:
         raise GatewayError(f"TWS sent an unusable contract: {exc}") from None
     return value

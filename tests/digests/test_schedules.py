@@ -16,7 +16,7 @@ NY = ZoneInfo("America/New_York")
 EXPECTED = {
     ("dspops: VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task", "0 9 * * 1-5"),
     ("dspops: VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task", "0 9 * * 1-5"),
-    ("dspops: roll check", "rolls.tasks.roll_check_task", "0 9 * * 1-5"),
+    ("dspops: roll check", "rolls.tasks.roll_check_task", "45 9 * * 1-5"),
     ("dspops: DM plan", "sleeves.tasks.dm_plan_task", "35 9 * * 1-5"),
     ("dspops: fill sync", "sleeves.tasks.fill_sync_task", "15 16 * * 1-5"),
     ("dspops: reconciliation", "sleeves.tasks.reconcile_task", "15 16 * * 1-5"),
@@ -150,3 +150,22 @@ def test_a_schedule_missed_for_days_runs_once_and_moves_to_the_next_weekday(db, 
     assert next_runs["dspops: VRP-ERP monitor"] == datetime(2026, 11, 25, 9, 0, tzinfo=NY)
     assert next_runs["dspops: daily digest"] == datetime(2026, 11, 24, 16, 30, tzinfo=NY)
     assert next_runs["dspops: weekly review"] == datetime(2026, 11, 27, 15, 0, tzinfo=NY)
+
+
+def test_the_roll_check_is_scheduled_inside_cfe_trading_hours_on_every_session_of_a_year():
+    # Found in review: at 09:00 New York CFE is not open yet (09:30), so the scheduled check always said
+    # DO NOT ROLL ("CFE open now" failed). Its cron time must fall inside every CFE session's hours.
+    from croniter import croniter
+
+    from dspops import calendars
+
+    (cron,) = [cron for name, func, cron in command.SCHEDULES if func == "rolls.tasks.roll_check_task"]
+    start = datetime(2026, 1, 1, tzinfo=NY)
+    runs = croniter(cron, start)
+    checked = 0
+    while (moment := runs.get_next(datetime)) < datetime(2027, 1, 1, tzinfo=NY):
+        day = moment.date()
+        if calendars.is_session(day, exchange="XCBF"):
+            assert calendars.market_hours(moment, exchange="XCBF").is_open, moment
+            checked += 1
+    assert checked > 240

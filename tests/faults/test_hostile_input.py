@@ -516,7 +516,7 @@ def test_rows_stored_with_dates_in_year_1_or_9999_leave_every_admin_page_working
 from .test_security import _values, _walk, rows  # noqa: E402,F401  (rows is a fixture)
 
 HOSTILE_IDS = ("abc", "99999999999999999999999", "-99999999999999999999999", "-1", "0", "1.5", "1e400", "%00",
-               "..", "<script>")
+               "..", "<script>", "²", "١٢")  # the last two: str.isdigit() says yes, int routes say no
 HOSTILE_NAMES = ("<junk>", "99999999999999999999999", "%00")
 COMMON_QUERIES = [
     {"o": "abc"}, {"o": "99.-99.x"}, {"o": "-"}, {"p": "999999"}, {"p": "-1"}, {"p": "abc"}, {"q": "\x00"},
@@ -603,3 +603,28 @@ def test_the_alert_list_gives_no_server_error_for_a_hostile_query_string(operato
     walked, failures = server_errors(operator_user, lambda path: path.startswith(ELSEWHERE))
     assert walked > 20
     assert failures == [], "\n".join(map(str, failures))
+
+
+def test_a_position_config_stored_with_roll_by_1900_is_named_by_the_monitor_the_digest_and_the_roll_task(
+        booted, settings, tmp_path, cfe_session_clock):
+    # The forms refuse it now; a row stored before that must not crash the work that reads it (it did:
+    # CalendarRangeError from the monitor, the digest's alerts and the roll-check task, and no run recorded).
+    from digests.models import Alert
+    from digests.services import generate_digest
+    from rolls.models import SpreadPosition
+    from rolls.tasks import roll_check_task
+    from sleeves.monitors import run_vrp_cs_monitor
+    from tests.rolls.test_roll_pages import make_book
+
+    settings.DIGEST_DIR = tmp_path
+    position = make_book()
+    SpreadPosition.objects.filter(pk=position.pk).update(roll_by=date(1900, 1, 1))
+    outcome = run_vrp_cs_monitor(live=False)
+    assert outcome.run.status == "data_unavailable"
+    assert outcome.payload["reasons"][0] == ("the position config's roll-by 1900-01-01 is outside the exchange "
+                                             "calendar (2003-01-01 to 2041-12-31): correct the position config")
+    assert outcome.payload["sessions_to_roll"] is None
+    generate_digest(write_file=False)
+    alert = Alert.objects.get(code="roll_due", resolved_at__isnull=True)
+    assert alert.severity == "critical" and "roll-by 1900-01-01 is outside the exchange calendar" in alert.message
+    assert roll_check_task().startswith("roll check not run: the position config's roll-by 1900-01-01 is outside")

@@ -370,8 +370,8 @@ def test_a_price_for_a_future_session_is_refused(booted, tmp_path):
     future = calendars.next_session(today)
     path = tmp_path / "prices.csv"
     path.write_text(f"date,symbol,close\n{future},SPY,689.51\n", encoding="utf-8")
-    assert refused_prices(path) == (f"{path}:2: date {future} is in the future (today is {today} in New York); a "
-                                    "daily bar exists only once its session has closed.")
+    assert refused_prices(path) == (f"{path}:2: date {future} is in the future (today is {today} in New York); no "
+                                    "bar can exist for it yet.")
 
 
 @pytest.mark.parametrize("text, reason", [

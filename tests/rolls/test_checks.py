@@ -592,7 +592,7 @@ def test_a_nan_position_is_not_verified():
 
 def test_the_timeline_runs_from_checks_to_the_config_update():
     assert TIMELINE == (
-        ("09:00", "Pre-roll checks"),
+        ("09:45", "Pre-roll checks (CFE opens 09:30)"),
         ("10:00", "Execute the two combos"),
         ("10:15", "Verify positions"),
         ("10:30", "Update the position config (automatic on verification)"),

@@ -118,7 +118,7 @@ def test_planning_a_rehearsal_opens_its_checklist_with_the_state_explained(book,
     page = response.content.decode()
     assert 'id="rehearsal-mark"' in page and "REHEARSAL" in page
     assert "Planned" in page and "Nothing has been checked or traded yet." in page
-    assert "Run the pre-roll checks (about 09:00 New York time)." in page
+    assert "Run the pre-roll checks (about 09:45 New York time, once CFE is open)." in page
     assert "Not checked yet." in page and 'id="run-checks"' in page
     history = re.search(r'id="history".*?</table>', page, re.S).group(0)
     assert "Rehearsal planned" in history and "olivia" in history and ("EST" in history or "EDT" in history)
@@ -488,7 +488,7 @@ def test_the_runbook_prints_the_checklist_with_todays_thresholds_the_rules_timel
     assert len(requirements) == 11
     assert "Orphan leg: close it immediately." in page and "A leg unfilled after 15 minutes" in page
     timeline = re.search(r'id="timeline".*?</table>', page, re.S).group(0)
-    assert [t for t in ("09:00", "10:00", "10:15", "10:30") if t in timeline] == ["09:00", "10:00", "10:15", "10:30"]
+    assert [t for t in ("09:45", "10:00", "10:15", "10:30") if t in timeline] == ["09:45", "10:00", "10:15", "10:30"]
     states = re.search(r'id="runbook-states".*?</table>', page, re.S).group(0)
     assert "Escalated (orphan leg)" in states and "Close the orphan leg now" in states
     assert "@media print" in page and "#header" in page

@@ -652,7 +652,7 @@ def _integer(value: Any, where: str, low: int, high: int) -> int:
 def _price_kind(name: str, instruments: dict[str, Any]) -> str:
     """The bounds.PLAUSIBLE kind of a contract's prices: a vol index, a VX future or a stock/ETF."""
     if name in instruments:
-        return "vix" if instruments[name].get("sec_type", "STK") == "IND" else "stock_price"
+        return bounds.price_kind(instruments[name].get("sec_type", "STK"))
     if name in BUILTIN_INDEXES:
         return "vix"
     if name in RELATIVE_FUTURES or _VXM_RE.fullmatch(name):
