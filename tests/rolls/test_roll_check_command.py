@@ -123,9 +123,10 @@ def test_a_usage_error_exits_2():
 
 def test_the_task_skips_when_no_roll_by_is_near(book, broker, market_open):
     broker("calm_contango")
-    sessions = calendars.sessions_until(clock.trading_date(), book.roll_by, exchange="XCBF")
-    assert sessions > 2
-    assert roll_check_task() == (f"no roll due within 2 sessions: roll-by {book.roll_by} is {sessions} CFE sessions "
+    # Three sessions out: just beyond the 2-session horizon on any day (also the session before a roll-by).
+    roll_by = calendars.session_offset(clock.trading_date(), 3, exchange="XCBF")
+    SpreadPosition.objects.filter(pk=book.pk).update(roll_by=roll_by)
+    assert roll_check_task() == (f"no roll due within 2 sessions: roll-by {roll_by} is 3 CFE sessions "
                                  f"after {clock.trading_date()}")
     assert not RollCheck.objects.exists()
 
