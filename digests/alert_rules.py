@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +31,7 @@ from digests.alerts import raise_alert, resolve_alerts
 from digests.models import Alert, Severity
 from digests.render import format_decimal, format_percent, format_signed_decimal, format_usd
 from dspops import calendars, clock
+from dspops.calendars import NEW_YORK
 from dspops.models import Instrument, QuoteSnapshot, SecType
 from rolls import vx
 from rolls.models import SpreadPosition
@@ -67,7 +67,6 @@ __all__ = [
     "watched_inputs",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
 CFE = "XCBF"
 
 GATE_STATES = ("OPEN", "REDUCE", "CLOSED")

@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+
+from dspops.calendars import NEW_YORK
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -64,7 +65,6 @@ __all__ = [
     "render_weekly_review",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
 MISSING = "missing"
 SIMULATED_BANNER = "**SIMULATED BROKER** — made from the TWS simulator, not a real account."
 

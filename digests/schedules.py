@@ -15,13 +15,11 @@ themselves skip a day the NYSE is closed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 
 PREFIX = "dspops: "
-NEW_YORK = ZoneInfo("America/New_York")
 
 # (name, task, cron in New York time)
 SCHEDULES: tuple[tuple[str, str, str], ...] = (

@@ -25,6 +25,7 @@ from django.db import transaction
 
 from dspops import calendars, clock
 from dspops.broker_sync import GatewayError, open_gateway, qualify, record_quotes
+from dspops.calendars import NEW_YORK
 from dspops.models import BrokerSnapshot, DataSource, Instrument, SecType
 from sleeves import parameters
 from sleeves.dm_config import DmConfigError, dm_parameter_texts, load_dm_config
@@ -37,7 +38,6 @@ __all__ = ["DmConfigError", "DmOutcome", "DmSetupError", "RISK_SCALE_ENV", "plan
 
 RISK_SCALE_ENV = "DSP_RISK_SCALE"
 MAX_HISTORY_REQUEST_DAYS = 365  # the gateway's limit for one daily-history request
-NEW_YORK = calendars.NEW_YORK
 
 
 class DmSetupError(ValueError):

@@ -41,7 +41,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -51,6 +50,7 @@ from digests.models import Alert
 from dspops import bounds, clock, tabular
 from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.broker.types import Execution
+from dspops.calendars import NEW_YORK
 from dspops.models import Instrument, SecType
 from rolls import vx
 from rolls.services import vxm_instrument
@@ -69,7 +69,6 @@ __all__ = [
     "sync_fills",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
 VXM_ROOT = "VXM"
 UNATTRIBUTED_ALERT = "fill_unattributed"
 MAX_LISTED_PROBLEMS = 20

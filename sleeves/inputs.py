@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
 from dspops import calendars, clock
+from dspops.calendars import NEW_YORK
 from dspops.models import DataSource, Instrument, QuoteSnapshot
 from sleeves.models import PriceBar
 
-NEW_YORK = ZoneInfo("America/New_York")
 CLOSE_TIME = time(16, 0)
 
 

@@ -1,10 +1,7 @@
-from zoneinfo import ZoneInfo
-
 from django.core.management.base import BaseCommand, CommandError
 
 from digests.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
-
-NEW_YORK = ZoneInfo("America/New_York")
+from dspops.calendars import NEW_YORK
 
 
 class Command(BaseCommand):

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
 from dspops import bounds, calendars
+from dspops.calendars import NEW_YORK
 from rolls import vx
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-NEW_YORK = ZoneInfo("America/New_York")
 UTC = timezone.utc
 
 RELATIVE_FUTURES = ("front", "second", "third")

@@ -1,12 +1,10 @@
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError
 
 from dspops import calendars, clock
+from dspops.calendars import NEW_YORK
 from sleeves.fill_import import FillImportError, sync_fills
-
-NEW_YORK = ZoneInfo("America/New_York")
 
 
 def parse_since(text: str) -> datetime:
