@@ -7,15 +7,18 @@ relative contracts (front, second, third = rolls.vx.front_contracts(today)), so 
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import yaml
 from django.apps import apps
+from django.db import connection
 
 from dspops import clock
 from dspops.broker.simulator.scenario import SCENARIO_DIR
@@ -92,3 +95,19 @@ def book(booted) -> Book:
     VolTargetState.objects.create(as_of_session=session, multiplier=D("1.0000"), realized_vol=D("0.100000"),
                                   returns_used=21, source="stored", computed_at=clock.now())
     return Book(position, front, second, third)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child process that opens this run's test database (SQLite or PostgreSQL).
+
+    Both are named by DATABASE_URL: a sqlite:/// URL gets the same options as the default file.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.setdefault("DEBUG", "True")
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+        env["DATABASE_URL"] = f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{Path(db['NAME']).resolve()}"
+    return env

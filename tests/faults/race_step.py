@@ -7,10 +7,8 @@ creating BARRIER_DIR/ready-NAME, waits for BARRIER_DIR/go, then aborts the roll.
 or "lost: " and the ConcurrentChange message.
 
 The database is the test database of the pytest process that started it, whose name only that
-process knows (test_<name>_<pid>). On PostgreSQL the parent passes DATABASE_URL naming it. On
-SQLite DSPOPS_VAR_DIR cannot express that file name, so the parent passes the path in
-DSPOPS_TEST_SQLITE_NAME and this script puts it into DATABASES["default"]["NAME"] after the
-settings module has loaded and before django.setup() opens any connection.
+process knows (test_<name>_<pid>): the parent passes DATABASE_URL naming it (PostgreSQL, or a
+sqlite:/// URL, which carries the same SQLite options as the default file).
 """
 
 import os
@@ -21,10 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for dspops.settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dspops.settings")
 
-from django.conf import settings  # noqa: E402
-
-if os.environ.get("DSPOPS_TEST_SQLITE_NAME"):
-    settings.DATABASES["default"]["NAME"] = os.environ["DSPOPS_TEST_SQLITE_NAME"]
 
 import django  # noqa: E402
 

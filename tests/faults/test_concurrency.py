@@ -7,36 +7,21 @@ SQLite file or PostgreSQL database alike (race_step.py says how it is named to t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 
 from rolls.models import RollAttempt, RollState
 from rolls.roll_service import plan_roll
 
+from .conftest import child_env
+
 RACE_STEP = Path(__file__).with_name("race_step.py")
 LOST = ("lost: This roll was changed by someone else meanwhile: it is now Aborted. Reload the page and look again "
         "before acting.")
-
-
-def child_env() -> dict[str, str]:
-    """The environment that points a child process at this run's test database."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DSPOPS_TEST_SQLITE_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.setdefault("DEBUG", "True")
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-        env["DATABASE_URL"] = f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = ""  # SQLite, and the file named next
-        env["DSPOPS_TEST_SQLITE_NAME"] = str(db["NAME"])
-    return env
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from dspops import calendars, clock
 from dspops.broker.types import Execution
@@ -33,7 +30,7 @@ from sleeves.fill_import import FillImportError, import_flex, sync_fills
 from sleeves.models import Fill, MonitorRun, RunStatus, VrpCsLogEntry, VrpErpLogEntry
 from sleeves.price_import import PriceImportError, import_prices
 
-from .conftest import changed_counts, row_counts
+from .conftest import changed_counts, child_env, row_counts
 from .test_data_faults import LEGACY_HEADER, LEGACY_ROWS, write_legacy_log
 
 D = Decimal
@@ -105,19 +102,6 @@ def refused_legacy(directory: Path, **kwargs) -> str:
         import_legacy(directory=directory, now=BEFORE_EXPIRY, **kwargs)
     assert changed_counts(before) == {}
     return str(refused.value)
-
-
-def child_env() -> dict[str, str]:
-    """The environment of a child process that opens this run's test database (SQLite or PostgreSQL)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DSPOPS_TEST_SQLITE_NAME")}
-    env.setdefault("DEBUG", "True")
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-        env["DATABASE_URL"] = f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{Path(db['NAME']).resolve()}"
-    return env
 
 
 # Runs the command given in argv as its only child and reports that child's peak memory.
