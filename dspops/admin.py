@@ -45,7 +45,7 @@ class InstrumentForm(forms.ModelForm):
 
         def settles(value):
             bounds.check_date(value, "Settlement date")
-            if not calendars.CALENDAR_START <= value <= calendars.CALENDAR_END:
+            if not calendars.in_window(value):
                 raise bounds.OutOfBounds(f"settlement date {value} is outside the exchange calendar dspops counts "
                                          f"sessions in ({calendars.CALENDAR_START} to {calendars.CALENDAR_END})")
 
@@ -66,10 +66,14 @@ class InstrumentForm(forms.ModelForm):
             if not 0 < value <= high:
                 raise bounds.OutOfBounds(f"{label} {value} must be above 0 and at most {high}")
 
+        def multiplier(value):  # the same range the gateway and the fill importers accept
+            if bounds.check_plausible(value, "multiplier", "multiplier") <= 0:
+                raise bounds.OutOfBounds(f"multiplier {value} must be above 0")
+
         checks = {
             "settlement_date": lambda v: settles(v),
             "contract_month": lambda v: month(v),
-            "multiplier": lambda v: positive(v, "multiplier", 1_000_000),
+            "multiplier": multiplier,
             "min_tick": lambda v: positive(v, "minimum tick", 1000),
             "con_id": lambda v: positive(v, "conId", 2**63 - 1),
         }

@@ -281,7 +281,8 @@ def test_a_roll_calendar_row_refuses_a_planned_date_outside_the_bounds(booted, o
     ({"settlement_date": "9999-12-31"}, "settlement_date", f"Settlement date 9999-12-31 {OUTSIDE}"),
     ({"contract_month": "2099-01", "settlement_date": "2099-01-14"}, "contract_month",
      "Contract month 2099-01: "),
-    ({"multiplier": "0"}, "multiplier", "Multiplier 0 must be above 0 and at most 1000000."),
+    ({"multiplier": "0"}, "multiplier", "Multiplier 0 must be above 0."),
+    ({"multiplier": "2000000"}, "multiplier", "Multiplier 2000000 is outside the plausible range 0 to 100000."),
 ])
 def test_an_instrument_with_a_date_or_number_outside_the_bounds_is_refused(booted, operator_client, overrides, field,
                                                                           message):
