@@ -52,7 +52,7 @@ def _spread(i: int, n: int) -> datetime:
 
 def populate(sizes: dict[str, int]) -> None:
     from digests.models import Alert, Severity
-    from dspops.models import Instrument, SecType
+    from dspops.core.models import Instrument, SecType
     from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
 
     sleeves = list(Sleeve.objects.order_by("code"))

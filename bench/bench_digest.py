@@ -56,8 +56,8 @@ def _money(value: float) -> Decimal:
 def populate(sessions: list[date], all_sessions: list[date], cap: datetime) -> None:
     """Store the history of ``sessions`` (a tail of ``all_sessions``); values depend only on the session."""
     from digests.models import Alert, Severity
-    from dspops.models import DataSource, Instrument, SecType
-    from rolls import vx
+    from dspops.core.models import DataSource, Instrument, SecType
+    from dspops.core import vx
     from rolls.services import vxm_instrument
     from sleeves.models import (
         Fill,
@@ -202,7 +202,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from digests.services import generate_digest
-    from dspops import calendars, clock
+    from dspops.core import calendars, clock
 
     last = clock.current_session()
     all_sessions = calendars.sessions_in_range(last - timedelta(days=int(SESSIONS_5Y * 1.46)), last)[-SESSIONS_5Y:]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dspops.broker.gateway import Gateway, GatewayConfig  # noqa: E402
-from dspops.broker.simulator import SimulatorServer, load_scenario  # noqa: E402
-from dspops.broker.types import ContractSpec  # noqa: E402
+from dspops.core.broker.gateway import Gateway, GatewayConfig  # noqa: E402
+from dspops.simulator import SimulatorServer, load_scenario  # noqa: E402
+from dspops.core.broker.types import ContractSpec  # noqa: E402
 
 LATENCY_MS = 100
 RUNS = 5

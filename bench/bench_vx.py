@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dspops import calendars  # noqa: E402
-from rolls import vx  # noqa: E402
+from dspops.core import calendars  # noqa: E402
+from dspops.core import vx  # noqa: E402
 
 RUNS = 5
 GOAL_MS = 50

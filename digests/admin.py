@@ -3,7 +3,7 @@ from django.utils.html import format_html
 
 from digests.alerts import acknowledge_alert
 from digests.models import Alert, Digest
-from dspops.admin_display import BoundedAdminMixin, ReadOnlyAdmin, YearDateFilter
+from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin, YearDateFilter
 
 
 @admin.register(Digest)
@@ -16,7 +16,7 @@ class DigestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="digest")
     def rendered(self, obj):
-        from dspops.sanitize import markdown_to_safe_html  # only the digest page renders markdown
+        from dspops.core.sanitize import markdown_to_safe_html  # only the digest page renders markdown
 
         # Generated digests carry alert text from files and the broker; legacy ones are whole files.
         # Both are sanitized: no raw HTML, no script, no javascript: link (DECISIONS.md §11).

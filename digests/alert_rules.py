@@ -30,10 +30,10 @@ from django.utils import timezone
 from digests.alerts import raise_alert, resolve_alerts
 from digests.models import Alert, Severity
 from digests.render import format_decimal, format_percent, format_signed_decimal, format_usd
-from dspops import calendars, clock
-from dspops.calendars import NEW_YORK
-from dspops.models import Instrument, QuoteSnapshot, SecType
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core.calendars import NEW_YORK
+from dspops.core.models import Instrument, QuoteSnapshot, SecType
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from sleeves import parameters
 from sleeves.models import (

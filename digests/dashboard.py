@@ -11,9 +11,9 @@ from datetime import date
 from django.db.models import Case, IntegerField, Value, When
 
 from digests.models import Alert, Digest
-from dspops import calendars, clock
-from dspops.models import BrokerSnapshot
-from dspops.sanitize import markdown_to_safe_html
+from dspops.core import calendars, clock
+from dspops.core.models import BrokerSnapshot
+from dspops.core.sanitize import markdown_to_safe_html
 from rolls.flags import spread_position_flags
 from rolls.models import RollAttempt, SpreadPosition
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
@@ -110,7 +110,7 @@ def dashboard_context(request) -> dict:
 
 
 def digest_html(digest: Digest | None):
-    """The digest's markdown as sanitized HTML (dspops.sanitize): its alerts carry text from files and the broker."""
+    """The digest's markdown as sanitized HTML (dspops.core.sanitize): its alerts carry text from files and the broker."""
     return markdown_to_safe_html(digest.markdown) if digest else ""
 
 

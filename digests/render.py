@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from dspops.calendars import NEW_YORK
+from dspops.core.calendars import NEW_YORK
 
 __all__ = [
     "ALERT_SEVERITIES",
@@ -82,7 +82,7 @@ CALENDAR_EVENT_KINDS = {
     "holiday": "Market closed",
 }
 
-# How each source (dspops.models.DataSource, plus where an actual position came from) reads in
+# How each source (dspops.core.models.DataSource, plus where an actual position came from) reads in
 # the digest. An unknown source is printed as given rather than hidden.
 SOURCE_LABELS = {
     "live": "live",

@@ -67,10 +67,10 @@ from digests.render import (
     render_digest,
     render_weekly_review,
 )
-from dspops import calendars, clock
-from dspops.broker_sync import GatewayError, refresh_broker_snapshot
-from dspops.models import BrokerSnapshot, DataSource, SecType
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core.models import BrokerSnapshot, DataSource, SecType
+from dspops.core import vx
 from rolls.models import RollCycle
 from sleeves import parameters
 from sleeves.models import (

@@ -15,7 +15,7 @@ def daily_digest_task(by_person: bool = False) -> str:
         return skipped
     from digests.models import Alert
     from digests.services import generate_digest
-    from dspops import clock
+    from dspops.core import clock
 
     acting = clock.acting_session()
     digest = generate_digest(trading_date=acting.session, live=True, role="worker",
@@ -30,7 +30,7 @@ def weekly_review_task() -> str:
     skipped = market_closed("weekly_review")
     if skipped:
         return skipped
-    from dspops import clock
+    from dspops.core import clock
     from digests.services import generate_weekly_review
 
     week_ending = clock.trading_date()

@@ -43,8 +43,8 @@ def weekly_review(request):
 
     from digests.render import render_weekly_review
     from digests.services import build_weekly_review
-    from dspops import calendars, clock
-    from dspops.sanitize import markdown_to_safe_html
+    from dspops.core import calendars, clock
+    from dspops.core.sanitize import markdown_to_safe_html
 
     week_ending = calendars.session_on_or_before(clock.trading_date())
     text = render_weekly_review(build_weekly_review(week_ending=week_ending))

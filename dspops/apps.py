@@ -1,11 +1,15 @@
-from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.apps import AppConfig
 
 
-class DspopsConfig(AppConfig):
+class SiteConfig(AppConfig):
+    """The site: the project package around the kernel (its commands: bootstrap, the demo, the legacy
+    import, warm-up, the simulator). It has no models."""
+
     default = True
     name = "dspops"
-    verbose_name = "Core: instruments and quotes"
+    label = "dspops_site"
+    verbose_name = "dspops site"
 
 
 class DspopsAdminConfig(admin_apps.AdminConfig):

@@ -17,9 +17,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from dspops import clock
-from dspops.models import Instrument
-from rolls import vx
+from dspops.core import clock
+from dspops.core.models import Instrument
+from dspops.core import vx
 from rolls.services import generate_roll_calendar, vxm_instrument
 from sleeves import parameters
 from sleeves.dm_config import dm_parameter_texts, load_dm_config

@@ -1,6 +1,6 @@
 """Template context shared by every page."""
 
-from dspops.models import BrokerSnapshot
+from dspops.core.models import BrokerSnapshot
 
 
 def broker_mode(request):

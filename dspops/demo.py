@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dspops import calendars, clock
-from dspops.models import Instrument
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core.models import Instrument
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import fill_spread_defaults, roll_sessions_before, vxm_instrument
 from sleeves.models import Fill, FillSource, Side, Sleeve

@@ -9,12 +9,12 @@ matched on its natural key.
 What the legacy files got wrong is kept as it was logged, and flagged: on the stored row
 (``flags``) and in the report. Missing values ("nan") are stored as NULL, never as numbers.
 
-Bounds (DECISIONS.md section 11). Files are read as streams (dspops.tabular): a CSV log may be
+Bounds (DECISIONS.md section 11). Files are read as streams (dspops.core.tabular): a CSV log may be
 4 MiB with lines of 64 KiB and 2,000 rows, trades.csv 1 MiB, a JSON, YAML or digest file 1 MiB
 (all digests together 16 M characters); UTF-8 only. Every date lies between 2000-01-01 and
 2100-12-31 (a logged time is not compared with now: these are records of a retired system, not
 executions, and a replay of a past day imports the later rows too). Every number fits its
-column and a plausible range (dspops.bounds.PLAUSIBLE): a VIX, VX or SPY quote is above 0, so a
+column and a plausible range (dspops.core.bounds.PLAUSIBLE): a VIX, VX or SPY quote is above 0, so a
 negative VIX refuses the file (it is no quote at all, like a SPY price of 0). A negative
 days_to_roll is kept and flagged: the legacy monitor counted a roll as due at 0 days or fewer (LEGACY.md 2.7), so it
 logged an overdue roll; the flag says so, or that the count contradicts its roll_by.
@@ -45,9 +45,9 @@ from django.utils import timezone
 
 from digests.alerts import raise_alert
 from digests.models import Digest, DigestSource, Severity
-from dspops import bounds, calendars, tabular
-from dspops.models import DataSource, Instrument, SecType
-from rolls import vx
+from dspops.core import bounds, calendars, tabular
+from dspops.core.models import DataSource, Instrument, SecType
+from dspops.core import vx
 from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
 from rolls.services import roll_sessions_before, vxm_instrument
 from sleeves import parameters

@@ -40,10 +40,12 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "dspops",
+    # The floors, bottom up (docs/architecture.md): the kernel (label "dspops"), sleeves, rolls, digests, the site.
+    "dspops.core",
     "sleeves",
     "rolls",
     "digests",
+    "dspops.apps.SiteConfig",
     "dspops.apps.DspopsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

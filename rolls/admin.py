@@ -11,11 +11,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from dspops import clock
-from dspops.admin_display import BoundedAdminMixin, ReadOnlyAdmin
-from dspops.admin_history import GuardedHistoryAdmin
-from dspops.admin_widgets import KeyCheckingAutocompleteMixin
-from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, vx
+from dspops.core import clock
+from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin
+from dspops.core.admin_history import GuardedHistoryAdmin
+from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
+from dspops.core import vx
+from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states
 from rolls.models import (CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition,
                           SpreadPosition)
 from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from dspops.calendars import trading_date
-from rolls.vx import parse_local_symbol
+from dspops.core.calendars import trading_date
+from dspops.core.vx import parse_local_symbol
 
 __all__ = [
     "ACCEPTED_QUOTE_SOURCES",

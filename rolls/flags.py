@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from dspops import bounds
-from rolls import vx
+from dspops.core import bounds
+from dspops.core import vx
 from rolls.models import SpreadPosition
 
 

@@ -9,9 +9,9 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops import bounds, calendars
-from dspops.fields import PriceField
-from dspops.models import Instrument
+from dspops.core import bounds, calendars
+from dspops.core.fields import PriceField
+from dspops.core.models import Instrument
 from sleeves.models import Sleeve
 
 
@@ -30,7 +30,7 @@ def check_calendar_date(value: date, what: str) -> date:
 
 
 def _bounds_errors(instance, checks) -> dict[str, list[str]]:
-    """Field errors for the values of `instance` outside dspops.bounds; (field, label, check) each, None skipped."""
+    """Field errors for the values of `instance` outside dspops.core.bounds; (field, label, check) each, None skipped."""
     return bounds.field_errors(
         (name, (lambda check=check, value=getattr(instance, name), label=label: check(value, label)))
         for name, label, check in checks if getattr(instance, name) is not None
@@ -103,7 +103,7 @@ class SpreadPosition(models.Model):
             stop_loss_spread=self.stop_loss_spread,
             take_profit_spread=self.take_profit_spread,
         )
-        # Every date and number within dspops.bounds (DECISIONS.md section 11): a roll-by of 1900-01-01
+        # Every date and number within dspops.core.bounds (DECISIONS.md section 11): a roll-by of 1900-01-01
         # saved here made every page that counts down to it fail.
         for name, messages in _bounds_errors(self, (
             ("entry_date", "Entry date", bounds.check_date),

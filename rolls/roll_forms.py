@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django import forms
 
-from dspops import bounds, clock
+from dspops.core import bounds, clock
 from rolls.roll_service import ManualQuote
 
 NEW_YORK_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dspops import clock
+from dspops.core import clock
 from rolls import checks, roll_states
 from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState
 from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)

@@ -18,10 +18,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from digests.alerts import raise_alert, resolve_alerts
-from dspops import calendars, clock
-from dspops.broker_sync import GatewayError, open_gateway, record_quotes
-from dspops.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
-from rolls import checks, roll_states, vx
+from dspops.core import calendars, clock
+from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
+from dspops.core.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
+from dspops.core import vx
+from rolls import checks, roll_states
 from rolls.models import (CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition,
                           SpreadPosition, default_levels, validate_spread_levels)
 from rolls.services import vxm_instrument

@@ -1,4 +1,4 @@
-"""Roll calendar services: the VXM instruments and the RollCycle rows, computed by rolls.vx."""
+"""Roll calendar services: the VXM instruments and the RollCycle rows, computed by dspops.core.vx."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dspops import clock
-from dspops.models import Instrument, SecType
-from rolls import vx
+from dspops.core import clock
+from dspops.core.models import Instrument, SecType
+from dspops.core import vx
 from rolls.models import RollCycle
 from sleeves.selectors import sleeve_settings
 
@@ -86,7 +86,7 @@ def generate_roll_calendar(*, from_year: int, to_year: int, sessions_before: int
 
 def countdown(cycle_roll_by, *, today=None) -> tuple[int, int]:
     """(CFE sessions, calendar days) from today's session to a roll-by date."""
-    from dspops import calendars
+    from dspops.core import calendars
 
     today = today or clock.trading_date()
     return calendars.sessions_until(today, cycle_roll_by, exchange="XCBF"), (cycle_roll_by - today).days

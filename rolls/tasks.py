@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dspops import calendars, clock
+from dspops.core import calendars, clock
 from sleeves import parameters
 from sleeves.selectors import sleeve_settings
 from sleeves.tasks import market_closed

@@ -7,10 +7,10 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from dspops import bounds, clock
-from dspops.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table, moment_display
-from dspops.admin_history import GuardedHistoryAdmin
-from dspops.admin_widgets import KeyCheckingAutocompleteMixin
+from dspops.core import bounds, clock
+from dspops.core.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table, moment_display
+from dspops.core.admin_history import GuardedHistoryAdmin
+from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
 from sleeves.models import (
     DmTarget,

@@ -23,10 +23,10 @@ from typing import Any
 
 from django.db import transaction
 
-from dspops import calendars, clock
-from dspops.broker_sync import GatewayError, open_gateway, qualify, record_quotes
-from dspops.calendars import NEW_YORK
-from dspops.models import BrokerSnapshot, DataSource, Instrument, SecType
+from dspops.core import calendars, clock
+from dspops.core.broker_sync import GatewayError, open_gateway, qualify, record_quotes
+from dspops.core.calendars import NEW_YORK
+from dspops.core.models import BrokerSnapshot, DataSource, Instrument, SecType
 from sleeves import parameters
 from sleeves.dm_config import DmConfigError, dm_parameter_texts, load_dm_config
 from sleeves.models import DmTarget, MonitorRun, PriceBar, RunKind, RunStatus, Sleeve, VolTargetState

@@ -22,12 +22,12 @@ sell) and commissions negative (a cost); fills store a positive quantity with it
 commission as a positive cost. Only rows at execution level are imported (`levelOfDetail`
 EXECUTION, or no such column); order summaries and lots are counted as ignored.
 
-Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.tabular) and refused
+Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.core.tabular) and refused
 early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 10,000
 executions or is not UTF-8 text (CSV; XML as its declaration says). Every execution, from a file
 or the broker: its time lies between 2000-01-01 and 2100-12-31 and is not in the future; price,
 quantity, commission and multiplier are finite, fit their columns and lie in a plausible range
-(dspops.bounds.PLAUSIBLE). A refusal names the file and line (or the execution) and the field.
+(dspops.core.bounds.PLAUSIBLE). A refusal names the file and line (or the execution) and the field.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from django.db import transaction
 
 from digests.alerts import raise_alert, resolve_alerts
 from digests.models import Alert
-from dspops import bounds, clock, tabular
-from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
-from dspops.broker.types import Execution
-from dspops.calendars import NEW_YORK
-from dspops.models import Instrument, SecType
-from rolls import vx
+from dspops.core import bounds, clock, tabular
+from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.core.broker.types import Execution
+from dspops.core.calendars import NEW_YORK
+from dspops.core.models import Instrument, SecType
+from dspops.core import vx
 from rolls.services import vxm_instrument
 from sleeves import parameters
 from sleeves.services import reverse_fill

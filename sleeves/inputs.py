@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from dspops import calendars, clock
-from dspops.calendars import NEW_YORK
-from dspops.models import DataSource, Instrument, QuoteSnapshot
+from dspops.core import calendars, clock
+from dspops.core.calendars import NEW_YORK
+from dspops.core.models import DataSource, Instrument, QuoteSnapshot
 from sleeves.models import PriceBar
 
 CLOSE_TIME = time(16, 0)

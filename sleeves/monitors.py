@@ -18,9 +18,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dspops import calendars, clock
-from dspops.broker_sync import GatewayError, open_gateway, record_quotes
-from dspops.models import DataSource, Instrument, SecType
+from dspops.core import calendars, clock
+from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
+from dspops.core.models import DataSource, Instrument, SecType
 from sleeves import inputs
 from sleeves.inputs import Observation
 from sleeves.models import (
@@ -465,7 +465,7 @@ def run_vol_target(*, live: bool = False, log_run: bool = True, triggered_by: st
 
 def _fetch_daily_closes(instrument: Instrument, *, days: int, role: str) -> bool:
     """Store the broker's daily closes for an instrument as PriceBars; returns whether simulated."""
-    from dspops.broker_sync import qualify
+    from dspops.core.broker_sync import qualify
 
     with open_gateway(role) as gateway:
         contract = qualify(gateway, [instrument])[instrument.pk]

@@ -8,7 +8,7 @@ Three layouts are accepted, told apart by the header:
 Every row is parsed and checked first; one bad row refuses the whole file with its line number,
 and nothing is written.
 
-Bounds (DECISIONS.md section 11): the file is read as a stream (dspops.tabular) and refused
+Bounds (DECISIONS.md section 11): the file is read as a stream (dspops.core.tabular) and refused
 early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 100,000
 bars, or is not UTF-8 text. A session lies between 2000-01-01 and 2100-12-31 and is not in the
 future; a price fits the price column (10 digits before the point, 6 after) and a plausible
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from dspops import bounds, calendars, clock, tabular
-from dspops.models import DataSource, Instrument
+from dspops.core import bounds, calendars, clock, tabular
+from dspops.core.models import DataSource, Instrument
 from sleeves.models import PriceBar
 
 OHLCV = ["date", "open", "high", "low", "close", "volume"]

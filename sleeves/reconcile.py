@@ -15,10 +15,10 @@ from decimal import Decimal
 from django.db import transaction
 
 from digests.alerts import raise_alert, resolve_alerts
-from dspops import clock
-from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
-from dspops.broker.types import BrokerPosition
-from dspops.models import Instrument
+from dspops.core import clock
+from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.core.broker.types import BrokerPosition
+from dspops.core.models import Instrument
 from sleeves.fill_import import InstrumentMatchError, find_instrument
 from sleeves.models import MonitorRun, RunKind, RunStatus
 from sleeves.selectors import net_positions_by_instrument

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from dspops.models import Instrument
+from dspops.core.models import Instrument
 from sleeves import parameters
 from sleeves.models import Fill, Side, Sleeve, SleeveParameter
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dspops import calendars, clock
+from dspops.core import calendars, clock
 from sleeves.models import MonitorRun, RunStatus, Sleeve
 
 

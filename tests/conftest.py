@@ -66,7 +66,7 @@ def broker(settings):
     broker("calm_contango", {"faults": {...}}) -> the running SimulatorServer. Every role's
     connection (web, worker, shell) then reaches it over TCP through the real ib_insync client.
     """
-    from dspops.broker.simulator import SimulatorServer, load_scenario
+    from dspops.simulator import SimulatorServer, load_scenario
 
     servers = []
 
@@ -90,8 +90,8 @@ def today_book():
     simulator use these, so they hold on any day, not only the day they were written."""
     from types import SimpleNamespace
 
-    from dspops import calendars, clock
-    from rolls import vx
+    from dspops.core import calendars, clock
+    from dspops.core import vx
 
     session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
     months = vx.front_contracts(session)
@@ -104,7 +104,7 @@ def cfe_session_moment(hour: int = 11, minute: int = 0):
     (and not an early close): a moment when a roll may be checked and the book's tasks run."""
     from datetime import datetime
 
-    from dspops import calendars, clock
+    from dspops.core import calendars, clock
 
     day = clock.trading_date()
     while True:

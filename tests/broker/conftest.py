@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from dspops.broker.gateway import Gateway, GatewayConfig
-from dspops.broker.simulator import SimulatorServer, load_scenario
+from dspops.core.broker.gateway import Gateway, GatewayConfig
+from dspops.simulator import SimulatorServer, load_scenario
 
 
 def free_port() -> int:
@@ -76,7 +76,7 @@ def sim_contract(server: SimulatorServer, name: str):
 
 def book_specs(server: SimulatorServer, names: tuple[str, ...] = ("SPY", "VIX", "VVIX", "front", "second", "third")):
     """ContractSpecs for scenario names, futures by contract month as an app would ask."""
-    from dspops.broker.types import ContractSpec
+    from dspops.core.broker.types import ContractSpec
 
     specs = []
     for name in names:

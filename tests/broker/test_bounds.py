@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import pytest
 
-from dspops.broker.gateway import GatewayError
-from dspops.broker.simulator import load_scenario
-from dspops.broker.simulator.scenario import SCENARIO_DIR, ScenarioError
-from dspops.broker.types import ContractSpec
+from dspops.core.broker.gateway import GatewayError
+from dspops.simulator import load_scenario
+from dspops.simulator.scenario import SCENARIO_DIR, ScenarioError
+from dspops.core.broker.types import ContractSpec
 
 from .conftest import book_specs, sim_contract
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError
-from dspops.broker.simulator import SimulatorServer, load_scenario
-from dspops.broker.types import ContractSpec, Quote
+from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.simulator import SimulatorServer, load_scenario
+from dspops.core.broker.types import ContractSpec, Quote
 
 from .conftest import book_specs, config_for, free_port
 

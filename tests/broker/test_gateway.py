@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from dspops.broker.gateway import Gateway, GatewayConfig, GatewayError, is_simulated_account
-from dspops.broker.types import ContractSpec
+from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError, is_simulated_account
+from dspops.core.broker.types import ContractSpec
 
 from .conftest import book_specs, config_for, sim_contract
 
@@ -69,7 +69,7 @@ def test_account_value_the_broker_does_not_send_is_none_not_zero(sim):
     # Rebuild the scenario without ExcessLiquidity: replace the whole mapping.
     raw = dict(server.scenario.raw)
     raw["account_values"] = {k: v for k, v in raw["account_values"].items() if k != "ExcessLiquidity"}
-    from dspops.broker.simulator import Scenario, SimulatorServer
+    from dspops.simulator import Scenario, SimulatorServer
 
     other = SimulatorServer(Scenario.from_dict(raw), port=0)
     other.start()
@@ -299,7 +299,7 @@ def test_the_gateway_can_first_be_imported_from_a_thread_without_an_event_loop()
         "errors = []\n"
         "def load():\n"
         "    try:\n"
-        "        import dspops.broker.gateway\n"
+        "        import dspops.core.broker.gateway\n"
         "    except Exception as exc:\n"
         "        errors.append(repr(exc))\n"
         "t = threading.Thread(target=load); t.start(); t.join()\n"

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from dspops.broker.simulator import Scenario, ScenarioError, available_scenarios, load_scenario
-from rolls import vx
+from dspops.simulator import Scenario, ScenarioError, available_scenarios, load_scenario
+from dspops.core import vx
 
 SHIPPED = {"calm_contango", "legacy_2026_01_12", "vix_spike", "wide_markets", "orphan_leg", "delayed_only", "disconnect"}
 

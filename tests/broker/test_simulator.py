@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from ib_insync import IB, ComboLeg, Contract, ExecutionFilter, LimitOrder, MarketOrder
 
-from dspops.broker.simulator import SERVER_VERSION
+from dspops.simulator import SERVER_VERSION
 
 from .conftest import sim_contract
 

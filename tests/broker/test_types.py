@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspops.broker.gateway import evaluate_quote
-from dspops.broker.types import ContractSpec, QualifiedContract, Quote
+from dspops.core.broker.gateway import evaluate_quote
+from dspops.core.broker.types import ContractSpec, QualifiedContract, Quote
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

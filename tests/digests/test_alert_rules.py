@@ -9,8 +9,8 @@ import pytest
 from digests.alert_rules import NotASessionError, evaluate_alerts
 from digests.alerts import raise_alert
 from digests.models import Alert
-from dspops.models import Instrument, QuoteSnapshot, SecType
-from rolls import vx
+from dspops.core.models import Instrument, QuoteSnapshot, SecType
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument
 from sleeves.models import Fill, MonitorRun, PriceBar, Sleeve, VolTargetState, VrpCsLogEntry, VrpErpLogEntry

@@ -24,7 +24,7 @@ def digest_dir(settings, tmp_path):
 
 @pytest.fixture
 def tuesday(monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY_EVENING)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_daily_digest_live_for_a_past_date_is_refused(booted, tuesday):
 @pytest.mark.parametrize("task, kind", [("daily_digest_task", "digest"), ("weekly_review_task", "weekly_review")])
 def test_the_digest_tasks_skip_a_closed_market_and_record_why(booted, digest_dir, monkeypatch, moment, day, previous,
                                                               task, kind):
-    monkeypatch.setattr("dspops.clock.now", lambda: moment)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: moment)
 
     result = getattr(tasks, task)()
 
@@ -114,7 +114,7 @@ def test_the_digest_task_runs_live_as_the_worker_and_degrades_when_the_broker_is
 
 
 def test_the_weekly_review_task_stores_the_review_on_a_friday(booted, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: FRIDAY_AFTERNOON)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: FRIDAY_AFTERNOON)
 
     result = tasks.weekly_review_task()
 

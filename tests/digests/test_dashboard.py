@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from digests.alerts import raise_alert
 from digests.models import Digest
-from dspops import calendars, clock
-from dspops.models import BrokerSnapshot
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core.models import BrokerSnapshot
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument
 from sleeves.models import MonitorRun, Sleeve, VrpCsLogEntry

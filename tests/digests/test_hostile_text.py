@@ -26,7 +26,7 @@ from dspops.legacy_import import import_legacy
 TUESDAY_EVENING = datetime(2026, 11, 24, 21, 30, tzinfo=timezone.utc)
 LEGACY_DAY = date(2026, 1, 12)
 
-# What the digest's HTML may hold, written out here independently of dspops.sanitize.
+# What the digest's HTML may hold, written out here independently of dspops.core.sanitize.
 ALLOWED_TAGS = {"h1", "h2", "h3", "h4", "p", "ul", "ol", "li", "code", "pre", "strong", "em", "table", "thead",
                 "tbody", "tr", "th", "td", "blockquote", "hr", "br", "a"}
 VOID_TAGS = {"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
@@ -246,7 +246,7 @@ def test_a_hostile_legacy_digest_is_inert_on_the_digest_page_and_the_dashboard(o
     "[x](https://example.com \"t\\\" onmouseover=alert(1) \\\"\")",
 ])
 def test_the_sanitizer_leaves_no_script_no_handler_and_no_dangerous_link(text):
-    from dspops.sanitize import markdown_to_safe_html
+    from dspops.core.sanitize import markdown_to_safe_html
 
     out = str(markdown_to_safe_html(f"## Alerts\n\n- {text}\n"))
     part = fragment(f"<div class=\"probe\">{out}</div>", css_class="probe")
@@ -254,7 +254,7 @@ def test_the_sanitizer_leaves_no_script_no_handler_and_no_dangerous_link(text):
 
 
 def test_the_sanitizer_keeps_safe_links_and_the_digest_markup():
-    from dspops.sanitize import markdown_to_safe_html
+    from dspops.core.sanitize import markdown_to_safe_html
 
     out = str(markdown_to_safe_html(
         "# Title\n\nGenerated: `2026-01-12T16:30:00-05:00`\n\n## Alerts\n"

@@ -157,7 +157,7 @@ def test_the_roll_check_is_scheduled_inside_cfe_trading_hours_on_every_session_o
     # DO NOT ROLL ("CFE open now" failed). Its cron time must fall inside every CFE session's hours.
     from croniter import croniter
 
-    from dspops import calendars
+    from dspops.core import calendars
 
     (cron,) = [cron for name, func, cron in command.SCHEDULES if func == "rolls.tasks.roll_check_task"]
     start = datetime(2026, 1, 1, tzinfo=NY)

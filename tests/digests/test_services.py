@@ -35,7 +35,7 @@ def digest_dir(settings, tmp_path):
 def legacy_book(booted, shared_dir, digest_dir, monkeypatch):
     """The real legacy files and market history imported on the evening of 2026-01-12."""
     legacy = shared_dir / "legacy"
-    monkeypatch.setattr("dspops.clock.now", lambda: LEGACY_EVENING)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: LEGACY_EVENING)
     import_legacy(directory=legacy, now=LEGACY_EVENING)
     import_prices(path=shared_dir / "market" / "vix_vvix_daily.csv")
     import_prices(path=shared_dir / "market" / "spy_daily.csv", symbol="SPY")
@@ -125,7 +125,7 @@ def test_a_generated_digest_replaces_the_legacy_one_and_keeps_its_markdown_in_th
 
 
 def test_a_day_without_a_run_shows_the_latest_one_before_it_with_its_date(legacy_book, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: datetime(2026, 1, 15, 21, 30, tzinfo=timezone.utc))
+    monkeypatch.setattr("dspops.core.clock.now", lambda: datetime(2026, 1, 15, 21, 30, tzinfo=timezone.utc))
     digest = generate_digest(trading_date=date(2026, 1, 15), write_file=False)
 
     cs = section(digest.markdown, "Sleeve VRP-CS (Calendar Spread)")
@@ -136,7 +136,7 @@ def test_a_day_without_a_run_shows_the_latest_one_before_it_with_its_date(legacy
 
 
 def test_a_digest_without_any_stored_data_says_missing_and_alerts(booted, digest_dir, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY_EVENING)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
     digest = generate_digest()
 
     assert digest.trading_date == date(2026, 11, 24)
@@ -150,7 +150,7 @@ def test_a_digest_without_any_stored_data_says_missing_and_alerts(booted, digest
 
 def test_a_live_digest_with_the_broker_down_is_still_made_with_a_critical_broker_unavailable_alert(
         booted, digest_dir, settings, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY_EVENING)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0  # nothing listens
 
     digest = generate_digest(live=True)
@@ -166,7 +166,7 @@ def test_a_live_digest_with_the_broker_down_is_still_made_with_a_critical_broker
 
 def test_a_live_digest_against_the_simulator_is_marked_simulated_and_clears_broker_unavailable(
         booted, digest_dir, broker, settings, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY_EVENING)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0
     generate_digest(live=True)
     # The simulator replays the same session the frozen clock says it is (its contracts follow it).
@@ -202,7 +202,7 @@ def test_a_digest_file_that_cannot_be_written_stores_nothing(legacy_book, settin
 
 def test_the_weekly_review_lists_missing_digests_logs_and_drift(legacy_book, monkeypatch):
     generate_digest(trading_date=LEGACY_DAY, write_file=False)
-    monkeypatch.setattr("dspops.clock.now", lambda: datetime(2026, 1, 16, 20, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr("dspops.core.clock.now", lambda: datetime(2026, 1, 16, 20, 0, tzinfo=timezone.utc))
 
     review = build_weekly_review(week_ending=date(2026, 1, 16))
 
@@ -217,7 +217,7 @@ def test_the_weekly_review_lists_missing_digests_logs_and_drift(legacy_book, mon
 
 
 def test_the_weekly_review_is_stored_as_a_run_with_its_markdown(legacy_book, monkeypatch):
-    monkeypatch.setattr("dspops.clock.now", lambda: datetime(2026, 2, 6, 20, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr("dspops.core.clock.now", lambda: datetime(2026, 2, 6, 20, 0, tzinfo=timezone.utc))
 
     markdown = generate_weekly_review(week_ending=date(2026, 2, 6))
 

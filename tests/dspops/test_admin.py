@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from digests.models import Alert
-from dspops.models import Instrument
+from dspops.core.models import Instrument
 from sleeves.models import Fill, FillSource, MonitorRun, Sleeve, SleeveParameter
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
@@ -146,7 +146,7 @@ def test_every_dspops_change_list_refuses_unusable_lookups_and_draws_no_date_hie
     admin belongs to another part of the code and is not held to this here."""
     from django.contrib import admin
 
-    from dspops.admin_display import BoundedChangeList
+    from dspops.core.admin_display import BoundedChangeList
 
     request = rf.get("/admin/")
     request.user = operator_user

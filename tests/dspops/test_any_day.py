@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from digests.models import Digest
-from dspops import calendars, clock
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core import vx
 from rolls.models import RollCheck
 from rolls.roll_selectors import go_valid_until
 from rolls.roll_service import RollError, plan_roll, run_checks, start_executing

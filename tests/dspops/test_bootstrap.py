@@ -110,7 +110,7 @@ def test_demo_history_loads_once_and_shows_positions():
 def test_the_demo_book_plus_the_simulators_executions_matches_the_broker(broker):
     from datetime import timedelta
 
-    from dspops import clock
+    from dspops.core import clock
     from sleeves.fill_import import sync_fills
     from sleeves.reconcile import reconcile
 

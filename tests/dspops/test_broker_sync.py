@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from dspops.broker_sync import GatewayError, refresh_broker_snapshot
-from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
+from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 
 def test_a_refresh_stores_quotes_positions_and_account_values_from_the_simulator(booted, broker):

@@ -1,4 +1,4 @@
-"""dspops.calendars: bisect-based session lookups over exchange_calendars.
+"""dspops.core.calendars: bisect-based session lookups over exchange_calendars.
 
 Property tests compare every lookup with an oracle built straight from
 exchange_calendars, so a bug in the bisect arithmetic cannot hide behind
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspops import calendars
-from dspops.calendars import (
+from dspops.core import calendars
+from dspops.core.calendars import (
     CalendarRangeError,
     holidays_between,
     is_first_session_of_month,

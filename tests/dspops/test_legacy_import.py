@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 
 from digests.models import Alert, Digest, DigestSource
 from dspops.legacy_import import LegacyImportError, import_legacy
-from dspops.models import Instrument
+from dspops.core.models import Instrument
 from rolls.models import RollCycle, SpreadPosition
 from sleeves.models import (
     LegacyTrade,

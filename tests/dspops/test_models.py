@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from digests.alerts import raise_alert, resolve_alerts
 from digests.models import Alert
-from dspops.models import DataSource, Instrument, QuoteSnapshot
+from dspops.core.models import DataSource, Instrument, QuoteSnapshot
 from sleeves.models import SleeveParameter
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)

@@ -15,9 +15,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from digests.alerts import raise_alert
-from dspops import clock
+from dspops.core import clock
 from dspops.bootstrap import bootstrap
-from dspops.models import BrokerSnapshot, Instrument
+from dspops.core.models import BrokerSnapshot, Instrument
 from rolls.roll_service import ManualQuote, plan_roll, run_checks
 from sleeves.models import Fill, MonitorRun, Sleeve, SleeveParameter
 from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor

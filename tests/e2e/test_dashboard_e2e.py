@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 
 from digests.alerts import raise_alert
 from digests.models import Digest
-from dspops import clock
+from dspops.core import clock
 from dspops.bootstrap import bootstrap
-from rolls import vx
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument
 from sleeves.models import Sleeve

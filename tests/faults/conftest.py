@@ -1,7 +1,7 @@
 """Fixtures for the fault tests: the running book as of today, and a census of every stored row.
 
 The book is built relative to today's New York date, exactly as the simulator resolves its
-relative contracts (front, second, third = rolls.vx.front_contracts(today)), so a scenario's
+relative contracts (front, second, third = dspops.core.vx.front_contracts(today)), so a scenario's
 "front" is always the position config's short leg.
 """
 
@@ -20,10 +20,10 @@ import yaml
 from django.apps import apps
 from django.db import connection
 
-from dspops import clock
-from dspops.broker.simulator.scenario import SCENARIO_DIR
-from dspops.models import Instrument
-from rolls import vx
+from dspops.core import clock
+from dspops.simulator.scenario import SCENARIO_DIR
+from dspops.core.models import Instrument
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument
 from sleeves.models import SignalState, Sleeve, VolTargetState

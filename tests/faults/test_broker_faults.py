@@ -15,8 +15,8 @@ from decimal import Decimal
 import pytest
 
 from digests.models import Alert
-from dspops import clock
-from dspops.models import QuoteSnapshot
+from dspops.core import clock
+from dspops.core.models import QuoteSnapshot
 from rolls.models import RollState
 from rolls.roll_service import (RollError, leg_status, plan_roll, record_leg_fill, run_checks, start_executing,
                                 verify)

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dspops.legacy_import import LegacyImportError, import_legacy
-from dspops.models import Instrument
+from dspops.core.models import Instrument
 from rolls.models import SpreadPosition
 from sleeves.fill_import import FillImportError, import_flex, sync_fills
 from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Sleeve

@@ -24,9 +24,9 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dspops import clock
+from dspops.core import clock
 from dspops.legacy_import import LegacyImportError, import_legacy
-from dspops.models import BrokerSnapshot, Instrument
+from dspops.core.models import BrokerSnapshot, Instrument
 from rolls.models import RollCheck
 from rolls.roll_service import plan_roll
 from sleeves.fill_import import FillImportError, import_flex

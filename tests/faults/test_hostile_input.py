@@ -19,8 +19,8 @@ from django.test import Client
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from dspops import clock
-from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
+from dspops.core import clock
+from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
 from rolls.models import RollCycle, SpreadPosition
 from sleeves.models import Fill, MonitorRun, RunStatus, Sleeve, SleeveParameter, VrpCsLogEntry, VrpErpLogEntry
 from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor
@@ -579,7 +579,7 @@ def hostile_requests(user) -> list[tuple[str, str, dict]]:
 
 
 # Admin pages whose code belongs to another engineer (not changed here): each is tested on its own below,
-# expected to fail until its admin uses dspops.admin_display.BoundedAdminMixin.
+# expected to fail until its admin uses dspops.core.admin_display.BoundedAdminMixin.
 ELSEWHERE = ("/admin/digests/alert/",)
 
 

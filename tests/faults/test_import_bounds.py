@@ -23,8 +23,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from dspops import calendars, clock
-from dspops.broker.types import Execution
+from dspops.core import calendars, clock
+from dspops.core.broker.types import Execution
 from dspops.legacy_import import LegacyImportError, import_legacy
 from sleeves.fill_import import FillImportError, import_flex, sync_fills
 from sleeves.models import Fill, MonitorRun, RunStatus, VrpCsLogEntry, VrpErpLogEntry

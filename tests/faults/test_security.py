@@ -26,9 +26,9 @@ from django.urls.resolvers import RoutePattern
 from django_q.models import OrmQ, Task
 
 from digests.alerts import raise_alert
-from dspops import clock
-from dspops.broker.simulator import SimulatorServer, load_scenario
-from dspops.models import BrokerSnapshot, Instrument
+from dspops.core import clock
+from dspops.simulator import SimulatorServer, load_scenario
+from dspops.core.models import BrokerSnapshot, Instrument
 from rolls.roll_service import ManualQuote, plan_roll, run_checks
 from sleeves.models import Fill, PriceBar, Sleeve
 from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor

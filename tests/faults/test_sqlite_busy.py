@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from dspops import clock
-from dspops.models import Instrument
+from dspops.core import clock
+from dspops.core.models import Instrument
 from sleeves.models import Fill, Sleeve
 
 pytestmark = pytest.mark.django_db(transaction=True)

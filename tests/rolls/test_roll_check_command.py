@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from dspops import calendars, clock
-from rolls import vx
+from dspops.core import calendars, clock
+from dspops.core import vx
 from rolls.models import RollCheck, SpreadPosition
 from rolls.services import vxm_instrument
 from rolls.tasks import roll_check_task
@@ -150,7 +150,7 @@ def test_the_task_reports_do_not_roll_with_the_failing_checks(book, broker, mark
 
 def test_the_task_skips_a_saturday(book, monkeypatch):
     saturday = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
-    monkeypatch.setattr("dspops.clock.now", lambda: saturday)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: saturday)
     summary = roll_check_task()
     assert summary.startswith("skipped: market closed (Saturday 2026-11-28 is not a CFE session")
     run = MonitorRun.objects.get(kind="roll_check")
@@ -159,7 +159,7 @@ def test_the_task_skips_a_saturday(book, monkeypatch):
 
 def test_the_task_without_a_position_says_so(booted, monkeypatch):
     tuesday = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
-    monkeypatch.setattr("dspops.clock.now", lambda: tuesday)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: tuesday)
     assert roll_check_task() == "no active VRP-CS position config: nothing to roll"
 
 

@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from digests.models import Alert
-from dspops import clock
-from rolls import vx
+from dspops.core import clock
+from dspops.core import vx
 from rolls.models import RollAttempt, RollLegFill, RollState, SpreadPosition
 from rolls.roll_service import plan_roll, run_checks
 from rolls.services import vxm_instrument
@@ -307,7 +307,7 @@ def test_a_late_leg_is_flagged_and_alerted_when_the_page_is_shown(book, broker, 
     go_and_execute(operator_client, attempt)
     attempt.refresh_from_db()
     later = attempt.executing_since + timedelta(minutes=16)
-    monkeypatch.setattr("dspops.clock.now", lambda: later)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: later)
     page = operator_client.get(checklist(attempt)).content.decode()
     assert page.count('class="fail late-leg"') == 4 and "still unfilled after 16 minutes" in page
     assert Alert.objects.get(code="roll_leg_unfilled").severity == "warning"
@@ -413,7 +413,7 @@ def test_a_stale_go_offers_no_execute_button_and_the_service_refuses_it(book, br
     attempt = plan_roll(user=operator_user, rehearsal=True)
     post_step(operator_client, attempt, "run-checks")
     later = clock.now() + timedelta(minutes=6)
-    monkeypatch.setattr("dspops.clock.now", lambda: later)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: later)
     page = operator_client.get(checklist(attempt)).content.decode()
     assert 'id="go-stale"' in page and 'id="start-executing"' not in page
     response = post_step(operator_client, attempt, "start-executing")

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from digests.models import Alert
-from rolls import vx
+from dspops.core import vx
 from rolls.models import RollAttempt, RollCheck, RollState, SpreadPosition
 from rolls.roll_service import (ConcurrentChange, RollError, abort, close, leg_status, pull_leg_fills, plan_roll,
                                 raise_fill_warnings, record_leg_fill, run_checks, start_executing, transition, verify)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from rolls import vx
+from dspops.core import vx
 from rolls.flags import spread_position_flags
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument

@@ -1,7 +1,7 @@
-"""rolls.vx: the VX/VXM contract calendar (DECISIONS.md §2).
+"""dspops.core.vx: the VX/VXM contract calendar (DECISIONS.md §2).
 
 The property tests check the rule against an oracle built straight from
-exchange_calendars' XCBF sessions, independent of dspops.calendars.
+exchange_calendars' XCBF sessions, independent of dspops.core.calendars.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rolls.vx import (
+from dspops.core.vx import (
     MONTH_CODES,
     ContractDates,
     ContractMonth,

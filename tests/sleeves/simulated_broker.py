@@ -8,8 +8,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from dspops.broker.gateway import Gateway, GatewayConfig
-from dspops.broker.simulator import Scenario, SimulatorServer, load_scenario
+from dspops.core.broker.gateway import Gateway, GatewayConfig
+from dspops.simulator import Scenario, SimulatorServer, load_scenario
 
 SIM_ACCOUNT = "SIM0100001"
 

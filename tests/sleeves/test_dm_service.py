@@ -14,8 +14,8 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from dspops import calendars, clock
-from dspops.models import BrokerSnapshot, DataSource, Instrument
+from dspops.core import calendars, clock
+from dspops.core.models import BrokerSnapshot, DataSource, Instrument
 from sleeves.dm_service import DmConfigError, DmSetupError, plan_dm_rebalance
 from sleeves.models import DmTarget, Fill, MonitorRun, PriceBar, RunKind, Sleeve, VolTargetState
 

@@ -12,10 +12,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone as dj_timezone
 
 from digests.models import Alert
-from dspops import clock
-from dspops.broker.simulator.scenario import future_con_id
-from dspops.models import Instrument
-from rolls import vx
+from dspops.core import clock
+from dspops.simulator.scenario import future_con_id
+from dspops.core.models import Instrument
+from dspops.core import vx
 from sleeves.fill_import import FillImportError, attribute_fill, import_flex, sync_fills
 from sleeves.selectors import positions_by_sleeve
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from dspops.models import Instrument
+from dspops.core.models import Instrument
 from sleeves.models import Fill, FillSource, Side, Sleeve
 from sleeves.selectors import net_positions_by_instrument, positions_by_sleeve
 from sleeves.services import reverse_fill

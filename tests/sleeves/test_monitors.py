@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from dspops import calendars
-from dspops.models import Instrument
-from rolls import vx
+from dspops.core import calendars
+from dspops.core.models import Instrument
+from dspops.core import vx
 from rolls.models import SpreadPosition
 from rolls.services import vxm_instrument
 from sleeves.models import (Fill, MonitorRun, PriceBar, SignalState, Sleeve, VolTargetState, VrpCsLogEntry,

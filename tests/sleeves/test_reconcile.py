@@ -12,9 +12,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone as dj_timezone
 
 from digests.models import Alert
-from dspops.broker.simulator.scenario import future_con_id
-from dspops.models import Instrument
-from rolls import vx
+from dspops.simulator.scenario import future_con_id
+from dspops.core.models import Instrument
+from dspops.core import vx
 from rolls.services import vxm_instrument
 from sleeves.fill_import import sync_fills
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
@@ -70,7 +70,7 @@ def test_the_command_says_positions_match_and_exits_0(booted, broker, settings):
     book_recorded()
     out = io.StringIO()
     call_command("reconcile", stdout=out)
-    from dspops import clock
+    from dspops.core import clock
 
     assert out.getvalue().strip() == ("positions match the broker: 7 contracts (simulated broker), "
                                       f"session {clock.acting_session().label()}")

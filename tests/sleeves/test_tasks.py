@@ -17,7 +17,7 @@ TUESDAY = datetime(2026, 11, 24, 14, 0, tzinfo=timezone.utc)
 @pytest.mark.parametrize("task", ["vrp_erp_monitor_task", "vrp_cs_monitor_task", "vol_target_task", "dm_plan_task",
                                   "fill_sync_task", "reconcile_task"])
 def test_every_task_skips_a_closed_market_and_records_why(booted, monkeypatch, moment, day, previous, task):
-    monkeypatch.setattr("dspops.clock.now", lambda: moment)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: moment)
     result = getattr(tasks, task)()
     assert result.startswith(f"skipped: market closed ({day} is not an NYSE session; the last one was {previous})")
     [run] = MonitorRun.objects.all()
@@ -27,7 +27,7 @@ def test_every_task_skips_a_closed_market_and_records_why(booted, monkeypatch, m
 
 def test_on_a_session_the_erp_task_runs_live_against_the_broker(booted, broker, monkeypatch):
     broker("calm_contango")
-    monkeypatch.setattr("dspops.clock.now", lambda: TUESDAY)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY)
     result = tasks.vrp_erp_monitor_task()
     run = MonitorRun.objects.get()
     assert run.kind == "vrp_erp" and run.triggered_by == "task" and run.simulated is True

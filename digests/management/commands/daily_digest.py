@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         from digests.services import DigestError, NotASessionError, generate_digest
 
-        from dspops import clock
+        from dspops.core import clock
 
         trading_date = _date(o["date"]) if o["date"] else None
         acting = clock.acting_session()

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from digests.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
-from dspops.calendars import NEW_YORK
+from dspops.core.calendars import NEW_YORK
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.broker.simulator import (
+from dspops.simulator import (
     ScenarioError,
     SimulatorServer,
     available_scenarios,
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         verbosity = int(options.get("verbosity", 1))
         handler = logging.StreamHandler(self.stdout._out if hasattr(self.stdout, "_out") else sys.stdout)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        sim_log = logging.getLogger("dspops.broker.simulator")
+        sim_log = logging.getLogger("dspops.simulator")
         sim_log.addHandler(handler)
         sim_log.setLevel(logging.INFO if verbosity >= 1 else logging.WARNING)
         sim_log.propagate = False

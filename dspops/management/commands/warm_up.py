@@ -3,8 +3,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from dspops import clock
-from dspops.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core import clock
+from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rolls import vx
+from dspops.core import vx
 from rolls.models import RollCycle
 from rolls.services import generate_roll_calendar, roll_sessions_before
 

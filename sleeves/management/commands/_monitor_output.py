@@ -36,7 +36,7 @@ def banner(payload) -> str:
 
 def session_label(session) -> str:
     """The run's session, saying so when it is not today (a closed day acts on the last session)."""
-    from dspops import clock
+    from dspops.core import clock
 
     acting = clock.acting_session()
     return f"{session}{acting.note}" if str(session) == acting.session.isoformat() else str(session)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.calendars import NEW_YORK
+from dspops.core.calendars import NEW_YORK
 from sleeves.models import VrpCsLogEntry, VrpErpLogEntry
 
 # LEGACY.md 2.9 (daily_log.csv) and 1.5 (vrp_erp_log.csv): the same names, in the same order.

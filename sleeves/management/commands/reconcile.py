@@ -40,7 +40,7 @@ class Command(BaseCommand):
                     f"difference {row['difference']}{note}"
                 )
             if report.ok:
-                from dspops import clock
+                from dspops.core import clock
 
                 simulated = " (simulated broker)" if report.simulated else ""
                 self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "

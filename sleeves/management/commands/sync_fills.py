@@ -2,8 +2,8 @@ from datetime import date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops import calendars, clock
-from dspops.calendars import NEW_YORK
+from dspops.core import calendars, clock
+from dspops.core.calendars import NEW_YORK
 from sleeves.fill_import import FillImportError, sync_fills
 
 

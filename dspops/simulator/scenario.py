@@ -3,7 +3,7 @@
 A scenario is a YAML mapping (format in docs/simulator.md). Loading checks every
 key and value and raises ScenarioError naming the file and the offending entry,
 so a typo never silently turns into "no quote". Dates and numbers are bounded
-with dspops.bounds (DECISIONS.md section 11): dates between 2000-01-01 and
+with dspops.core.bounds (DECISIONS.md section 11): dates between 2000-01-01 and
 2100-12-31, execution times not in the future, numbers within bounds.PLAUSIBLE
 for their kind and fitting their column.
 
@@ -14,7 +14,7 @@ that are sent exactly as written and never checked (VIX 1e300, NetLiquidation
 
 Contracts are named absolutely ("SPY", "VIX", "VVIX", "VXMG6") or relative to
 the scenario's session ("front", "second", "third"), resolved with
-rolls.vx.front_contracts(). The session is the scenario's `as_of` date if it has
+dspops.core.vx.front_contracts(). The session is the scenario's `as_of` date if it has
 one, else today's New York trading date.
 
 No Django imports: the simulator runs in tests, in benchmarks and under the
@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from dspops import bounds, calendars
-from dspops.calendars import NEW_YORK
-from rolls import vx
+from dspops.core import bounds, calendars
+from dspops.core.calendars import NEW_YORK
+from dspops.core import vx
 
 __all__ = [
     "AbsurdValues",
@@ -536,7 +536,7 @@ _INSTRUMENT_KEYS = {
     "long_name",
     "con_id",
 }
-# Limits of the simulator's own settings (the numbers a scenario states are bounded by dspops.bounds).
+# Limits of the simulator's own settings (the numbers a scenario states are bounded by dspops.core.bounds).
 INT32_MAX = 2**31 - 1  # TWS order ids, perm ids, client ids and conIds are 32-bit
 MAX_AGE_S = 10 * 365 * 86400  # a quote's LAST_TIMESTAMP at most ten years old
 MAX_LATENCY_MS = 60_000
@@ -959,7 +959,7 @@ def _parse_absurd(data: Any, where: str, execution_count: int) -> AbsurdValues:
 
 
 def available_scenarios() -> list[str]:
-    """Names of the scenarios shipped in dspops/broker/simulator/scenarios/."""
+    """Names of the scenarios shipped in dspops/simulator/scenarios/."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 

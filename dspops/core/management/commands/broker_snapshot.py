@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
 
 
 class Command(BaseCommand):

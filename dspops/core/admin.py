@@ -8,11 +8,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django_q import admin as django_q_admin
 
-from dspops import bounds, clock
-from dspops.admin_display import BoundedAdminMixin, UnreadableRowsMixin, YearDateFilter, unreadable_rows
-from dspops.broker.errors import GatewayError
-from dspops.admin_widgets import KeyCheckingAutocompleteMixin
-from dspops.models import BrokerSnapshot, Instrument, QuoteSnapshot
+from dspops.core import bounds, clock
+from dspops.core.admin_display import BoundedAdminMixin, UnreadableRowsMixin, YearDateFilter, unreadable_rows
+from dspops.core.broker.errors import GatewayError
+from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
+from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 # django-q2's "resubmit" action queues a finished task again (and deletes a failure's record). It asks for
 # no permission, so a Viewer could start work from the task lists; it now needs the change permission.
@@ -33,7 +33,7 @@ def raise_field_errors(errors: dict[str, list[str]]) -> None:
 
 
 class InstrumentForm(forms.ModelForm):
-    """An instrument's dates and numbers within dspops.bounds (a future settling in 9999 is refused)."""
+    """An instrument's dates and numbers within dspops.core.bounds (a future settling in 9999 is refused)."""
 
     class Meta:
         model = Instrument
@@ -41,7 +41,7 @@ class InstrumentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        from dspops import calendars
+        from dspops.core import calendars
 
         def settles(value):
             bounds.check_date(value, "Settlement date")
@@ -50,7 +50,7 @@ class InstrumentForm(forms.ModelForm):
                                          f"sessions in ({calendars.CALENDAR_START} to {calendars.CALENDAR_END})")
 
         def month(value):
-            from rolls import vx
+            from dspops.core import vx
 
             year, _, number = value.partition("-")
             if not (len(year) == 4 and year.isdigit() and len(number) == 2 and number.isdigit()
@@ -220,7 +220,7 @@ class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         # Imported here: the broker sync (and its types) is not needed to start a command or render a page.
-        from dspops.broker_sync import refresh_broker_snapshot
+        from dspops.core.broker_sync import refresh_broker_snapshot
 
         try:
             snapshot = refresh_broker_snapshot(role="web", requested_by=request.user.get_username())

@@ -31,13 +31,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from dspops import calendars
+from dspops.core import calendars
 
 from .scenario import HistorySpec, QuoteSpec, ResolvedScenario, Scenario, SimContract, load_scenario
 
 __all__ = ["SERVER_VERSION", "SimulatorServer", "check_loopback"]
 
-log = logging.getLogger("dspops.broker.simulator")
+log = logging.getLogger("dspops.simulator")
 
 SERVER_VERSION = 176
 MIN_CLIENT_VERSION = 157

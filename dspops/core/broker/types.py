@@ -1,6 +1,6 @@
 """Plain data the rest of dspops sees from the broker.
 
-`dspops.broker.gateway` is the only module that talks to ib_insync; it turns
+`dspops.core.broker.gateway` is the only module that talks to ib_insync; it turns
 what TWS sends into these frozen dataclasses. Nothing here imports ib_insync,
 so domain code and services can build these values in tests without a broker.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from dspops import bounds
+from dspops.core import bounds
 
 __all__ = [
     "AccountValues",

@@ -1,7 +1,7 @@
 """Small presentation helpers shared by the admin pages, and the admin's defences against hostile input.
 
 Every change list of dspops's own admins uses ``BoundedChangeList`` (through ``BoundedAdminMixin``):
-a date in the query string outside dspops.bounds (``?executed_at__gte=9999-12-31``,
+a date in the query string outside dspops.core.bounds (``?executed_at__gte=9999-12-31``,
 ``?as_of__year=9999``) or an id beyond its column (``?attempt=99999999999999999999999``) is an
 invalid lookup, answered like any other (the change list again, with Django's "?e=1"), never a
 server error.
@@ -21,7 +21,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from dspops import bounds
+from dspops.core import bounds
 
 BOUNDS_TEXT = f"{bounds.EARLIEST_DATE.year}–{bounds.LATEST_DATE.year}"
 
@@ -58,7 +58,7 @@ def _integer_key(field):
 def check_lookups(model, params: dict[str, list[str]]) -> None:
     """Raise IncorrectLookupParameters for a lookup in `params` the database could not answer.
 
-    Dates outside dspops.bounds: Django can parse year 9999 or 0001-01-01, but not use them (the next
+    Dates outside dspops.core.bounds: Django can parse year 9999 or 0001-01-01, but not use them (the next
     year does not exist; 0001-01-01 in New York is before year 1 in UTC), so they failed in the
     database or the date hierarchy. Integers beyond the column's range (an id of
     99999999999999999999999 is too large for a bigint) failed in the database too. Values Django cannot

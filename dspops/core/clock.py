@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from django.utils import timezone
 
-from dspops import calendars
+from dspops.core import calendars
 
 
 def now() -> datetime:

@@ -9,7 +9,7 @@ day is the settlement date itself.
 Roll-by is the Nth CFE session before settlement (N = 5 by default).
 
 Business days come from exchange_calendars' XCBF calendar via
-`dspops.calendars`. Checked against exchange_calendars 4.13.2: XCBF closes on
+`dspops.core.calendars`. Checked against exchange_calendars 4.13.2: XCBF closes on
 Good Friday and on Juneteenth from 2022 (observed on the Friday/Monday when it
 falls on a weekend), and over 2003-01-01 .. 2041-12-31 its sessions are exactly
 the NYSE (XNYS) sessions, including the ad hoc closures (2004-06-11, 2007-01-02,
@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from dspops import calendars
+from dspops.core import calendars
 
 __all__ = [
     "CFE",
@@ -53,7 +53,7 @@ __all__ = [
 
 MONTH_CODES = "FGHJKMNQUVXZ"
 
-# The calendar window in dspops.calendars (2003 .. 2041) covers every date these
+# The calendar window in dspops.core.calendars (2003 .. 2041) covers every date these
 # contracts need: roll-by of 2004-01 and the third Friday of 2041-01 for 2040-12.
 MIN_YEAR = 2004
 MAX_YEAR = 2040
@@ -275,13 +275,13 @@ def front_contracts(
     front is already the next contract. `session` may be any date (a weekend
     gives the book as it stood after the preceding session).
 
-    Raises TypeError for a datetime (use dspops.calendars.trading_date first),
+    Raises TypeError for a datetime (use dspops.core.calendars.trading_date first),
     ValueError if the contracts needed fall outside 2004-01 .. 2040-12.
     """
     if isinstance(session, datetime) or not isinstance(session, date):
         raise TypeError(
             f"front_contracts needs a date, got {type(session).__name__} {session!r}; "
-            "convert datetimes with dspops.calendars.trading_date()"
+            "convert datetimes with dspops.core.calendars.trading_date()"
         )
     last = ContractMonth(MAX_YEAR, 12)
     if not MIN_YEAR <= session.year <= MAX_YEAR:

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
-from dspops.fields import MoneyField, PriceField
+from dspops.core.fields import MoneyField, PriceField
 
 
 class SecType(models.TextChoices):

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
-from dspops.admin_display import UnreadableRowsMixin
+from dspops.core.admin_display import UnreadableRowsMixin
 
 
 def key_or_404(field, value: str, what: str):

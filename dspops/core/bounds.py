@@ -18,7 +18,7 @@ LATEST_DATE = date(2100, 12, 31)
 # An execution stamped a little ahead of our clock is clock skew between hosts, not a typo.
 CLOCK_SKEW = timedelta(minutes=2)
 
-# Column shapes (dspops.fields): max_digits, decimal_places.
+# Column shapes (dspops.core.fields): max_digits, decimal_places.
 PRICE_DIGITS = (16, 6)
 MONEY_DIGITS = (18, 2)
 QUANTITY_DIGITS = (18, 6)

@@ -1,6 +1,6 @@
 """The one module in dspops that talks to Interactive Brokers (through ib_insync).
 
-Everything else sees the plain dataclasses of dspops.broker.types. Usage:
+Everything else sees the plain dataclasses of dspops.core.broker.types. Usage:
 
     with Gateway(GatewayConfig.from_settings("worker")) as gw:
         contracts = gw.qualify([ContractSpec.index("VIX"), ContractSpec.future("VXM", "202612")])
@@ -15,7 +15,7 @@ Rules (DECISIONS.md section 1, fail closed):
   its reason; its prices are None where TWS sent NaN or -1.
 - `simulated` is decided from the account ids alone (every id starts with "SIM").
 - Every number and date is bounded here, where it enters dspops (DECISIONS.md section 11, with
-  the limits of dspops.bounds). An absurd price (VIX 1e300, VXM 1e18: outside bounds.PLAUSIBLE
+  the limits of dspops.core.bounds). An absurd price (VIX 1e300, VXM 1e18: outside bounds.PLAUSIBLE
   for its kind, or too large for its column) is treated like NaN or -1: the price is None and
   the quote is invalid with a reason that names the value. An absurd account figure is None,
   with the reason in AccountValues.problems. A position, execution or daily bar with an absurd
@@ -54,7 +54,7 @@ _ensure_event_loop_for_import()
 from ib_insync import IB, Contract, ExecutionFilter  # noqa: E402
 from ib_insync.wrapper import RequestError  # noqa: E402
 
-from dspops import bounds  # noqa: E402
+from dspops.core import bounds  # noqa: E402
 
 from .errors import GatewayError  # noqa: F401 (defined there so catching it never imports ib_insync)
 from .types import (
@@ -77,7 +77,7 @@ __all__ = [
     "is_simulated_account",
 ]
 
-log = logging.getLogger("dspops.broker.gateway")
+log = logging.getLogger("dspops.core.broker.gateway")
 
 UTC = timezone.utc
 ROLES = ("web", "worker", "shell", "test")

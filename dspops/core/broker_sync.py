@@ -12,15 +12,15 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dspops import bounds, calendars, clock
+from dspops.core import bounds, calendars, clock
 from typing import TYPE_CHECKING
 
-from dspops.broker.errors import GatewayError
-from dspops.broker.types import ContractSpec, QualifiedContract, Quote
+from dspops.core.broker.errors import GatewayError
+from dspops.core.broker.types import ContractSpec, QualifiedContract, Quote
 
 if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at start-up
-    from dspops.broker.gateway import Gateway
-from dspops.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
+    from dspops.core.broker.gateway import Gateway
+from dspops.core.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
 
 __all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_broker_snapshot",
            "watched_instruments", "quote_source"]
@@ -28,7 +28,7 @@ __all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_
 
 def open_gateway(role: str) -> "Gateway":
     """A connected gateway for a role (web, worker, shell); use it as a context manager."""
-    from dspops.broker.gateway import Gateway, GatewayConfig
+    from dspops.core.broker.gateway import Gateway, GatewayConfig
 
     return Gateway(GatewayConfig.from_settings(role))
 
@@ -105,7 +105,7 @@ def _price(value: Decimal | None) -> Decimal | None:
 
 def watched_instruments() -> list[Instrument]:
     """What the book watches: SPY, VIX, VVIX, the DM ETFs, the front three VXM months and the config legs."""
-    from rolls import vx
+    from dspops.core import vx
     from rolls.models import SpreadPosition
     from rolls.services import roll_sessions_before, vxm_instrument
 
