@@ -34,7 +34,9 @@ run: migrate
 	echo ""; echo "dspops is starting (IB_MODE=$$mode, $$procfile). Log in at http://127.0.0.1:8000/admin/ — Ctrl-C stops everything."; echo ""; \
 	exec $(BIN)/honcho -f $$procfile start
 
+# The import rule first (.importlinter, docs/architecture.md): a floor imports only the floors below it.
 test: install env
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: migrate

@@ -40,7 +40,7 @@ GOAL = 3.0
 LARGE = {"fills": 100_000, "runs": 20_000, "alerts": 5_000}
 SMALL = {"fills": 10, "runs": 10, "alerts": 10}
 CONTROL = {"fills": 100, "runs": 100, "alerts": 100}  # one full page: same rows shown as LARGE
-PAGES = {"fills": "/admin/sleeves/fill/", "runs": "/admin/sleeves/monitorrun/", "alerts": "/admin/digests/alert/"}
+PAGES = {"fills": "/admin/sleeves/fill/", "runs": "/admin/sleeves/monitorrun/", "alerts": "/admin/dspops/alert/"}
 SPAN = timedelta(days=5 * 365)
 START = datetime(2021, 1, 4, 14, 30, tzinfo=dt_timezone.utc)
 
@@ -51,7 +51,7 @@ def _spread(i: int, n: int) -> datetime:
 
 
 def populate(sizes: dict[str, int]) -> None:
-    from digests.models import Alert, Severity
+    from dspops.core.models import Alert, Severity
     from dspops.core.models import Instrument, SecType
     from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
 

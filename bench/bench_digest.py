@@ -55,10 +55,10 @@ def _money(value: float) -> Decimal:
 
 def populate(sessions: list[date], all_sessions: list[date], cap: datetime) -> None:
     """Store the history of ``sessions`` (a tail of ``all_sessions``); values depend only on the session."""
-    from digests.models import Alert, Severity
+    from dspops.core.models import Alert, Severity
     from dspops.core.models import DataSource, Instrument, SecType
     from dspops.core import vx
-    from rolls.services import vxm_instrument
+    from dspops.core.instruments import vxm_instrument
     from sleeves.models import (
         Fill,
         FillSource,

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from digests.alerts import acknowledge_alert
-from digests.models import Alert, Digest
+from dspops.core.alerts import acknowledge_alert
+from dspops.core.models import Alert
+from digests.models import Digest
 from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin, YearDateFilter
 
 

@@ -27,14 +27,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from digests.alerts import raise_alert, resolve_alerts
-from digests.models import Alert, Severity
+from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.models import Alert, Severity
 from digests.render import format_decimal, format_percent, format_signed_decimal, format_usd
 from dspops.core import calendars, clock
 from dspops.core.calendars import NEW_YORK
 from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from dspops.core import vx
-from rolls.models import SpreadPosition
+from sleeves.models import SpreadPosition
 from sleeves import parameters
 from sleeves.models import (
     Fill,

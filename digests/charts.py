@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 
-from rolls.models import SpreadPosition
+from sleeves.models import SpreadPosition
 from sleeves.models import PriceBar, VrpCsLogEntry, VrpErpLogEntry
 
 

@@ -10,12 +10,15 @@ from datetime import date
 
 from django.db.models import Case, IntegerField, Value, When
 
-from digests.models import Alert, Digest
+from dspops.core.models import Alert
+
+from digests.models import Digest
 from dspops.core import calendars, clock
 from dspops.core.models import BrokerSnapshot
 from dspops.core.sanitize import markdown_to_safe_html
 from rolls.flags import spread_position_flags
-from rolls.models import RollAttempt, SpreadPosition
+from sleeves.models import SpreadPosition
+from rolls.models import RollAttempt
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
 from sleeves.selectors import positions_by_sleeve, sleeve_settings
 

@@ -1,10 +1,6 @@
-"""The daily digest and the alerts the operator must act on."""
+"""The daily digest (the alerts it lists live in the kernel, dspops.core.models)."""
 
-from django.conf import settings
 from django.db import models
-from django.db.models import Q
-
-from sleeves.models import Sleeve
 
 
 class DigestSource(models.TextChoices):
@@ -29,60 +25,3 @@ class Digest(models.Model):
 
     def __str__(self):
         return f"Digest {self.trading_date}"
-
-
-class Severity(models.TextChoices):
-    CRITICAL = "critical", "Critical"
-    WARNING = "warning", "Warning"
-    INFO = "info", "Info"
-
-
-class Alert(models.Model):
-    """Something the operator must know or do.
-
-    An alert that is still true on a later run is the same row (same ``code`` and ``subject``):
-    ``last_seen_at`` and ``occurrences`` move, no copy is made. It is resolved when its condition
-    no longer holds.
-    """
-
-    severity = models.CharField(max_length=8, choices=Severity.choices)
-    code = models.CharField(max_length=48, help_text="What kind of alert, e.g. roll_due or stop_hit.")
-    subject = models.CharField(
-        max_length=120, blank=True, help_text="What it is about, e.g. a contract or a date; with code, its identity."
-    )
-    sleeve = models.ForeignKey(Sleeve, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts")
-    message = models.TextField(help_text="What is wrong and what to do.")
-    first_seen_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
-    occurrences = models.PositiveIntegerField(default=1)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["resolved_at", "-last_seen_at", "-id"]
-        indexes = [
-            models.Index(fields=["resolved_at", "-last_seen_at"]),
-            models.Index(fields=["severity", "-last_seen_at"]),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["code", "subject"], condition=Q(resolved_at__isnull=True), name="one_open_alert_per_subject"
-            ),
-            models.CheckConstraint(
-                condition=Q(acknowledged_at__isnull=True, acknowledged_by__isnull=True)
-                | Q(acknowledged_at__isnull=False, acknowledged_by__isnull=False),
-                name="alert_ack_has_who_and_when",
-            ),
-            models.CheckConstraint(condition=Q(severity__in=["critical", "warning", "info"]), name="alert_severity_valid"),
-        ]
-
-    def __str__(self):
-        return f"[{self.severity}] {self.code}: {self.subject}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None

@@ -43,8 +43,9 @@ from digests.alert_rules import (
     latest_value,
     require_session,
 )
-from digests.alerts import raise_alert, resolve_alerts
-from digests.models import Alert, Digest, DigestSource, Severity
+from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.models import Alert, Severity
+from digests.models import Digest, DigestSource
 from digests.render import (
     AlertLine,
     CalendarEvent,
@@ -81,7 +82,7 @@ from sleeves.models import (
     VrpCsLogEntry,
     VrpErpLogEntry,
 )
-from sleeves.selectors import positions_by_sleeve, sleeve_settings
+from sleeves.selectors import positions_by_sleeve, sleeve_settings, watched_instruments
 
 __all__ = [
     "BROKER_UNAVAILABLE",
@@ -141,7 +142,7 @@ def refresh_live(*, trading_date: date, role: str, triggered_by: str = "digest",
             "can only be built from stored data: drop --live."
         )
     try:
-        snapshot = refresh_broker_snapshot(role=role, requested_by=triggered_by)
+        snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role=role, requested_by=triggered_by)
     except (GatewayError, OSError, TimeoutError) as exc:
         error = str(exc) or type(exc).__name__
         log.warning("digest %s: broker unavailable, using stored data: %s", trading_date, error)

@@ -13,7 +13,7 @@ def daily_digest_task(by_person: bool = False) -> str:
     skipped = market_closed("digest", by_person=by_person)
     if skipped:
         return skipped
-    from digests.models import Alert
+    from dspops.core.models import Alert
     from digests.services import generate_digest
     from dspops.core import clock
 

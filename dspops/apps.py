@@ -11,6 +11,12 @@ class SiteConfig(AppConfig):
     label = "dspops_site"
     verbose_name = "dspops site"
 
+    def ready(self):
+        from dspops import delivery  # the site's handlers, connected once the apps are loaded
+        from dspops.core.alerts import alert_raised
+
+        alert_raised.connect(delivery.on_alert_raised, dispatch_uid="dspops.delivery.email")
+
 
 class DspopsAdminConfig(admin_apps.AdminConfig):
     """The admin, with dspops's site: the index page is the operator's dashboard."""

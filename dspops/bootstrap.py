@@ -20,7 +20,8 @@ from django.db import transaction
 from dspops.core import clock
 from dspops.core.models import Instrument
 from dspops.core import vx
-from rolls.services import generate_roll_calendar, vxm_instrument
+from dspops.core.instruments import vxm_instrument
+from rolls.services import generate_roll_calendar
 from sleeves import parameters
 from sleeves.dm_config import dm_parameter_texts, load_dm_config
 from sleeves.models import Sleeve, SleeveParameter
@@ -31,10 +32,10 @@ VIEWER_GROUP = "Viewer"
 # What the Operator may do beyond viewing: record fills and quotes, edit the config and the
 # settings, plan rolls, acknowledge alerts. Fills are add-only: corrections are reversals.
 OPERATOR_PERMISSIONS = {
-    "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"], "brokersnapshot": ["add"]},
-    "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"], "monitorrun": ["run_tasks"]},
-    "rolls": {"spreadposition": ["add", "change"], "rollcycle": ["change"], "rollattempt": ["add", "change"]},
-    "digests": {"alert": ["change"]},
+    "dspops": {"instrument": ["add", "change"], "quotesnapshot": ["add"], "brokersnapshot": ["add"], "alert": ["change"]},
+    "sleeves": {"fill": ["add"], "sleeve": ["change"], "sleeveparameter": ["change"], "monitorrun": ["run_tasks"],
+                "spreadposition": ["add", "change"]},
+    "rolls": {"rollcycle": ["change"], "rollattempt": ["add", "change"]},
 }
 VIEWABLE_APPS = ("dspops", "sleeves", "rolls", "digests", "django_q")
 

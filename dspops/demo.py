@@ -18,8 +18,9 @@ from django.db import transaction
 from dspops.core import calendars, clock
 from dspops.core.models import Instrument
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import fill_spread_defaults, roll_sessions_before, vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
+from rolls.services import fill_spread_defaults, roll_sessions_before
 from sleeves.models import Fill, FillSource, Side, Sleeve
 
 # (sleeve, symbol, shares, price): calm_contango's positions less its executions (SPY +2, SHY +40).

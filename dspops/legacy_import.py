@@ -43,13 +43,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from digests.alerts import raise_alert
-from digests.models import Digest, DigestSource, Severity
+from dspops.core.alerts import raise_alert
+from dspops.core.models import Severity
+from digests.models import Digest, DigestSource
 from dspops.core import bounds, calendars, tabular
 from dspops.core.models import DataSource, Instrument, SecType
 from dspops.core import vx
-from rolls.models import RollCycle, SpreadPosition, validate_spread_levels
-from rolls.services import roll_sessions_before, vxm_instrument
+from sleeves.models import SpreadPosition, validate_spread_levels
+from rolls.models import RollCycle
+from dspops.core.instruments import vxm_instrument
+from rolls.services import roll_sessions_before
 from sleeves import parameters
 from sleeves.dm_config import DmConfig, DmConfigError, dm_parameter_texts, load_dm_config
 from sleeves.models import (

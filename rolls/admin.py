@@ -17,8 +17,8 @@ from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from dspops.core import vx
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states
-from rolls.models import (CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition,
-                          SpreadPosition)
+from sleeves.models import SpreadPosition
+from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition
 from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.flags import spread_position_flags
 from sleeves.parameters import ParameterError

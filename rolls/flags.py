@@ -6,7 +6,7 @@ from datetime import date
 
 from dspops.core import bounds
 from dspops.core import vx
-from rolls.models import SpreadPosition
+from sleeves.models import SpreadPosition
 
 
 def rule_dates(position: SpreadPosition) -> vx.ContractDates | None:

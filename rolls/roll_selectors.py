@@ -96,7 +96,7 @@ def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:
 
 def orphan_alerts(attempt: RollAttempt):
     """The open critical orphan-leg alerts the verification raised for this roll."""
-    from digests.models import Alert
+    from dspops.core.models import Alert
 
     return Alert.objects.filter(code="orphan_leg", subject=orphan_alert_subject(attempt), resolved_at__isnull=True)
 

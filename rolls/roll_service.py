@@ -17,15 +17,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from digests.alerts import raise_alert, resolve_alerts
+from dspops.core.alerts import raise_alert, resolve_alerts
 from dspops.core import calendars, clock
 from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
 from dspops.core.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
 from dspops.core import vx
 from rolls import checks, roll_states
-from rolls.models import (CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition,
-                          SpreadPosition, default_levels, validate_spread_levels)
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition, default_levels, validate_spread_levels
+from rolls.models import CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Fill, FillSource, SignalState
 from sleeves.selectors import sleeve_settings
 
@@ -564,7 +564,7 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
 
 
 def _open_orphan_subjects() -> list[str]:
-    from digests.models import Alert
+    from dspops.core.models import Alert
 
     return list(Alert.objects.filter(code="orphan_leg", resolved_at__isnull=True).values_list("subject", flat=True))
 

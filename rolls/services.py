@@ -1,14 +1,12 @@
-"""Roll calendar services: the VXM instruments and the RollCycle rows, computed by dspops.core.vx."""
+"""Roll calendar services: the RollCycle rows, computed by dspops.core.vx."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import transaction
 
 from dspops.core import clock
-from dspops.core.models import Instrument, SecType
 from dspops.core import vx
 from rolls.models import RollCycle
 from sleeves.selectors import sleeve_settings
@@ -17,25 +15,6 @@ from sleeves.selectors import sleeve_settings
 def roll_sessions_before() -> int:
     """N for roll-by, from the VRP-CS settings (5 unless the operator changed it)."""
     return sleeve_settings("VRP_CS")["roll_sessions_before"]
-
-
-def vxm_instrument(cm: vx.ContractMonth) -> Instrument:
-    """The Instrument row for a VXM contract month, created from the calendar when missing."""
-    instrument, _ = Instrument.objects.get_or_create(
-        sec_type=SecType.FUTURE,
-        exchange="CFE",
-        local_symbol=cm.local_symbol("VXM"),
-        contract_month=cm.label,
-        defaults={
-            "symbol": "VXM",
-            "currency": "USD",
-            "multiplier": Decimal("100"),
-            "settlement_date": vx.settlement_date(cm),
-            "min_tick": Decimal("0.01"),
-            "description": f"Mini VIX futures {cm.label}",
-        },
-    )
-    return instrument
 
 
 @dataclass(frozen=True)
@@ -99,7 +78,7 @@ def fill_spread_defaults(position) -> list[str]:
     entry prices; stop and take-profit from the default multiples when the entry spread is
     positive. Returns what was filled, in words. Never overwrites a value that was entered.
     """
-    from rolls.models import default_levels
+    from sleeves.models import default_levels
 
     filled = []
     cs = sleeve_settings("VRP_CS")

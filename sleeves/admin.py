@@ -4,11 +4,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
-from django.urls import path
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 
 from dspops.core import bounds, clock
-from dspops.core.admin_display import ReadOnlyAdmin, YearDateFilter, mapping_table, moment_display
+from dspops.core.admin_display import (ReadOnlyAdmin, UnreadableRowsMixin, YearDateFilter, mapping_table, moment_display,
+                                       unreadable_rows)
+from dspops.core.broker.errors import GatewayError
+from dspops.core.broker_sync import refresh_broker_snapshot
+from dspops.core.models import BrokerSnapshot, QuoteSnapshot
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
@@ -18,6 +27,7 @@ from sleeves.models import (
     FillSource,
     LegacyTrade,
     MonitorRun,
+    RunKind,
     PriceBar,
     SignalState,
     Sleeve,
@@ -26,7 +36,8 @@ from sleeves.models import (
     VrpCsLogEntry,
     VrpErpLogEntry,
 )
-from sleeves.selectors import positions_by_sleeve
+from sleeves.reconcile import ReconcileError, reconcile
+from sleeves.selectors import positions_by_sleeve, watched_instruments
 from sleeves.services import reverse_fill
 
 
@@ -394,3 +405,107 @@ class LegacyTradeAdmin(ReadOnlyAdmin):
     @admin.display(description="details")
     def details_text(self, obj):
         return mapping_table(obj.details)
+
+
+@admin.register(BrokerSnapshot)
+class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
+    """The broker as last read: account figures and positions, with buttons to read it again and to
+    reconcile it with the sleeves' fills (so it lives here, above the kernel that holds the model)."""
+
+    list_display = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
+                    "position_count", "requested_by")
+    list_filter = (("as_of", YearDateFilter), "simulated", "account")
+    search_fields = ("account",)
+    fields = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
+              "available_funds", "total_cash_value", "currency", "positions_table", "requested_by")
+    readonly_fields = fields
+    change_list_template = "admin/dspops/brokersnapshot/change_list.html"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="positions")
+    def position_count(self, obj):
+        return len(obj.positions) if isinstance(obj.positions, list) else "?"
+
+    @admin.display(description="positions")
+    def positions_table(self, obj):
+        # Stored JSON is shown as it is; a row that is not a position (from an older or damaged
+        # snapshot) is shown as text, never trusted to have every key.
+        positions = obj.positions if isinstance(obj.positions, list) else [obj.positions]
+
+        def cells(p):
+            if not isinstance(p, dict):
+                return (str(p)[:200], "not a position", "", "", "")
+            return tuple(str(p.get(key, "missing"))[:60] for key in (
+                "local_symbol", "sec_type", "quantity", "avg_cost", "con_id"))
+
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
+            "<td class='num'>{}</td></tr>", (cells(p) for p in positions),
+        )
+        return format_html(
+            "<table class='dsp'><tr><th>contract</th><th>type</th><th>quantity</th><th>TWS avg cost</th>"
+            "<th>conId</th></tr>{}</table>", rows)
+
+    def get_urls(self):
+        return [path("refresh/", self.admin_site.admin_view(self.refresh_view), name="dspops_brokersnapshot_refresh"),
+                path("reconcile/", self.admin_site.admin_view(self.reconcile_view),
+                     name="dspops_brokersnapshot_reconcile")] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        latest = self.get_queryset(request).order_by("-as_of", "-id").first()
+        quotes = []
+        if latest:
+            readable = QuoteSnapshot.objects.all()
+            if (unreadable := unreadable_rows(QuoteSnapshot)) is not None:
+                readable = readable.exclude(unreadable)
+            quotes = list(readable.filter(recorded_at__gte=latest.as_of - timedelta(minutes=5))
+                          .select_related("instrument").order_by("instrument__sec_type", "instrument__local_symbol"))
+        reconciliation = MonitorRun.objects.filter(kind=RunKind.RECONCILE).order_by("-started_at", "-id").first()
+        outputs = reconciliation.outputs if reconciliation and isinstance(reconciliation.outputs, dict) else {}
+        breaks = outputs.get("breaks") or []
+        extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
+                         if latest else "", "latest_quotes": quotes, "reconciliation": reconciliation,
+                         "reconciliation_breaks": [b for b in breaks if isinstance(b, dict)]
+                         if isinstance(breaks, list) else []}
+        return super().changelist_view(request, extra_context)
+
+    def reconcile_view(self, request):
+        """Compare the broker's positions with the sleeves' fills now; breaks become alerts."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        try:
+            report = reconcile(role="web", triggered_by="admin")
+        except ReconcileError as exc:
+            self.message_user(request, f"Nothing was reconciled: {exc}", messages.ERROR)
+        else:
+            if report.ok:
+                self.message_user(request, f"Positions match the broker: {report.matched} contracts.")
+            else:
+                self.message_user(request, f"{len(report.breaks)} reconciliation break(s); each is a critical alert.",
+                                  messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))
+
+    def refresh_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        try:
+            snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role="web",
+                                               requested_by=request.user.get_username())
+        except GatewayError as exc:
+            self.message_user(request, f"The broker could not be read; nothing was stored. {exc}", messages.ERROR)
+        else:
+            self.log_addition(request, snapshot, "Read from the broker")
+            self.message_user(request, f"Read {len(snapshot.positions)} positions and the account from "
+                                       f"{snapshot.account}" + (" (SIMULATED BROKER)." if snapshot.simulated else "."))
+            for problem in getattr(snapshot, "problems", ()):
+                self.message_user(request, f"An account figure is missing: {problem}.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))

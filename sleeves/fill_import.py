@@ -45,15 +45,15 @@ from xml.parsers import expat
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from digests.alerts import raise_alert, resolve_alerts
-from digests.models import Alert
+from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.models import Alert
 from dspops.core import bounds, clock, tabular
 from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.core.broker.types import Execution
 from dspops.core.calendars import NEW_YORK
 from dspops.core.models import Instrument, SecType
 from dspops.core import vx
-from rolls.services import vxm_instrument
+from dspops.core.instruments import vxm_instrument
 from sleeves import parameters
 from sleeves.services import reverse_fill
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter

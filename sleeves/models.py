@@ -1,14 +1,15 @@
 """Sleeves, their settings, fills, monitor runs and the sleeve logs."""
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds
+from dspops.core import bounds, calendars
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
@@ -472,3 +473,151 @@ class DmTarget(models.Model):
 
     def __str__(self):
         return f"DM target {self.month}"
+
+
+class SpreadPosition(models.Model):
+    """The VRP-CS calendar spread: short the front month, long the next, in equal size.
+
+    It gains when the spread (long - short) widens. The stop sits below the entry spread and
+    the take-profit above it.
+    """
+
+    sleeve = models.ForeignKey(Sleeve, on_delete=models.PROTECT, related_name="spread_positions")
+    short_leg = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="+", help_text="The front month, held short."
+    )
+    long_leg = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="+", help_text="The next month, held long."
+    )
+    quantity = models.PositiveIntegerField(help_text="Spreads held: -quantity front, +quantity back.")
+    short_entry_price = PriceField()
+    long_entry_price = PriceField()
+    entry_date = models.DateField()
+    entry_spread = PriceField(help_text="Long entry price minus short entry price.")
+    stop_loss_spread = PriceField(help_text="Exit when the spread falls to or below this.")
+    take_profit_spread = PriceField(help_text="Exit when the spread rises to or above this.")
+    settlement_date = models.DateField(help_text="Final settlement of the short (front) leg.")
+    roll_by = models.DateField(help_text="Roll by this CFE session.")
+    is_active = models.BooleanField(
+        default=True, help_text="The position the monitors watch. At most one per sleeve."
+    )
+    note = models.TextField(blank=True)
+    # Moved here from rolls (it is the sleeve's position, which rolls read); its tables keep their names.
+    history = HistoricalRecords(table_name="rolls_historicalspreadposition")
+
+    class Meta:
+        db_table = "rolls_spreadposition"
+        ordering = ["-is_active", "-entry_date", "-id"]
+        verbose_name = "VRP-CS position config"
+        verbose_name_plural = "VRP-CS position config"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sleeve"], condition=Q(is_active=True), name="one_active_spread_per_sleeve"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="spread_quantity_positive"),
+            models.CheckConstraint(condition=~Q(short_leg=F("long_leg")), name="spread_legs_differ"),
+            models.CheckConstraint(
+                condition=Q(stop_loss_spread__lt=F("entry_spread")), name="spread_stop_below_entry",
+                violation_error_message="The stop must be below the entry spread (the loss side).",
+            ),
+            models.CheckConstraint(
+                condition=Q(take_profit_spread__gt=F("entry_spread")), name="spread_take_profit_above_entry",
+                violation_error_message="The take-profit must be above the entry spread (the profit side).",
+            ),
+            models.CheckConstraint(condition=Q(roll_by__lt=F("settlement_date")), name="spread_roll_by_before_settlement"),
+            models.CheckConstraint(
+                condition=Q(short_entry_price__gt=0) & Q(long_entry_price__gt=0), name="spread_entry_prices_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"-{self.quantity} {self.short_leg} / +{self.quantity} {self.long_leg} @ {self.entry_spread}"
+
+    def clean(self):
+        errors = validate_spread_levels(
+            entry_spread=self.entry_spread,
+            stop_loss_spread=self.stop_loss_spread,
+            take_profit_spread=self.take_profit_spread,
+        )
+        # Every date and number within dspops.core.bounds (DECISIONS.md section 11): a roll-by of 1900-01-01
+        # saved here made every page that counts down to it fail.
+        for name, messages in bounds.model_field_errors(self, (
+            ("entry_date", "Entry date", bounds.check_date),
+            ("settlement_date", "Settlement date", calendars.check_calendar_date),
+            ("roll_by", "Roll-by", calendars.check_calendar_date),
+            ("short_entry_price", "Short entry price", bounds.plausible("vx_future")),
+            ("long_entry_price", "Long entry price", bounds.plausible("vx_future")),
+            ("entry_spread", "Entry spread", bounds.plausible("vx_spread")),
+            ("stop_loss_spread", "Stop-loss spread", bounds.plausible("vx_spread")),
+            ("take_profit_spread", "Take-profit spread", bounds.plausible("vx_spread")),
+            ("quantity", "Quantity", bounds.plausible("quantity", bounds.QUANTITY_DIGITS)),
+        )).items():
+            errors.setdefault(name, []).extend(messages)
+        if (
+            self.short_entry_price is not None
+            and self.long_entry_price is not None
+            and self.entry_spread is not None
+            and self.entry_spread != self.long_entry_price - self.short_entry_price
+        ):
+            errors.setdefault("entry_spread", []).append(
+                f"The entry spread must equal the long entry price minus the short entry price "
+                f"({self.long_entry_price} - {self.short_entry_price} = "
+                f"{self.long_entry_price - self.short_entry_price})."
+            )
+        if self.short_leg_id and self.long_leg_id:
+            short, long = self.short_leg, self.long_leg
+            for field, leg in (("short_leg", short), ("long_leg", long)):
+                if not leg.is_future:
+                    errors.setdefault(field, []).append(f"{leg} is not a futures contract.")
+            if short.is_future and long.is_future and short.settlement_date >= long.settlement_date:
+                errors.setdefault("long_leg", []).append(
+                    f"The long leg ({long}) must settle after the short leg ({short}): the spread is "
+                    "short the front month and long the next."
+                )
+        if self.roll_by and self.settlement_date and self.roll_by >= self.settlement_date:
+            errors.setdefault("roll_by", []).append("Roll-by must come before the settlement date.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def legs_expired_on(self) -> date | None:
+        """The short leg's settlement date: after it, this config no longer describes a live position."""
+        return self.short_leg.settlement_date
+
+
+def validate_spread_levels(*, entry_spread, stop_loss_spread, take_profit_spread) -> dict[str, list[str]]:
+    """The stop sits on the loss side (below entry) and the TP on the profit side (above it).
+
+    Returns field -> messages; empty when the levels are valid. Missing values are reported.
+    """
+    errors: dict[str, list[str]] = {}
+    if entry_spread is None:
+        errors["entry_spread"] = ["The entry spread is required."]
+        return errors
+    if stop_loss_spread is None:
+        errors["stop_loss_spread"] = ["A stop-loss level is required."]
+    elif stop_loss_spread >= entry_spread:
+        errors["stop_loss_spread"] = [
+            f"The stop ({stop_loss_spread}) must be below the entry spread ({entry_spread}): the "
+            "position loses when the spread narrows, so a stop at or above entry is on the profit side."
+        ]
+    if take_profit_spread is None:
+        errors["take_profit_spread"] = ["A take-profit level is required."]
+    elif take_profit_spread <= entry_spread:
+        errors["take_profit_spread"] = [
+            f"The take-profit ({take_profit_spread}) must be above the entry spread ({entry_spread}): "
+            "the position gains when the spread widens, so a take-profit at or below entry is on the "
+            "loss side."
+        ]
+    return errors
+
+
+def default_levels(entry_spread: Decimal, *, stop_multiple: Decimal, take_profit_multiple: Decimal):
+    """Default stop and TP for a positive entry spread, rounded to the 0.01 tick.
+
+    Returns None when the entry spread is not positive: then the operator must enter both.
+    """
+    if entry_spread is None or entry_spread <= 0:
+        return None
+    tick = Decimal("0.01")
+    return (entry_spread * stop_multiple).quantize(tick), (entry_spread * take_profit_multiple).quantize(tick)

@@ -27,6 +27,7 @@ from sleeves.models import (
     LogDataStatus,
     MonitorRun,
     PriceBar,
+    SpreadPosition,
     RunKind,
     RunStatus,
     SignalState,
@@ -283,7 +284,6 @@ def run_vrp_cs_monitor(
     vx2: Decimal | None = None, log_run: bool = True, triggered_by: str = "command", role: str = "shell",
     now: datetime | None = None,
 ) -> MonitorOutcome:
-    from rolls.models import SpreadPosition
 
     now = now or clock.now()
     session = clock.current_session(now)

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from digests.alerts import raise_alert, resolve_alerts
+from dspops.core.alerts import raise_alert, resolve_alerts
 from dspops.core import clock
 from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.core.broker.types import BrokerPosition

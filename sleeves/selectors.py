@@ -8,9 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from dspops.core.models import Instrument
+from dspops.core import calendars, clock, vx
+from dspops.core.instruments import vxm_instrument
+from dspops.core.models import Instrument, SecType
 from sleeves import parameters
-from sleeves.models import Fill, Side, Sleeve, SleeveParameter
+from sleeves.models import Fill, Side, Sleeve, SleeveParameter, SpreadPosition
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,16 @@ def sleeve_settings(scope: str) -> dict[str, Any]:
     if scope != parameters.BOOK:
         rows = rows.filter(sleeve__code=scope)
     return parameters.parse_settings(scope, dict(rows.values_list("key", "value")))
+
+
+def watched_instruments() -> list[Instrument]:
+    """What the book watches: SPY, VIX, VVIX, the DM ETFs, the front three VXM months and the config legs."""
+    instruments = list(Instrument.objects.exclude(sec_type=SecType.FUTURE).order_by("sec_type", "symbol"))
+    session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
+    months = vx.front_contracts(session, roll_sessions=sleeve_settings("VRP_CS")["roll_sessions_before"])
+    futures = [vxm_instrument(cm) for cm in months]
+    for position in SpreadPosition.objects.filter(is_active=True).select_related("short_leg", "long_leg"):
+        for leg in (position.short_leg, position.long_leg):
+            if leg.settlement_date and leg.settlement_date >= clock.trading_date() and leg not in futures:
+                futures.append(leg)
+    return instruments + futures

@@ -1,18 +1,14 @@
-from datetime import date, timedelta
+from datetime import date
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django_q import admin as django_q_admin
 
 from dspops.core import bounds, clock
-from dspops.core.admin_display import BoundedAdminMixin, UnreadableRowsMixin, YearDateFilter, unreadable_rows
-from dspops.core.broker.errors import GatewayError
+from dspops.core.admin_display import BoundedAdminMixin, UnreadableRowsMixin, YearDateFilter
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
-from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
+from dspops.core.models import Instrument, QuoteSnapshot
 
 # django-q2's "resubmit" action queues a finished task again (and deletes a failure's record). It asks for
 # no permission, so a Viewer could start work from the task lists; it now needs the change permission.
@@ -124,112 +120,3 @@ class QuoteSnapshotAdmin(KeyCheckingAutocompleteMixin, UnreadableRowsMixin, admi
 
     def has_change_permission(self, request, obj=None):
         return False  # an observed quote is a fact; record a new one instead
-
-
-@admin.register(BrokerSnapshot)
-class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
-    """The broker as last read: account figures and positions, with a button to read it again."""
-
-    list_display = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
-                    "position_count", "requested_by")
-    list_filter = (("as_of", YearDateFilter), "simulated", "account")
-    search_fields = ("account",)
-    fields = ("as_of", "account", "simulated", "net_liquidation", "excess_liquidity", "maint_margin_req",
-              "available_funds", "total_cash_value", "currency", "positions_table", "requested_by")
-    readonly_fields = fields
-    change_list_template = "admin/dspops/brokersnapshot/change_list.html"
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="positions")
-    def position_count(self, obj):
-        return len(obj.positions) if isinstance(obj.positions, list) else "?"
-
-    @admin.display(description="positions")
-    def positions_table(self, obj):
-        # Stored JSON is shown as it is; a row that is not a position (from an older or damaged
-        # snapshot) is shown as text, never trusted to have every key.
-        positions = obj.positions if isinstance(obj.positions, list) else [obj.positions]
-
-        def cells(p):
-            if not isinstance(p, dict):
-                return (str(p)[:200], "not a position", "", "", "")
-            return tuple(str(p.get(key, "missing"))[:60] for key in (
-                "local_symbol", "sec_type", "quantity", "avg_cost", "con_id"))
-
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td class='num'>{}</td><td class='num'>{}</td>"
-            "<td class='num'>{}</td></tr>", (cells(p) for p in positions),
-        )
-        return format_html(
-            "<table class='dsp'><tr><th>contract</th><th>type</th><th>quantity</th><th>TWS avg cost</th>"
-            "<th>conId</th></tr>{}</table>", rows)
-
-    def get_urls(self):
-        return [path("refresh/", self.admin_site.admin_view(self.refresh_view), name="dspops_brokersnapshot_refresh"),
-                path("reconcile/", self.admin_site.admin_view(self.reconcile_view),
-                     name="dspops_brokersnapshot_reconcile")] + super().get_urls()
-
-    def changelist_view(self, request, extra_context=None):
-        latest = self.get_queryset(request).order_by("-as_of", "-id").first()
-        quotes = []
-        if latest:
-            readable = QuoteSnapshot.objects.all()
-            if (unreadable := unreadable_rows(QuoteSnapshot)) is not None:
-                readable = readable.exclude(unreadable)
-            quotes = list(readable.filter(recorded_at__gte=latest.as_of - timedelta(minutes=5))
-                          .select_related("instrument").order_by("instrument__sec_type", "instrument__local_symbol"))
-        from sleeves.models import MonitorRun, RunKind
-
-        reconciliation = MonitorRun.objects.filter(kind=RunKind.RECONCILE).order_by("-started_at", "-id").first()
-        outputs = reconciliation.outputs if reconciliation and isinstance(reconciliation.outputs, dict) else {}
-        breaks = outputs.get("breaks") or []
-        extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
-                         if latest else "", "latest_quotes": quotes, "reconciliation": reconciliation,
-                         "reconciliation_breaks": [b for b in breaks if isinstance(b, dict)]
-                         if isinstance(breaks, list) else []}
-        return super().changelist_view(request, extra_context)
-
-    def reconcile_view(self, request):
-        """Compare the broker's positions with the sleeves' fills now; breaks become alerts."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        from sleeves.reconcile import ReconcileError, reconcile
-
-        try:
-            report = reconcile(role="web", triggered_by="admin")
-        except ReconcileError as exc:
-            self.message_user(request, f"Nothing was reconciled: {exc}", messages.ERROR)
-        else:
-            if report.ok:
-                self.message_user(request, f"Positions match the broker: {report.matched} contracts.")
-            else:
-                self.message_user(request, f"{len(report.breaks)} reconciliation break(s); each is a critical alert.",
-                                  messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))
-
-    def refresh_view(self, request):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        # Imported here: the broker sync (and its types) is not needed to start a command or render a page.
-        from dspops.core.broker_sync import refresh_broker_snapshot
-
-        try:
-            snapshot = refresh_broker_snapshot(role="web", requested_by=request.user.get_username())
-        except GatewayError as exc:
-            self.message_user(request, f"The broker could not be read; nothing was stored. {exc}", messages.ERROR)
-        else:
-            self.log_addition(request, snapshot, "Read from the broker")
-            self.message_user(request, f"Read {len(snapshot.positions)} positions and the account from "
-                                       f"{snapshot.account}" + (" (SIMULATED BROKER)." if snapshot.simulated else "."))
-            for problem in getattr(snapshot, "problems", ()):
-                self.message_user(request, f"An account figure is missing: {problem}.", messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))

@@ -124,3 +124,17 @@ def field_errors(checks: Iterable[tuple[str, Callable[[], object]]]) -> dict[str
             text = str(exc)
             errors.setdefault(name, []).append(text[:1].upper() + text[1:] + ("" if text.endswith(".") else "."))
     return errors
+
+
+def model_field_errors(instance, checks) -> dict[str, list[str]]:
+    """Field errors for the values of `instance` outside dspops.core.bounds; (field, label, check) each, None skipped."""
+    return field_errors(
+        (name, (lambda check=check, value=getattr(instance, name), label=label: check(value, label)))
+        for name, label, check in checks if getattr(instance, name) is not None
+    )
+
+
+def plausible(kind: str, digits=None):
+    """A (value, label) check that `value` is a plausible `kind` (see PLAUSIBLE) that fits `digits`."""
+    digits = PRICE_DIGITS if digits is None else digits
+    return lambda value, label: check_plausible(value, label, kind, digits=digits)

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from dspops.core import bounds, calendars, clock
+from dspops.core import bounds
 from typing import TYPE_CHECKING
 
 from dspops.core.broker.errors import GatewayError
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at star
 from dspops.core.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
 
 __all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_broker_snapshot",
-           "watched_instruments", "quote_source"]
+           "quote_source"]
 
 
 def open_gateway(role: str) -> "Gateway":
@@ -103,25 +103,11 @@ def _price(value: Decimal | None) -> Decimal | None:
         return None
 
 
-def watched_instruments() -> list[Instrument]:
-    """What the book watches: SPY, VIX, VVIX, the DM ETFs, the front three VXM months and the config legs."""
-    from dspops.core import vx
-    from rolls.models import SpreadPosition
-    from rolls.services import roll_sessions_before, vxm_instrument
-
-    instruments = list(Instrument.objects.exclude(sec_type=SecType.FUTURE).order_by("sec_type", "symbol"))
-    session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
-    months = vx.front_contracts(session, roll_sessions=roll_sessions_before())
-    futures = [vxm_instrument(cm) for cm in months]
-    for position in SpreadPosition.objects.filter(is_active=True).select_related("short_leg", "long_leg"):
-        for leg in (position.short_leg, position.long_leg):
-            if leg.settlement_date and leg.settlement_date >= clock.trading_date() and leg not in futures:
-                futures.append(leg)
-    return instruments + futures
-
-
-def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = None, requested_by: str = "") -> BrokerSnapshot:
-    """Quotes for every watched instrument, the positions and the account figures, stored.
+def refresh_broker_snapshot(
+    *, instruments: list[Instrument], role: str = "web", gateway: "Gateway | None" = None, requested_by: str = ""
+) -> BrokerSnapshot:
+    """Quotes for `instruments` (what the book watches: sleeves.selectors.watched_instruments), the
+    positions and the account figures, stored.
 
     Raises GatewayError (nothing stored) when the broker cannot be read. An account figure the
     broker sent as an absurd value is stored as missing; the snapshot's (unsaved) ``problems`` say
@@ -129,8 +115,7 @@ def refresh_broker_snapshot(*, role: str = "web", gateway: "Gateway | None" = No
     """
     if gateway is None:
         with open_gateway(role) as connected:
-            return refresh_broker_snapshot(gateway=connected, requested_by=requested_by)
-    instruments = watched_instruments()
+            return refresh_broker_snapshot(instruments=instruments, gateway=connected, requested_by=requested_by)
     record_quotes(gateway, instruments)
     positions = gateway.positions()
     account = gateway.account_values()

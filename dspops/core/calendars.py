@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from dspops.core import bounds
+
 __all__ = [
     "CALENDAR_END",
     "CALENDAR_START",
@@ -353,3 +355,17 @@ def trading_date(moment: datetime) -> date:
             "(store and pass UTC)."
         )
     return moment.astimezone(NEW_YORK).date()
+
+
+def check_calendar_date(value: date, what: str) -> date:
+    """A date within the bounds that dspops can also count sessions to (its exchange calendar's window).
+
+    A roll-by or a settlement is counted down in CFE sessions: a date the calendar does not cover would
+    make every countdown fail.
+    """
+    bounds.check_date(value, what)
+    if not CALENDAR_START <= value <= CALENDAR_END:
+        raise bounds.OutOfBounds(
+            f"{what} {value.isoformat()} is outside the exchange calendar dspops counts sessions in "
+            f"({CALENDAR_START} to {CALENDAR_END})")
+    return value

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digests.alert_rules import NotASessionError, evaluate_alerts
-from digests.alerts import raise_alert
-from digests.models import Alert
+from dspops.core.alerts import raise_alert
+from dspops.core.models import Alert
 from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Fill, MonitorRun, PriceBar, Sleeve, VolTargetState, VrpCsLogEntry, VrpErpLogEntry
 
 D = Decimal

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from digests import tasks
-from digests.models import Alert, Digest
+from dspops.core.models import Alert
+from digests.models import Digest
 from sleeves.models import MonitorRun
 
 TUESDAY_EVENING = datetime(2026, 11, 24, 21, 30, tzinfo=timezone.utc)

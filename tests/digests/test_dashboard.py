@@ -6,13 +6,13 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from digests.alerts import raise_alert
+from dspops.core.alerts import raise_alert
 from digests.models import Digest
 from dspops.core import calendars, clock
 from dspops.core.models import BrokerSnapshot
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import MonitorRun, Sleeve, VrpCsLogEntry
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)

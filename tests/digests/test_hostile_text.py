@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from digests.alerts import raise_alert
+from dspops.core.alerts import raise_alert
 from digests.models import Digest, DigestSource
 from digests.services import generate_digest
 from dspops.legacy_import import import_legacy

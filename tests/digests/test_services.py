@@ -4,7 +4,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from digests.models import Alert, Digest
+from dspops.core.models import Alert
+
+from digests.models import Digest
 from digests.services import (
     DigestError,
     NotASessionError,

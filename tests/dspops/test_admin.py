@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.core.models import Instrument
 from sleeves.models import Fill, FillSource, MonitorRun, Sleeve, SleeveParameter
 
@@ -52,7 +52,7 @@ def test_a_viewer_cannot_change_a_setting(viewer_client):
 
 def test_a_viewer_cannot_record_a_fill_or_open_an_add_page(viewer_client):
     assert viewer_client.get(reverse("admin:sleeves_fill_add")).status_code == 403
-    assert viewer_client.get(reverse("admin:rolls_spreadposition_add")).status_code == 403
+    assert viewer_client.get(reverse("admin:sleeves_spreadposition_add")).status_code == 403
     response = viewer_client.post(reverse("admin:sleeves_fill_add"), {"side": "BUY"})
     assert response.status_code == 403
     assert Fill.objects.count() == 0
@@ -60,7 +60,7 @@ def test_a_viewer_cannot_record_a_fill_or_open_an_add_page(viewer_client):
 
 def test_a_viewer_cannot_run_admin_actions(viewer_client, booted):
     alert = Alert.objects.create(code="x", subject="y", severity="info", message="m", first_seen_at=T0, last_seen_at=T0)
-    response = viewer_client.post(reverse("admin:digests_alert_changelist"),
+    response = viewer_client.post(reverse("admin:dspops_alert_changelist"),
                                   {"action": "acknowledge", "_selected_action": [alert.pk]})
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
@@ -129,7 +129,7 @@ def _add_rows(n: int, start: int) -> None:
     )
 
 
-@pytest.mark.parametrize("changelist", ["sleeves_fill", "sleeves_monitorrun", "digests_alert", "sleeves_vrpcslogentry"])
+@pytest.mark.parametrize("changelist", ["sleeves_fill", "sleeves_monitorrun", "dspops_alert", "sleeves_vrpcslogentry"])
 def test_changelist_query_count_stays_flat_as_rows_grow(operator_client, django_assert_max_num_queries, changelist):
     url = reverse(f"admin:{changelist}_changelist")
     _add_rows(3, 0)
@@ -164,3 +164,12 @@ def test_a_changelist_with_a_date_outside_the_bounds_in_its_query_string_is_the_
                   "sleeve__id__exact=99999999999999999999999"):
         response = operator_client.get(f"{url}?{query}")
         assert (response.status_code, response["Location"]) == (302, f"{url}?e=1"), query
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("/admin/digests/alert/?resolved_at__isnull=True", "/admin/dspops/alert/?resolved_at__isnull=True"),
+    ("/admin/rolls/spreadposition/7/change/", "/admin/sleeves/spreadposition/7/change/"),
+])
+def test_a_bookmark_to_a_page_whose_model_moved_floor_lands_on_the_new_page(viewer_client, old, new):
+    response = viewer_client.get(old)
+    assert (response.status_code, response["Location"]) == (302, new)

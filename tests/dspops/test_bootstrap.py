@@ -99,7 +99,7 @@ def test_demo_history_loads_once_and_shows_positions():
 
     held = {(p.sleeve_code, p.instrument.local_symbol): p.quantity for p in positions_by_sleeve()}
     assert held[("VRP_ERP", "SPY")] == 11 and held[("DM", "SHY")] == 500
-    from rolls.models import SpreadPosition
+    from sleeves.models import SpreadPosition
 
     position = SpreadPosition.objects.get(is_active=True)
     assert (position.entry_spread, position.stop_loss_spread, position.take_profit_spread) == (

@@ -6,12 +6,13 @@ import pytest
 from django.urls import reverse
 
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from sleeves.selectors import watched_instruments
 from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
 
 
 def test_a_refresh_stores_quotes_positions_and_account_values_from_the_simulator(booted, broker):
     broker("calm_contango")
-    snapshot = refresh_broker_snapshot(role="test")
+    snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role="test")
     assert snapshot.simulated is True and snapshot.account.startswith("SIM")
     assert (snapshot.net_liquidation, snapshot.excess_liquidity) == (Decimal("105000.00"), Decimal("60000.00"))
     held = {p["local_symbol"]: Decimal(p["quantity"]) for p in snapshot.positions}
@@ -23,7 +24,7 @@ def test_a_refresh_stores_quotes_positions_and_account_values_from_the_simulator
 
 def test_an_unusable_quote_is_stored_as_invalid_with_its_reason_not_as_a_price(booted, broker):
     broker("calm_contango", {"quotes": {"SPY": {"bid": 664.30, "ask": 664.20}}})
-    refresh_broker_snapshot(role="test")
+    refresh_broker_snapshot(instruments=watched_instruments(), role="test")
     spy = QuoteSnapshot.objects.get(instrument__local_symbol="SPY")
     assert spy.valid is False and "crossed" in spy.invalid_reason
     assert spy.mid is None
@@ -32,7 +33,7 @@ def test_an_unusable_quote_is_stored_as_invalid_with_its_reason_not_as_a_price(b
 def test_an_unreachable_broker_stores_nothing(booted, settings):
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0
     with pytest.raises(GatewayError, match="127.0.0.1:9"):
-        refresh_broker_snapshot(role="test")
+        refresh_broker_snapshot(instruments=watched_instruments(), role="test")
     assert BrokerSnapshot.objects.count() == 0 and QuoteSnapshot.objects.count() == 0
 
 
@@ -59,7 +60,7 @@ def test_a_broker_failure_on_the_page_is_a_message_not_an_error_page(operator_cl
 
 
 def test_the_broker_page_reconciles_and_shows_each_break(operator_client, broker):
-    from digests.models import Alert
+    from dspops.core.models import Alert
 
     broker("calm_contango")
     operator_client.post(reverse("admin:dspops_brokersnapshot_refresh"))

@@ -15,10 +15,13 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from digests.models import Alert, Digest, DigestSource
+from dspops.core.models import Alert
+
+from digests.models import Digest, DigestSource
 from dspops.legacy_import import LegacyImportError, import_legacy
 from dspops.core.models import Instrument
-from rolls.models import RollCycle, SpreadPosition
+from sleeves.models import SpreadPosition
+from rolls.models import RollCycle
 from sleeves.models import (
     LegacyTrade,
     MonitorRun,
@@ -624,10 +627,10 @@ def test_the_real_legacy_files_import_with_the_expected_counts(sleeves, real_leg
         "sleeves.SignalState": 1,
         "sleeves.SleeveParameter": 12,
         "dspops.Instrument": 2,
-        "rolls.SpreadPosition": 1,
+        "sleeves.SpreadPosition": 1,
         "rolls.RollCycle": 2,
         "digests.Digest": 2,
-        "digests.Alert": 2,
+        "dspops.Alert": 2,
     }
     assert {label: added.get(label) for label in expected} == expected
     assert VrpCsLogEntry.objects.filter(data_status="data_unavailable").count() == 2

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from digests.alerts import raise_alert, resolve_alerts
-from digests.models import Alert
+from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.models import Alert
 from dspops.core.models import DataSource, Instrument, QuoteSnapshot
 from sleeves.models import SleeveParameter
 

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from digests.alerts import raise_alert
+from dspops.core.alerts import raise_alert
 from dspops.core import clock
 from dspops.bootstrap import bootstrap
 from dspops.core.models import BrokerSnapshot, Instrument
@@ -66,7 +66,7 @@ def pages(transactional_db):
         "/admin/rolls/rollattempt/", f"/admin/rolls/rollattempt/{attempt.pk}/checklist/",
         f"/admin/rolls/rollattempt/runbook/?attempt={attempt.pk}", "/admin/rolls/rollcycle/",
         "/admin/dspops/brokersnapshot/", f"/admin/dspops/brokersnapshot/{snapshot.pk}/change/",
-        "/admin/digests/alert/", f"/admin/sleeves/monitorrun/{run.pk}/change/",
+        "/admin/dspops/alert/", f"/admin/sleeves/monitorrun/{run.pk}/change/",
         f"/admin/sleeves/sleeveparameter/{setting.pk}/history/", f"/admin/sleeves/sleeveparameter/{setting.pk}/change/",
         "/admin/no-such-app/no-such-page/",
     ]

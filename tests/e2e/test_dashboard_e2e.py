@@ -6,13 +6,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from digests.alerts import raise_alert
+from dspops.core.alerts import raise_alert
 from digests.models import Digest
 from dspops.core import clock
 from dspops.bootstrap import bootstrap
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Sleeve
 from tests.e2e.conftest import ARTIFACTS, login
 

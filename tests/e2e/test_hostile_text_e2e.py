@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from digests.alerts import raise_alert
+from dspops.core.alerts import raise_alert
 from digests.services import generate_digest
 from dspops.bootstrap import bootstrap
 from tests.e2e.conftest import login

@@ -12,7 +12,8 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from dspops.bootstrap import bootstrap
-from rolls.models import RollAttempt, RollState, SpreadPosition
+from sleeves.models import SpreadPosition
+from rolls.models import RollAttempt, RollState
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.rolls.test_roll_pages import make_book, roll_symbols
 

@@ -24,8 +24,8 @@ from dspops.core import clock
 from dspops.simulator.scenario import SCENARIO_DIR
 from dspops.core.models import Instrument
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import SignalState, Sleeve, VolTargetState
 
 D = Decimal

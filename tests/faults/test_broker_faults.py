@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.core import clock
 from dspops.core.models import QuoteSnapshot
 from rolls.models import RollState

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from dspops.legacy_import import LegacyImportError, import_legacy
 from dspops.core.models import Instrument
-from rolls.models import SpreadPosition
+from sleeves.models import SpreadPosition
 from sleeves.fill_import import FillImportError, import_flex, sync_fills
 from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Sleeve
 
@@ -229,7 +229,7 @@ TP_ON_LOSS_SIDE = ("The take-profit (0.50) must be above the entry spread (0.65)
 
 def test_the_position_form_refuses_a_stop_on_the_profit_side_when_adding(operator_client, book):
     before = row_counts()
-    response = operator_client.post(reverse("admin:rolls_spreadposition_add"),
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_add"),
                                     spread_form(book, stop_loss_spread="0.80", take_profit_spread="0.50"))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {
@@ -239,7 +239,7 @@ def test_the_position_form_refuses_a_stop_on_the_profit_side_when_adding(operato
 
 def test_the_position_form_refuses_moving_the_running_stop_to_the_profit_side(operator_client, book):
     before = row_counts()
-    response = operator_client.post(reverse("admin:rolls_spreadposition_change", args=[book.position.pk]),
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_change", args=[book.position.pk]),
                                     spread_form(book, is_active="on", stop_loss_spread="0.80"))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"stop_loss_spread": [STOP_ON_PROFIT_SIDE]}
@@ -296,7 +296,7 @@ def test_the_fill_form_refuses_an_execution_time_in_the_future(operator_client):
 
 @pytest.mark.parametrize("url_name, field, data", [
     ("admin:sleeves_fill_add", "instrument", lambda book: fill_form(instrument=":")),
-    ("admin:rolls_spreadposition_add", "short_leg", lambda book: spread_form(book, short_leg="abc")),
+    ("admin:sleeves_spreadposition_add", "short_leg", lambda book: spread_form(book, short_leg="abc")),
     ("admin:dspops_quotesnapshot_add", "instrument", lambda book: {"instrument": "1.5", "source": "manual"}),
 ], ids=["fill instrument", "position short leg", "quote instrument"])
 def test_a_hand_made_post_with_a_non_numeric_id_gets_the_form_error_not_a_server_error(

@@ -18,8 +18,9 @@ from django.core.management.base import CommandError
 
 from dspops.core import calendars, clock
 from dspops.core import vx
-from rolls.models import RollCheck, SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from rolls.models import RollCheck
+from dspops.core.instruments import vxm_instrument
 from rolls.tasks import roll_check_task
 from sleeves.models import MonitorRun, RunStatus, Sleeve
 from tests.rolls.test_roll_pages import make_book, roll_symbols

@@ -18,12 +18,13 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.core import clock
 from dspops.core import vx
-from rolls.models import RollAttempt, RollLegFill, RollState, SpreadPosition
+from sleeves.models import SpreadPosition
+from rolls.models import RollAttempt, RollLegFill, RollState
 from rolls.roll_service import plan_roll, run_checks
-from rolls.services import vxm_instrument
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 
 # Pre-roll checks need CFE open: pin 11:00 New York on the latest CFE session, so the suite holds on any day.

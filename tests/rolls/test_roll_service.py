@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.core import vx
-from rolls.models import RollAttempt, RollCheck, RollState, SpreadPosition
+from sleeves.models import SpreadPosition
+from rolls.models import RollAttempt, RollCheck, RollState
 from rolls.roll_service import (ConcurrentChange, RollError, abort, close, leg_status, pull_leg_fills, plan_roll,
                                 raise_fill_warnings, record_leg_fill, run_checks, start_executing, transition, verify)
-from rolls.services import vxm_instrument
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 from sleeves.monitors import run_vrp_cs_monitor
 

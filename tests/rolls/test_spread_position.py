@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from dspops.core import vx
 from rolls.flags import spread_position_flags
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import Sleeve
 
 
@@ -32,7 +32,7 @@ def form_data(short_leg, long_leg, **overrides):
 
 
 def test_blank_dates_and_levels_come_from_the_calendar_and_the_defaults(operator_client, legs):
-    response = operator_client.post(reverse("admin:rolls_spreadposition_add"), form_data(*legs))
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_add"), form_data(*legs))
     assert response.status_code == 302, response.context["adminform"].form.errors
     position = SpreadPosition.objects.get()
     assert (position.entry_spread, position.stop_loss_spread, position.take_profit_spread) == (
@@ -42,7 +42,7 @@ def test_blank_dates_and_levels_come_from_the_calendar_and_the_defaults(operator
 
 
 def test_a_stop_on_the_profit_side_is_refused_with_the_reason(operator_client, legs):
-    response = operator_client.post(reverse("admin:rolls_spreadposition_add"),
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_add"),
                                     form_data(*legs, stop_loss_spread="0.81", take_profit_spread="0.32"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -52,7 +52,7 @@ def test_a_stop_on_the_profit_side_is_refused_with_the_reason(operator_client, l
 
 
 def test_a_non_positive_entry_needs_both_levels_typed(operator_client, legs):
-    response = operator_client.post(reverse("admin:rolls_spreadposition_add"),
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_add"),
                                     form_data(*legs, short_entry_price="18.20", long_entry_price="18.10"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
@@ -70,7 +70,7 @@ def test_the_database_refuses_inverted_levels_even_without_the_form(legs):
 
 
 def test_hand_edited_dates_are_kept_and_flagged(operator_client, legs):
-    response = operator_client.post(reverse("admin:rolls_spreadposition_add"),
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_add"),
                                     form_data(*legs, settlement_date="2026-12-17", roll_by="2026-12-11"))
     assert response.status_code == 302
     position = SpreadPosition.objects.get()
@@ -99,11 +99,11 @@ def test_the_long_leg_must_settle_after_the_short_leg(legs):
 
 
 def test_every_edit_of_the_config_is_kept_in_its_history(operator_client, legs):
-    operator_client.post(reverse("admin:rolls_spreadposition_add"), form_data(*legs))
+    operator_client.post(reverse("admin:sleeves_spreadposition_add"), form_data(*legs))
     position = SpreadPosition.objects.get()
     data = form_data(*legs, entry_spread="0.65", stop_loss_spread="0.30", take_profit_spread="1.30",
                      settlement_date="2026-12-16", roll_by="2026-12-09")
-    response = operator_client.post(reverse("admin:rolls_spreadposition_change", args=[position.pk]), data)
+    response = operator_client.post(reverse("admin:sleeves_spreadposition_change", args=[position.pk]), data)
     assert response.status_code == 302
     versions = list(position.history.order_by("history_date").values_list("stop_loss_spread", flat=True))
     assert versions == [Decimal("0.32"), Decimal("0.30")]

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone as dj_timezone
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.core import clock
 from dspops.simulator.scenario import future_con_id
 from dspops.core.models import Instrument

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from dspops.core import calendars
 from dspops.core.models import Instrument
 from dspops.core import vx
-from rolls.models import SpreadPosition
-from rolls.services import vxm_instrument
+from sleeves.models import SpreadPosition
+from dspops.core.instruments import vxm_instrument
 from sleeves.models import (Fill, MonitorRun, PriceBar, SignalState, Sleeve, VolTargetState, VrpCsLogEntry,
                             VrpErpLogEntry)
 from sleeves.monitors import run_vol_target, run_vrp_cs_monitor, run_vrp_erp_monitor

@@ -11,11 +11,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone as dj_timezone
 
-from digests.models import Alert
+from dspops.core.models import Alert
 from dspops.simulator.scenario import future_con_id
 from dspops.core.models import Instrument
 from dspops.core import vx
-from rolls.services import vxm_instrument
+from dspops.core.instruments import vxm_instrument
 from sleeves.fill_import import sync_fills
 from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve
 from sleeves.reconcile import Break, ReconcileError, reconcile

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from digests.models import Alert, Severity
+from dspops.core.models import Alert, Severity
 
 
 def _date(text: str) -> date:

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from dspops.core import clock
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from sleeves.selectors import watched_instruments
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + wait
         while True:
             try:
-                snapshot = refresh_broker_snapshot(role="shell", requested_by="warm-up")
+                snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role="shell", requested_by="warm-up")
                 break
             except GatewayError as exc:
                 if time.monotonic() >= deadline:

@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from sleeves.selectors import watched_instruments
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + wait
         while True:
             try:
-                snapshot = refresh_broker_snapshot(role="shell", requested_by="shell")
+                snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role="shell", requested_by="shell")
                 break
             except GatewayError as exc:
                 if time.monotonic() >= deadline:
