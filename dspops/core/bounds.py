@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from dspops.core.errors import OperatorError
 
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
@@ -51,7 +52,7 @@ def price_kind(sec_type: str) -> str:
     return PRICE_KIND_BY_SEC_TYPE.get(sec_type, "stock_price")
 
 
-class OutOfBounds(ValueError):
+class OutOfBounds(OperatorError, ValueError):
     """A date or number outside what dspops accepts; the message says which and why."""
 
 

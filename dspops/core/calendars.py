@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dspops.core import bounds
+from dspops.core.errors import OperatorError
 
 __all__ = [
     "CALENDAR_END",
@@ -60,7 +61,7 @@ SUPPORTED_EXCHANGES = ("XNYS", "XCBF")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-class CalendarRangeError(ValueError):
+class CalendarRangeError(OperatorError, ValueError):
     """A date, or the answer to a lookup, lies outside the loaded calendar window."""
 
 

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from dspops.core.errors import OperatorError
 
 BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -23,7 +24,7 @@ KIB = 1024
 MIB = 1024 * 1024
 
 
-class FileRefused(ValueError):
+class FileRefused(OperatorError, ValueError):
     """The file cannot be read as the text it should be. Nothing has been imported from it."""
 
     def __init__(self, path: Path | str, line: int | None, reason: str):
