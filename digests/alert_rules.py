@@ -467,13 +467,8 @@ def _expired_legs_rules(ctx: _Context) -> RuleResult:
     result = RuleResult(evaluated={"spread_legs_expired"})
     active = SpreadPosition.objects.filter(is_active=True, short_leg__settlement_date__lte=ctx.trading_date)
     for position in active.select_related("short_leg", "long_leg"):
-        short_leg, long_leg, q = position.short_leg, position.long_leg, position.quantity
-        result.add("spread_legs_expired", Severity.CRITICAL, f"{short_leg}/{long_leg}",
-                   f"The active VRP-CS position config (-{q} {short_leg} / +{q} {long_leg}, entered "
-                   f"{position.entry_date}) names legs that have settled: {short_leg} settled on "
-                   f"{short_leg.settlement_date}. It does not describe a live position and is not monitored or "
-                   "rolled. Reconcile the VXM position against IBKR (positions and executions), then enter the "
-                   "current position config.", "VRP_CS")
+        subject, message = position.settled_legs_alert
+        result.add("spread_legs_expired", Severity.CRITICAL, subject, message, "VRP_CS")
     return result
 
 

@@ -1376,17 +1376,9 @@ def _write_position(parsed: Parsed, report: ImportReport, *, sleeves, user, now:
 
     current_session = calendars.session_on_or_before(calendars.trading_date(now), exchange=NYSE)
     settled_on = short_leg.settlement_date
-    if settled_on <= current_session:
-        subject = f"{short_leg}/{long_leg}"
-        message = (
-            f"The VRP-CS position config imported from the legacy {POSITION_CONFIG} (-{config.quantity} "
-            f"{short_leg} / +{config.quantity} {long_leg}, entered {config.entry_date}) names legs that have "
-            f"settled: {short_leg} settled on {settled_on}. It does not describe a live position and must not be "
-            "monitored or rolled as current. Reconcile the VXM position against IBKR (positions and "
-            "executions), then enter the current position config."
-        )
-        raise_alert(code="spread_legs_expired", severity=Severity.CRITICAL, subject=subject, message=message,
-                    sleeve=sleeve, now=now)
+    if position.legs_settled_by(current_session):
+        subject, message = position.settled_legs_alert
+        raise_alert(code="spread_legs_expired", subject=subject, message=message, sleeve=sleeve, now=now)
         report.flags.append(Flag(POSITION_CONFIG, None, f"the legs settled ({short_leg} on {settled_on}, before "
                                                         f"the current session {current_session}): critical "
                                                         "alert spread_legs_expired raised; reconcile."))

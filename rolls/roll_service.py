@@ -107,13 +107,10 @@ def plan_roll(*, user, rehearsal: bool = False, now: datetime | None = None) -> 
 
 def _refuse_expired(position: SpreadPosition, now: datetime) -> None:
     """A config whose short leg has settled is not a live position: raise a critical alert and refuse."""
-    expiry = position.short_leg.settlement_date
-    if expiry is not None and expiry < clock.trading_date(now):
-        raise_alert(code="spread_legs_expired", subject=f"{position.short_leg}/{position.long_leg}",
-                    severity="critical", sleeve=position.sleeve,
-                    message=f"The VRP-CS position config (-{position.quantity} {position.short_leg} / "
-                            f"+{position.quantity} {position.long_leg}) names a leg that settled on {expiry}. "
-                            "Reconcile with the broker and enter the current position before rolling.")
+    expiry = position.legs_expired_on
+    if position.legs_settled_by(clock.trading_date(now)):
+        subject, message = position.settled_legs_alert
+        raise_alert(code="spread_legs_expired", subject=subject, sleeve=position.sleeve, message=message)
         raise RollError(f"The position config's short leg {position.short_leg} settled on {expiry}: it is not a live "
                         "position and cannot be rolled. Reconcile with the broker and enter the current position.")
 

@@ -581,8 +581,24 @@ class SpreadPosition(models.Model):
 
     @property
     def legs_expired_on(self) -> date | None:
-        """The short leg's settlement date: after it, this config no longer describes a live position."""
+        """The short leg's settlement date: from it on, this config no longer describes a live position."""
         return self.short_leg.settlement_date
+
+    def legs_settled_by(self, session: date) -> bool:
+        """True when the short leg has settled on or before `session` (VX stops trading before its settlement
+        morning), so the config does not describe a live position and must not be monitored or rolled."""
+        return self.legs_expired_on is not None and self.legs_expired_on <= session
+
+    @property
+    def settled_legs_alert(self) -> tuple[str, str]:
+        """The spread_legs_expired alert for this config, the same wherever it is raised: (subject, message)."""
+        short_leg, long_leg, q = self.short_leg, self.long_leg, self.quantity
+        return f"{short_leg}/{long_leg}", (
+            f"The VRP-CS position config (-{q} {short_leg} / +{q} {long_leg}, entered {self.entry_date}) names legs "
+            f"that have settled: {short_leg} settled on {short_leg.settlement_date}. It does not describe a live "
+            "position and is not monitored or rolled. Reconcile the VXM position against IBKR (positions and "
+            "executions), then enter the current position config."
+        )
 
 
 def validate_spread_levels(*, entry_spread, stop_loss_spread, take_profit_spread) -> dict[str, list[str]]:

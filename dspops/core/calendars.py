@@ -56,7 +56,10 @@ __all__ = [
 CALENDAR_START = date(2003, 1, 1)
 CALENDAR_END = date(2041, 12, 31)
 
-SUPPORTED_EXCHANGES = ("XNYS", "XCBF")
+# The exchanges dspops counts sessions on, by their exchange_calendars names; use these names, not the strings.
+NYSE = "XNYS"
+CFE = "XCBF"  # Cboe Futures Exchange: VX and VXM
+SUPPORTED_EXCHANGES = (NYSE, CFE)
 
 NEW_YORK = ZoneInfo("America/New_York")
 
