@@ -10,10 +10,10 @@ and nothing is written.
 
 Bounds (DECISIONS.md section 11): the file is read as a stream (dspops.core.tabular) and refused
 early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 100,000
-bars, or is not UTF-8 text. A session lies between 2000-01-01 and 2100-12-31 and is not in the
-future; a price fits the price column (10 digits before the point, 6 after) and a plausible
-range for its instrument (a volatility index 0 to 1,000, anything else 0 to 1,000,000); a
-volume is a whole number from 0 to 10^12.
+bars, or is not UTF-8 text. The columns are read by the kernel's tabular reader: a session lies
+between 2000-01-01 and 2100-12-31 and is not in the future; a price fits PriceBar's price column
+(rounded to its places) and a plausible range for its instrument (a volatility index 0 to 1,000,
+anything else 0 to 1,000,000); a volume is a whole number from 0 to 10^12.
 """
 
 from __future__ import annotations
@@ -24,20 +24,21 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from dspops.core import bounds, calendars, clock, tabular
+from dspops.core.errors import OperatorError
 from dspops.core.models import DataSource, Instrument
 from sleeves.models import PriceBar
 
-OHLCV = ["date", "open", "high", "low", "close", "volume"]
-PRICE_STEP = Decimal("0.000001")
 PRICE_FILE = tabular.Limits(kind="a price file", max_bytes=32 * tabular.MIB, max_line_bytes=64 * tabular.KIB)
 MAX_BARS = 100_000
 WRITE_BATCH = 2000
 
 
-class PriceImportError(Exception):
+class PriceImportError(OperatorError):
     """The file cannot be imported. The message names the file, the line and the reason."""
 
 
@@ -131,11 +132,69 @@ def _check_plausible(path: Path, bars: dict[str, dict[date, _Bar]], instruments:
                                        f"range for {bar.symbol} ({low} to {high}).")
 
 
+def _close(name: str, *, required: bool = True) -> tabular.Column:
+    """A price column of PriceBar's shape, rounded to its places and above 0."""
+    field = tabular.decimal_field(tabular.digits_of(PriceBar, "close"), required=required, error_messages={
+        "max_whole_digits": "is too large for a price (at most %(max)s digits before the decimal point)"})
+    return tabular.Column(name, field, rounded=True, above_zero="must be a positive price")
+
+
+class VolumeField(forms.Field):
+    """A session's volume: a whole number (63895800, or 6.38958e7) that fits a 64-bit column and is plausible."""
+
+    default_error_messages = {"invalid": "is not a number", "range": "must be from 0 to 2^63 - 1",
+                              "whole": "is not a whole number"}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if not number.is_finite():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        if not 0 <= number < 2**63:  # a 64-bit column; checked before int() so 1e999999 is never expanded
+            raise ValidationError(self.error_messages["range"], code="range")
+        if number != number.to_integral_value():
+            raise ValidationError(self.error_messages["whole"], code="whole")
+        low, high = bounds.PLAUSIBLE["volume"]
+        if number > high:
+            raise ValidationError(f"is outside the plausible range {low} to {high:,}", code="plausible")
+        return int(number)
+
+
+SESSION = tabular.Column("date", tabular.IsoDateField())
+LONG = tabular.Table(columns=(SESSION, tabular.Column("symbol", forms.CharField()), _close("close")), limits=PRICE_FILE)
+OHLCV = tabular.Table(columns=(SESSION, _close("open", required=False), _close("high", required=False),
+                               _close("low", required=False), _close("close"),
+                               tabular.Column("volume", VolumeField(required=False))), limits=PRICE_FILE)
+
+
 def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         yield from tabular.csv_records(path, PRICE_FILE)
+    except tabular.RowRefused as refused:
+        raise PriceImportError(f"{refused}.") from None
     except tabular.FileRefused as refused:
         raise PriceImportError(f"{refused}; nothing was imported.") from None
+
+
+def _layout(path: Path, header: list[str], symbol: str | None) -> tabular.Table:
+    """The layout the header names: long, OHLCV (one instrument) or wide (one close column per symbol)."""
+    if not header or header[0] != "date":
+        raise PriceImportError(f"{path}:1: the first column must be 'date'; the header is "
+                               f"{tabular.shown(','.join(header), 80)}.")
+    if header == LONG.names:
+        return LONG
+    if header == OHLCV.names:
+        if not symbol:
+            raise PriceImportError(f"{path}: an OHLCV file holds one instrument: name it with --symbol.")
+        return OHLCV
+    if len(header) < 2 or len(set(header)) != len(header):
+        raise PriceImportError(f"{path}:1: expected {','.join(LONG.names)} or {','.join(OHLCV.names)} or "
+                               "date and one close column per symbol (no repeats).")
+    return tabular.Table(columns=(SESSION, *(_close(name, required=False) for name in header[1:])), limits=PRICE_FILE)
 
 
 def _parse(path: Path, symbol: str | None) -> dict[str, dict[date, _Bar]]:
@@ -143,70 +202,45 @@ def _parse(path: Path, symbol: str | None) -> dict[str, dict[date, _Bar]]:
     records = _records(path)
     _first, fields = next(records, (1, []))
     header = [h.strip().lower() for h in fields]
-    if not header or header[0] != "date":
-        raise PriceImportError(f"{path}:1: the first column must be 'date'; the header is "
-                               f"{tabular.shown(','.join(header), 80)}.")
-    if header == ["date", "symbol", "close"]:
-        layout = "long"
-    elif header == OHLCV:
-        layout = "ohlcv"
-        if not symbol:
-            raise PriceImportError(f"{path}: an OHLCV file holds one instrument: name it with --symbol.")
-    else:
-        layout = "wide"
-        if len(header) < 2 or len(set(header)) != len(header):
-            raise PriceImportError(f"{path}:1: expected date,symbol,close or {','.join(OHLCV)} or "
-                                   "date and one close column per symbol (no repeats).")
+    table = _layout(path, header, symbol)
     today = clock.trading_date()
     days: dict[str, date] = {}  # one date object per session, however many symbols share it
     names: dict[str, str] = {}
     bars: dict[str, dict[date, _Bar]] = {}
     count = 0
-    for line, row in records:
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise PriceImportError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}.")
-        session = days.get(row[0]) or days.setdefault(row[0], _session(path, line, row[0], today))
-        if layout == "long":
-            items = [(row[1].strip().upper(), {"close": _price(path, line, "close", row[2])})]
-        elif layout == "ohlcv":
-            items = [(symbol.upper(), {
-                "open": _price(path, line, "open", row[1], optional=True),
-                "high": _price(path, line, "high", row[2], optional=True),
-                "low": _price(path, line, "low", row[3], optional=True),
-                "close": _price(path, line, "close", row[4]),
-                "volume": _volume(path, line, row[5]),
-            })]
-        else:
-            items = [(name.upper(), {"close": _price(path, line, name, cell)})
-                     for name, cell in zip(header[1:], row[1:]) if cell.strip()]
-        for sym, values in items:
-            if not sym:
-                raise PriceImportError(f"{path}:{line}: the symbol is empty.")
-            sym = names.setdefault(sym, sym)  # one string per symbol, however many rows name it
-            mine = bars.setdefault(sym, {})
-            if session in mine:
-                raise PriceImportError(f"{path}:{line}: {tabular.clipped(sym)} on {session} appears twice.")
-            mine[session] = _Bar(symbol=sym, session=session, line=line, **values)
-            count += 1
-            if count > MAX_BARS:
-                raise PriceImportError(f"{path}:{line}: more than {MAX_BARS:,} bars; a price file may hold at most "
-                                       f"{MAX_BARS:,}. Split it into several files; nothing was imported.")
+    try:
+        for line, row in table.rows(path, records, header):
+            text = row["date"]
+            session = days.get(text) or days.setdefault(text, _session(path, line, table.clean(
+                path, line, row, ["date"])["date"], today))
+            values = table.clean(path, line, row, table.names[1:])
+            if table is LONG:
+                items = [(values.pop("symbol").strip().upper(), values)]
+            elif table is OHLCV:
+                items = [(symbol.upper(), values)]
+            else:
+                items = [(name.upper(), {"close": value}) for name, value in values.items() if value is not None]
+            for sym, values in items:
+                if not sym:
+                    raise PriceImportError(f"{path}:{line}: the symbol is empty.")
+                sym = names.setdefault(sym, sym)  # one string per symbol, however many rows name it
+                mine = bars.setdefault(sym, {})
+                if session in mine:
+                    raise PriceImportError(f"{path}:{line}: {tabular.clipped(sym)} on {session} appears twice.")
+                mine[session] = _Bar(symbol=sym, session=session, line=line, **values)
+                count += 1
+                if count > MAX_BARS:
+                    raise PriceImportError(f"{path}:{line}: more than {MAX_BARS:,} bars; a price file may hold at "
+                                           f"most {MAX_BARS:,}. Split it into several files; nothing was imported.")
+    except tabular.RowRefused as refused:
+        raise PriceImportError(f"{refused}.") from None
     if not bars:
         raise PriceImportError(f"{path}: no price rows found.")
     return bars
 
 
-def _session(path: Path, line: int, text: str, today: date) -> date:
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise PriceImportError(f"{path}:{line}: {tabular.shown(text)} is not a date (YYYY-MM-DD).") from None
-    try:
-        bounds.check_date(day, "date")
-    except bounds.OutOfBounds as exc:
-        raise PriceImportError(f"{path}:{line}: {exc}.") from None
+def _session(path: Path, line: int, day: date, today: date) -> date:
+    """A session of the file: not in the future, and an NYSE session (its date is already within bounds)."""
     if day > today:
         raise PriceImportError(f"{path}:{line}: date {day} is in the future (today is {today} in New York); no "
                                "bar can exist for it yet.")
@@ -216,46 +250,3 @@ def _session(path: Path, line: int, text: str, today: date) -> date:
     except calendars.CalendarRangeError as exc:
         raise PriceImportError(f"{path}:{line}: {exc}") from None
     return day
-
-
-def _price(path: Path, line: int, name: str, text: str, *, optional: bool = False) -> Decimal | None:
-    raw = text.strip()
-    if not raw and optional:
-        return None
-    try:
-        value = bounds.to_decimal(raw, name)
-    except bounds.OutOfBounds:
-        raise PriceImportError(f"{path}:{line}: {name} {tabular.shown(raw)} is not a number.") from None
-    if value <= 0:
-        raise PriceImportError(f"{path}:{line}: {name} {tabular.shown(raw)} must be a positive price.")
-    # A price column holds 10 digits before the point and 6 after; a larger value would be refused by
-    # PostgreSQL and, on SQLite, stored in a form that every later read of the bars fails on.
-    if value.adjusted() >= 10:
-        raise PriceImportError(f"{path}:{line}: {name} {tabular.shown(raw)} is too large for a price (at most 10 "
-                               "digits before the decimal point).")
-    value = bounds.fits_column(value, name, bounds.PRICE_DIGITS)  # the 6 decimals the database keeps
-    if value <= 0:
-        raise PriceImportError(f"{path}:{line}: {name} {tabular.shown(raw)} must be a positive price (it rounds to 0 "
-                               "at 6 decimals).")
-    return value
-
-
-def _volume(path: Path, line: int, text: str) -> int | None:
-    raw = text.strip()
-    if not raw:
-        return None
-    try:
-        number = Decimal(raw)
-    except InvalidOperation:
-        raise PriceImportError(f"{path}:{line}: volume {tabular.shown(raw)} is not a number.") from None
-    if not number.is_finite():
-        raise PriceImportError(f"{path}:{line}: volume {tabular.shown(raw)} is not a number.")
-    if not 0 <= number < 2**63:  # a 64-bit column; checked before int() so 1e999999 is never expanded
-        raise PriceImportError(f"{path}:{line}: volume {tabular.shown(raw)} must be from 0 to 2^63 - 1.")
-    if number != number.to_integral_value():
-        raise PriceImportError(f"{path}:{line}: volume {tabular.shown(raw)} is not a whole number.")
-    low, high = bounds.PLAUSIBLE["volume"]
-    if number > high:
-        raise PriceImportError(f"{path}:{line}: volume {tabular.shown(raw)} is outside the plausible range "
-                               f"{low} to {high:,}.")
-    return int(number)

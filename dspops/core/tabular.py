@@ -4,18 +4,30 @@ Every importer (legacy files, Flex fills, price history) reads its files through
 that is too large, has a line without end, is not UTF-8 or is binary is refused early, with the
 file, the line and what is wrong, and without ever holding more than one line in memory.
 
-Pure: no Django. A refusal is a ``FileRefused`` (a ValueError) carrying the path, the line (None
-when the whole file is refused) and the reason; ``str()`` gives ``"path:line: reason"`` without
-a final full stop, so each importer ends the message in its own style.
+The streaming part is plain Python. The typed part (``Column``, ``Table``) reads each cell with a
+Django form field, so a column's precision comes from the model field or dspops.core.bounds, never
+from a literal, and checks its plausibility with dspops.core.bounds. A refusal is a ``FileRefused``
+(a ValueError; ``RowRefused`` for a row's shape or cell) carrying the path, the line (None when the
+whole file is refused) and the reason; ``str()`` gives ``"path:line: reason"`` without a final
+full stop, so each importer ends the message in its own style.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date, time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from dspops.core import bounds
 from dspops.core.errors import OperatorError
 
 BOM = b"\xef\xbb\xbf"
@@ -197,3 +209,276 @@ def csv_records(path: Path, limits: Limits) -> Iterator[tuple[int, list[str]]]:
                 raise FileRefused(path, start, f"more than {limits.max_rows:,} rows; {limits.kind} may hold at most "
                                                f"{limits.max_rows:,}. {limits.too_many}")
         yield start, fields
+
+
+# --------------------------------------------------------------------------------------------------
+# The typed layer: columns with Django form fields, checked against dspops.core.bounds.
+#
+# A Column turns the text of one cell into a value with its form field (the field holds the precision
+# and the limits; a model field's own shape comes with Column.model) and then asks dspops.core.bounds
+# whether the value is plausible. A refusal is a CellError whose message reads
+# "<label> <the text as written> <reason>" (bounds' own messages: "<label> <value> is outside ..."),
+# without a final full stop; a Table adds the file and the line (a RowRefused).
+
+
+class RowRefused(FileRefused):
+    """A row of the file (its shape or one of its cells) cannot be read. Nothing has been imported."""
+
+
+class CellError(OperatorError, ValueError):
+    """One cell cannot be read; the message names the column and the text, without the file and line."""
+
+
+def _message(field: forms.Field, code: str, default: str, **params: Any) -> str:
+    text = field.error_messages.get(code, default)
+    return str(text) % params if params and "%(" in str(text) else str(text)
+
+
+class IsoDateField(forms.DateField):
+    """A date written YYYY-MM-DD (ISO 8601), nothing else: the files are machine-written."""
+
+    default_error_messages = {"required": "is empty", "invalid": "is not a date (YYYY-MM-DD)"}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class ClockTimeField(forms.TimeField):
+    """A time of day written HH:MM or HH:MM:SS."""
+
+    default_error_messages = {"required": "is empty", "invalid": "is not a time (HH:MM:SS)"}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        raw = str(value).strip()
+        if not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", raw):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return time.fromisoformat(raw)
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class WholeNumberField(forms.IntegerField):
+    """ASCII digits with an optional sign, at most ``max_digits`` of them (int() would take 1_000 and ١٢)."""
+
+    default_error_messages = {"required": "is empty", "invalid": "is not a whole number", "max_digits": "is too large"}
+
+    def __init__(self, *, max_digits: int = 18, **kwargs):
+        self.max_digits = max_digits
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        raw = str(value).strip()
+        if not re.fullmatch(r"[-+]?[0-9]+", raw):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        if len(raw.lstrip("+-").lstrip("0")) > self.max_digits:
+            raise ValidationError(self.error_messages["max_digits"], code="max_digits")
+        return int(raw)
+
+
+class TrueFalseField(forms.Field):
+    """True or False in any case (how Python's csv writer spelled a bool)."""
+
+    default_error_messages = {"required": "is empty", "invalid": "is not True or False"}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        raw = str(value).strip().lower()
+        if raw not in {"true", "false"}:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return raw == "true"
+
+
+def decimal_field(digits: tuple[int, int], **kwargs) -> forms.DecimalField:
+    """A form field for a number of a column's shape (``bounds.PRICE_DIGITS``, a model field's ``digits_of``)."""
+    messages = {"required": "is empty", "invalid": "is not a number", "max_digits": "is too large", "max_whole_digits": "is too large",
+                "max_decimal_places": "has more than %(max)s decimal places", **kwargs.pop("error_messages", {})}
+    max_digits, places = digits
+    return forms.DecimalField(max_digits=max_digits, decimal_places=places, error_messages=messages, **kwargs)
+
+
+def digits_of(model, name: str) -> tuple[int, int]:
+    """(max_digits, decimal_places) of a model's DecimalField: a column's precision, stated once."""
+    field = model._meta.get_field(name)
+    return field.max_digits, field.decimal_places
+
+
+@dataclass(frozen=True)
+class Column:
+    """One typed column: its name in the header, the form field that reads it, and its bounds.
+
+    ``label`` names it in messages (the name when empty). ``missing`` lists texts that mean "no
+    value" (compared lower-case, e.g. "nan"); a blank cell is no value when the field is not
+    required. ``rounded`` rounds a number to the field's places instead of refusing more.
+    ``above_zero`` is the reason a number at or below 0 is refused. A date lies within
+    dspops.core.bounds' dates; ``kind`` is the dspops.core.bounds.PLAUSIBLE range a number must lie
+    in. ``upper`` reads text upper-case.
+    """
+
+    name: str
+    field: forms.Field
+    label: str = ""
+    missing: tuple[str, ...] = ()
+    rounded: bool = False
+    above_zero: str = ""
+    kind: str | None = None
+    upper: bool = False
+
+    @property
+    def what(self) -> str:
+        return self.label or self.name
+
+    def refused(self, text: str, reason: str) -> CellError:
+        return CellError(f"{self.what} {shown(text)} {reason}")
+
+    def convert(self, text: str) -> Any:
+        """The typed value of one cell (None for no value); CellError saying why not."""
+        field = self.field
+        raw = text.strip()
+        if self.missing and raw.lower() in self.missing:
+            return None
+        if raw == "" and not field.required:
+            return "" if isinstance(field, forms.CharField) else None
+        if self.upper:
+            raw = raw.upper()
+        try:
+            value = field.to_python(raw)
+            if isinstance(value, Decimal) and value.is_finite():
+                if self.above_zero and value <= 0:
+                    raise ValidationError(self.above_zero, code="above_zero")
+                value = self._shaped(value)
+            field.validate(value)
+            field.run_validators(value)
+        except ValidationError as exc:
+            error = exc.error_list[0]
+            reason = str(error.message) % (error.params or {}) if error.params else str(error.message)
+            raise self.refused(text, reason.rstrip(".")) from None
+        if value is None:
+            return None
+        if self.above_zero and value <= 0:
+            raise self.refused(text, self.above_zero)
+        if isinstance(value, date):
+            try:
+                bounds.check_date(value, self.what)
+            except bounds.OutOfBounds as exc:
+                raise CellError(str(exc)) from None
+        if self.kind is not None:
+            digits = (getattr(field, "max_digits", None) or 18, getattr(field, "decimal_places", None) or 0)
+            try:
+                bounds.check_plausible(value, self.what, self.kind, digits=digits)
+            except bounds.OutOfBounds as exc:
+                raise CellError(str(exc)) from None
+        return value
+
+    def _shaped(self, value: Decimal) -> Decimal:
+        """Decimal places first (more refused, or rounded), then the digits before the point."""
+        field = self.field
+        places, max_digits = field.decimal_places, field.max_digits
+        if value != 0 and value.adjusted() + 1 > max_digits - places:
+            raise ValidationError(_message(field, "max_whole_digits", "is too large", max=max_digits - places),
+                                  code="max_whole_digits")
+        if value.as_tuple().exponent < -places:
+            if not self.rounded:
+                raise ValidationError(_message(field, "max_decimal_places", "has more than %(max)s decimal places",
+                                               max=places), code="max_decimal_places")
+            value = value.quantize(Decimal(1).scaleb(-places))
+            if self.above_zero and value <= 0:
+                raise ValidationError(f"{self.above_zero} (it rounds to 0 at {places} decimals)", code="rounds_to_0")
+        return value
+
+
+Row = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file of typed columns: the header must name them, and each row is cleaned by them.
+
+    ``extra`` lets the header hold other columns, which are dropped as each row is read (a broker
+    report has dozens). ``header_key`` turns a header cell into a column name (strip by default).
+    ``shape`` is the reason a row with the wrong number of fields is refused: ``{expected}``,
+    ``{found}`` and ``{what}`` ("the row is truncated" or "the row has extra fields").
+    """
+
+    columns: tuple[Column, ...]
+    limits: Limits
+    extra: bool = False
+    header_key: Callable[[str], str] = str.strip
+    shape: str = "expected {expected} fields, found {found}"
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def records(self, path: Path) -> Iterator[tuple[int, list[str]]]:
+        return csv_records(Path(path), self.limits)
+
+    def check_header(self, path: Path, line: int, fields: list[str] | None) -> list[str]:
+        """The header's column names; RowRefused naming the missing, unknown and repeated ones."""
+        expected = ",".join(self.names)
+        if fields is None:
+            raise RowRefused(path, line, f"the file is empty; expected the header {expected}")
+        header = [self.header_key(name) for name in fields]
+        missing = [c for c in self.names if c not in header]
+        unknown = [] if self.extra else [c for c in header if c not in self.names]
+        twice = len(header) != len(set(header)) and not self.extra
+        if missing or unknown or twice:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {', '.join(missing)}")
+            if unknown:
+                parts.append(f"unknown column(s) {clipped(', '.join(unknown), 200)}")
+            if twice:
+                parts.append("a column is named twice")
+            raise RowRefused(path, line, f"unexpected header ({'; '.join(parts)}); expected {expected}")
+        return header
+
+    def rows(self, path: Path, records: Iterator[tuple[int, list[str]]] | None = None,
+             header: list[str] | None = None) -> Iterator[tuple[int, Row]]:
+        """(line, the text of each column by name) for each data row; blank rows are skipped.
+
+        Reads and checks the header first unless ``header`` (already read from ``records``) is given.
+        """
+        path = Path(path)
+        if records is None:
+            records = self.records(path)
+        if header is None:
+            first, fields = next(records, (1, None))
+            header = self.check_header(path, first, fields)
+        wanted = set(self.names)
+        for line, fields in records:
+            if not fields or all(not cell.strip() for cell in fields):
+                continue
+            if len(fields) != len(header):
+                what = "the row is truncated" if len(fields) < len(header) else "the row has extra fields"
+                raise RowRefused(path, line, self.shape.format(expected=len(header), found=len(fields), what=what))
+            yield line, {name: cell for name, cell in zip(header, fields) if name in wanted}
+
+    def clean(self, path: Path, line: int, row: Row, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The typed values of ``row`` (of the columns ``names``, all by default); RowRefused at the first bad cell."""
+        chosen = self.columns if names is None else [self.column(name) for name in names]
+        values = {}
+        for column in chosen:
+            try:
+                values[column.name] = column.convert(row[column.name])
+            except CellError as exc:
+                raise RowRefused(path, line, str(exc)) from None
+        return values
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
