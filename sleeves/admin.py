@@ -1,33 +1,33 @@
-from decimal import Decimal
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from datetime import timedelta
-
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
-from dspops.core import bounds, clock
+from dspops.core import bounds, clock, formats
 from dspops.core.admin_display import (ReadOnlyAdmin, UnreadableRowsMixin, YearDateFilter, mapping_table, moment_display,
                                        unreadable_rows)
-from dspops.core.broker.errors import GatewayError
 from dspops.core.broker_sync import refresh_broker_snapshot
+from dspops.core.errors import OperatorError
 from dspops.core.models import BrokerSnapshot, QuoteSnapshot
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
+from sleeves.fill_import import attribute_fill
 from sleeves.models import (
     DmTarget,
     Fill,
     FillSource,
     LegacyTrade,
     MonitorRun,
-    RunKind,
     PriceBar,
     SignalState,
     Sleeve,
@@ -36,8 +36,8 @@ from sleeves.models import (
     VrpCsLogEntry,
     VrpErpLogEntry,
 )
-from sleeves.reconcile import ReconcileError, reconcile
-from sleeves.selectors import positions_by_sleeve, watched_instruments
+from sleeves.reconcile import reconcile
+from sleeves.selectors import latest_reconciliation, positions_by_sleeve, watched_instruments
 from sleeves.services import reverse_fill
 
 
@@ -242,10 +242,7 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
             self.log_addition(request, reversal, f"Reversal of fill #{fill.pk}")
             self.message_user(request, f"Fill #{fill.pk} reversed by fill #{reversal.pk}.")
 
-
     def _attribute(self, request, queryset, code):
-        from sleeves.fill_import import attribute_fill
-
         sleeve = Sleeve.objects.get(code=code)
         for fill in queryset:
             try:
@@ -269,18 +266,33 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
         self._attribute(request, queryset, "VRP_CS")
 
 
+def _stored_number(value, shown) -> str:
+    """A number kept in a JSON field, through the formats module; anything else as the text it is
+    (a damaged or hand-edited row is shown, never trusted to hold a number)."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)[:60]
+    return shown(number)
+
+
 @admin.register(DmTarget)
 class DmTargetAdmin(ReadOnlyAdmin):
-    list_display = ("month", "session", "nav_usd", "weights_text", "ticket_count", "created_at", "created_by")
+    list_display = ("month", "session", "nav_shown", "weights_text", "ticket_count", "created_at", "created_by")
     list_filter = (("session", YearDateFilter),)
     search_fields = ("month",)
-    fields = ("month", "session", "nav_usd", "weights_table", "shares_table", "tickets_table", "dropped_table",
+    fields = ("month", "session", "nav_shown", "weights_table", "shares_table", "tickets_table", "dropped_table",
               "run", "created_at", "created_by")
     readonly_fields = fields
 
+    @admin.display(description="NAV", ordering="nav_usd")
+    def nav_shown(self, obj):
+        return formats.usd(obj.nav_usd)
+
     @admin.display(description="weights")
     def weights_text(self, obj):
-        return ", ".join(f"{k} {Decimal(str(v)) * 100:.1f}%" for k, v in obj.weights.items())
+        return ", ".join(f"{k} {_stored_number(v, lambda w: formats.percent(w, fraction=True))}"
+                         for k, v in obj.weights.items())
 
     @admin.display(description="tickets")
     def ticket_count(self, obj):
@@ -296,8 +308,10 @@ class DmTargetAdmin(ReadOnlyAdmin):
 
     @admin.display(description="tickets")
     def tickets_table(self, obj):
-        return mapping_table({f"{t.get('side')} {t.get('symbol')}": f"{t.get('quantity')} @ {t.get('price')} "
-                              f"(${t.get('notional_usd')})" for t in obj.tickets})
+        return mapping_table({
+            f"{t.get('side')} {t.get('symbol')}": f"{_stored_number(t.get('quantity'), formats.quantity)} @ "
+            f"{_stored_number(t.get('price'), formats.price)} ({_stored_number(t.get('notional_usd'), formats.usd)})"
+            for t in obj.tickets})
 
     @admin.display(description="dropped orders")
     def dropped_table(self, obj):
@@ -465,24 +479,20 @@ class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
                 readable = readable.exclude(unreadable)
             quotes = list(readable.filter(recorded_at__gte=latest.as_of - timedelta(minutes=5))
                           .select_related("instrument").order_by("instrument__sec_type", "instrument__local_symbol"))
-        reconciliation = MonitorRun.objects.filter(kind=RunKind.RECONCILE).order_by("-started_at", "-id").first()
-        outputs = reconciliation.outputs if reconciliation and isinstance(reconciliation.outputs, dict) else {}
-        breaks = outputs.get("breaks") or []
+        reconciliation, breaks = latest_reconciliation()
         extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
                          if latest else "", "latest_quotes": quotes, "reconciliation": reconciliation,
-                         "reconciliation_breaks": [b for b in breaks if isinstance(b, dict)]
-                         if isinstance(breaks, list) else []}
+                         "reconciliation_breaks": breaks}
         return super().changelist_view(request, extra_context)
 
+    @method_decorator(require_POST)
     def reconcile_view(self, request):
         """Compare the broker's positions with the sleeves' fills now; breaks become alerts."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not self.has_add_permission(request):
             raise PermissionDenied
         try:
             report = reconcile(role="web", triggered_by="admin")
-        except ReconcileError as exc:
+        except OperatorError as exc:  # ReconcileError: the broker could not be read
             self.message_user(request, f"Nothing was reconciled: {exc}", messages.ERROR)
         else:
             if report.ok:
@@ -492,15 +502,15 @@ class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
                                   messages.ERROR)
         return HttpResponseRedirect(reverse("admin:dspops_brokersnapshot_changelist"))
 
+    @method_decorator(require_POST)
     def refresh_view(self, request):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Read the broker now and store what it said (a snapshot and its quotes)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
         try:
             snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role="web",
                                                requested_by=request.user.get_username())
-        except GatewayError as exc:
+        except OperatorError as exc:  # GatewayError: the broker could not be read
             self.message_user(request, f"The broker could not be read; nothing was stored. {exc}", messages.ERROR)
         else:
             self.log_addition(request, snapshot, "Read from the broker")

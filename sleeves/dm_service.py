@@ -23,9 +23,10 @@ from typing import Any
 
 from django.db import transaction
 
-from dspops.core import calendars, clock
+from dspops.core import calendars, clock, formats
 from dspops.core.broker_sync import GatewayError, open_gateway, qualify, record_quotes
 from dspops.core.calendars import NEW_YORK
+from dspops.core.errors import OperatorError
 from dspops.core.models import BrokerSnapshot, DataSource, Instrument, SecType
 from sleeves import parameters
 from sleeves.dm_config import DmConfigError, dm_parameter_texts, load_dm_config
@@ -40,7 +41,7 @@ RISK_SCALE_ENV = "DSP_RISK_SCALE"
 MAX_HISTORY_REQUEST_DAYS = 365  # the gateway's limit for one daily-history request
 
 
-class DmSetupError(ValueError):
+class DmSetupError(OperatorError, ValueError):
     """The plan cannot start: its settings, DSP_RISK_SCALE or session are unusable.
 
     Nothing is stored. The message says what is wrong and what to do.
@@ -351,7 +352,7 @@ def _current_shares(gathered: _Gathered, *, sleeve: Sleeve, until: datetime) -> 
             shares[symbol] = None
         elif quantity:
             shares[symbol] = int(quantity)
-    gathered.sources["current_shares"] = {"source": "fills", "before": _ny(until)}
+    gathered.sources["current_shares"] = {"source": "fills", "before": formats.iso_moment(until)}
     return shares
 
 
@@ -476,7 +477,7 @@ def _prices(gathered, instruments, symbols, *, session, previous, broker) -> dic
             quote = broker.quotes.get(symbol)
             if quote is None:
                 continue  # the broker error is already a reason
-            described[symbol] = {"source": quote.source, "as_of": _ny(quote.as_of), "price": "mid"}
+            described[symbol] = {"source": quote.source, "as_of": formats.iso_moment(quote.as_of), "price": "mid"}
             if quote.valid and quote.mid is not None:
                 prices[symbol] = _price(round_to(quote.mid, "0.0001"))
             else:
@@ -505,7 +506,7 @@ def _nlv(gathered, *, previous, end_of_session, broker) -> Decimal | None:
         if broker.error is not None:
             return None
         gathered.sources["nlv"] = {"source": DataSource.SIMULATED if broker.simulated else DataSource.LIVE,
-                                   "as_of": _ny(broker.nlv_as_of), "account": broker.account}
+                                   "as_of": formats.iso_moment(broker.nlv_as_of), "account": broker.account}
         if broker.nlv is None:
             gathered.problem("NLV: the broker did not send NetLiquidation")
         return broker.nlv
@@ -516,7 +517,7 @@ def _nlv(gathered, *, previous, end_of_session, broker) -> Decimal | None:
                          "or plan with --live")
         return None
     gathered.sources["nlv"] = {
-        "source": DataSource.STORED, "as_of": _ny(snapshot.as_of), "snapshot": snapshot.pk,
+        "source": DataSource.STORED, "as_of": formats.iso_moment(snapshot.as_of), "snapshot": snapshot.pk,
         "account": snapshot.account, "simulated": snapshot.simulated, "currency": snapshot.currency,
     }
     gathered.simulated |= snapshot.simulated
@@ -601,10 +602,6 @@ def _price(value: Decimal) -> Decimal:
     """A stored price without its padding zeros, but with at least cents: 693.450000 -> 693.45."""
     cents = value.quantize(Decimal("0.01"))
     return cents if cents == value else value.normalize()
-
-
-def _ny(moment: datetime) -> str:
-    return moment.astimezone(NEW_YORK).isoformat()
 
 
 def _text(value: Any) -> Any:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dspops.core import calendars, clock
-from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
+from dspops.core.broker_sync import GatewayError, open_gateway, qualify, record_quotes
 from dspops.core.models import DataSource, Instrument, SecType
 from sleeves import inputs
 from sleeves.inputs import Observation
@@ -139,7 +139,7 @@ def _vol_multiplier(*, session: date, enabled: bool) -> Observation:
     if state is None:
         return inputs.missing("vol_multiplier", "no vol-target state: run `python manage.py vol_target` first")
     age = calendars.sessions_until(state.as_of_session, session)
-    as_of = datetime.combine(state.as_of_session, inputs.CLOSE_TIME, tzinfo=inputs.NEW_YORK)
+    as_of = datetime.combine(state.as_of_session, inputs.CLOSE_TIME, tzinfo=calendars.NEW_YORK)
     if age > stale_after:
         return Observation("vol_multiplier", None, state.source, as_of,
                            reason=f"the vol-target state is from {state.as_of_session}, {age} sessions old "
@@ -193,7 +193,7 @@ def run_vrp_erp_monitor(
         erp.ErpInputs(session=session, vix=vix_obs.value, spy_price=spy_obs.value,
                       actual_shares=int(shares_obs.value) if shares_obs.value is not None else None,
                       vol_multiplier=vol_obs.value, memory=memory),
-        settings, _sessions("XNYS"),
+        settings, _sessions(calendars.NYSE),
     )
     observations = [vix_obs, spy_obs, shares_obs, vol_obs]
     simulated = bool(broker and broker.simulated)
@@ -320,7 +320,7 @@ def run_vrp_cs_monitor(
     vix_obs, vvix_obs, vx1_obs, vx2_obs = observations
     state = _signal_state(sleeve, "gate")
     memory = cs.GateMemory(state=state.state, since_session=state.since_session, last_session=state.last_session) \
-        if state and state.state in {"OPEN", "REDUCE", "CLOSED"} else None
+        if state and state.state in cs.GATE_STATES else None
     if memory is not None and memory.last_session > session:
         memory = dataclasses.replace(memory, last_session=session)
     result = cs.evaluate(
@@ -330,7 +330,7 @@ def run_vrp_cs_monitor(
             stop_loss_spread=position.stop_loss_spread if usable else None,
             take_profit_spread=position.take_profit_spread if usable else None, gate_memory=memory,
         ),
-        settings, _sessions("XCBF"),
+        settings, _sessions(calendars.CFE),
     )
     status = RunStatus.OK if result.data_status == DATA_OK and usable else RunStatus.DATA_UNAVAILABLE
     today = clock.trading_date(now)
@@ -353,7 +353,7 @@ def run_vrp_cs_monitor(
         "stop_loss_distance": _json(result.stop_loss_distance),
         "take_profit_distance": _json(result.take_profit_distance),
         "near_stop_loss": result.near_stop_loss, "near_take_profit": result.near_take_profit,
-        "sessions_to_roll": (calendars.sessions_until(today, roll_by, exchange="XCBF")
+        "sessions_to_roll": (calendars.sessions_until(today, roll_by, exchange=calendars.CFE)
                              if roll_by and calendars.in_window(roll_by) else None),
         "days_to_roll": (roll_by - today).days if roll_by else None,
         "roll_by": _json(roll_by), "settlement_date": _json(position.settlement_date if position else None),
@@ -465,8 +465,6 @@ def run_vol_target(*, live: bool = False, log_run: bool = True, triggered_by: st
 
 def _fetch_daily_closes(instrument: Instrument, *, days: int, role: str) -> bool:
     """Store the broker's daily closes for an instrument as PriceBars; returns whether simulated."""
-    from dspops.core.broker_sync import qualify
-
     with open_gateway(role) as gateway:
         contract = qualify(gateway, [instrument])[instrument.pk]
         closes = gateway.historical_daily_closes(contract, days=days)

@@ -14,10 +14,11 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from dspops.core import clock, formats
 from dspops.core.alerts import raise_alert, resolve_alerts
-from dspops.core import clock
 from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.core.broker.types import BrokerPosition
+from dspops.core.errors import OperatorError
 from dspops.core.models import Instrument
 from sleeves.fill_import import InstrumentMatchError, find_instrument
 from sleeves.models import MonitorRun, RunKind, RunStatus
@@ -29,7 +30,7 @@ BREAK_ALERT = "reconciliation_break"
 NO_INSTRUMENT = "no instrument in dspops"
 
 
-class ReconcileError(Exception):
+class ReconcileError(OperatorError):
     """The broker's positions could not be read, so nothing was reconciled."""
 
 
@@ -50,7 +51,7 @@ class Break:
 
     @property
     def message(self) -> str:
-        broker, fills = _qty(self.broker_quantity), _qty(self.fills_quantity)
+        broker, fills = formats.quantity(self.broker_quantity), formats.quantity(self.fills_quantity)
         head = f"{self.subject}: broker {broker}, fills {fills}"
         if self.note:
             head += f" ({self.note})"
@@ -67,8 +68,10 @@ class Break:
 
     def as_dict(self) -> dict:
         return {
-            "local_symbol": self.local_symbol, "con_id": self.con_id, "broker_quantity": _qty(self.broker_quantity),
-            "fills_quantity": _qty(self.fills_quantity), "difference": _qty(self.difference), "note": self.note,
+            "local_symbol": self.local_symbol, "con_id": self.con_id,
+            "broker_quantity": formats.quantity(self.broker_quantity),
+            "fills_quantity": formats.quantity(self.fills_quantity), "difference": formats.quantity(self.difference),
+            "note": self.note,
         }
 
 
@@ -169,8 +172,3 @@ def _expiry(text: str) -> date | None:
     if len(text) == 8 and text.isdigit():
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
     return None
-
-
-def _qty(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0") else text

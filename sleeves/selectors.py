@@ -12,7 +12,7 @@ from dspops.core import calendars, clock, vx
 from dspops.core.instruments import vxm_instrument
 from dspops.core.models import Instrument, SecType
 from sleeves import parameters
-from sleeves.models import Fill, Side, Sleeve, SleeveParameter, SpreadPosition
+from sleeves.models import Fill, MonitorRun, RunKind, Side, Sleeve, SleeveParameter, SpreadPosition
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def sleeve_settings(scope: str) -> dict[str, Any]:
 def watched_instruments() -> list[Instrument]:
     """What the book watches: SPY, VIX, VVIX, the DM ETFs, the front three VXM months and the config legs."""
     instruments = list(Instrument.objects.exclude(sec_type=SecType.FUTURE).order_by("sec_type", "symbol"))
-    session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
+    session = calendars.session_on_or_before(clock.trading_date(), exchange=calendars.CFE)
     months = vx.front_contracts(session, roll_sessions=sleeve_settings("VRP_CS")["roll_sessions_before"])
     futures = [vxm_instrument(cm) for cm in months]
     for position in SpreadPosition.objects.filter(is_active=True).select_related("short_leg", "long_leg"):
@@ -120,3 +120,12 @@ def watched_instruments() -> list[Instrument]:
             if leg.settlement_date and leg.settlement_date >= clock.trading_date() and leg not in futures:
                 futures.append(leg)
     return instruments + futures
+
+
+def latest_reconciliation() -> tuple[MonitorRun | None, list[dict]]:
+    """The last reconciliation run and the breaks it stored. A damaged outputs field (not the mapping and
+    list a run writes) gives no breaks rather than an error: the run itself still shows its status."""
+    run = MonitorRun.objects.filter(kind=RunKind.RECONCILE).order_by("-started_at", "-id").first()
+    outputs = run.outputs if run is not None and isinstance(run.outputs, dict) else {}
+    breaks = outputs.get("breaks") or []
+    return run, [b for b in breaks if isinstance(b, dict)] if isinstance(breaks, list) else []

@@ -74,3 +74,14 @@ def plain(value: Decimal) -> str:
     """A threshold as the operator typed it, without trailing zeros or exponent: 5, 0.2, -0.3."""
     text = format(value.normalize(), "f")
     return "0" if text in {"-0", ""} else text
+
+
+# The sleeves' vocabulary, defined once in each strategy and importable from here: the VRP-CS gate
+# states and the VRP-ERP regimes. Imported last: each strategy module imports the helpers above.
+from sleeves.strategies.vrp_cs import GATE_STATES, GateState, gate_allows_roll  # noqa: E402
+from sleeves.strategies.vrp_erp import REGIMES, Regime  # noqa: E402
+
+__all__ = [
+    "CENT", "DATA_OK", "DATA_UNAVAILABLE", "GATE_STATES", "GateState", "REGIMES", "Regime", "SessionsBetween",
+    "gate_allows_roll", "plain", "present_decimal", "present_positive", "present_whole", "round_to",
+]

@@ -43,6 +43,10 @@ class GateState(StrEnum):
     UNKNOWN = "UNKNOWN"  # the score cannot be computed; counts as CLOSED
 
 
+# The states a gate is stored in (GateMemory, SignalState "gate", the VRP-CS log); UNKNOWN is never stored.
+GATE_STATES = (GateState.OPEN, GateState.REDUCE, GateState.CLOSED)
+
+
 def gate_allows_roll(state: GateState | str | None) -> bool:
     """Only an OPEN gate allows a roll or an entry; REDUCE, CLOSED, UNKNOWN and None do not."""
     return state == GateState.OPEN
@@ -98,7 +102,7 @@ class GateMemory:
     last_session: date
 
     def __post_init__(self):
-        if self.state not in (GateState.OPEN, GateState.REDUCE, GateState.CLOSED):
+        if self.state not in GATE_STATES:
             raise ValueError(f"gate memory state {self.state!r} must be OPEN, REDUCE or CLOSED.")
         object.__setattr__(self, "state", GateState(self.state))
 

@@ -39,6 +39,10 @@ class Regime(StrEnum):
     CRISIS = "CRISIS"
 
 
+# Every regime, calmest first: the names a regime may be stored or imported under.
+REGIMES = tuple(Regime)
+
+
 @dataclass(frozen=True)
 class ErpSettings:
     """The VRP-ERP settings (the VRP_ERP keys of ``sleeves.parameters``).

@@ -116,7 +116,7 @@ def test_an_order_below_the_minimum_is_dropped_and_shown_in_the_report(book):
     hold("EFA", 1, "85.00")  # EFA is not selected: SELL 1 at about $86
     code, out, _ = command("plan", "--as-of", "2026-02-02")
     assert code == 0
-    assert "dropped: EFA SELL 1 ($86) below $100" in out
+    assert "dropped: EFA SELL 1 ($86.43) below $100.00" in out  # USD to the cent, as everywhere (dspops.core.formats)
     run = MonitorRun.objects.get(kind=RunKind.DM_PLAN)
     assert [d["symbol"] for d in run.outputs["dropped"]] == ["EFA"]
     assert "EFA" not in [t["symbol"] for t in run.outputs["tickets"]]

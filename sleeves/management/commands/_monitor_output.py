@@ -1,8 +1,16 @@
-"""Shared printing for the monitor commands: JSON or a readable report, and the exit code."""
+"""Shared printing for the monitor commands: JSON or a readable report, and the exit code.
 
+The payload holds decimals as text (it is also the JSON output); the readable report turns them back
+into numbers and shows them through dspops.core.formats, like every page and digest.
+"""
+
+import argparse
 import json
+from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import CommandError
+
+from dspops.core import clock, formats
 
 
 def finish(command, outcome, *, as_json: bool, lines) -> None:
@@ -18,9 +26,6 @@ def finish(command, outcome, *, as_json: bool, lines) -> None:
 
 
 def decimal_arg(text):
-    from decimal import Decimal, InvalidOperation
-    import argparse
-
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -36,11 +41,14 @@ def banner(payload) -> str:
 
 def session_label(session) -> str:
     """The run's session, saying so when it is not today (a closed day acts on the last session)."""
-    from dspops.core import clock
-
     acting = clock.acting_session()
     return f"{session}{acting.note}" if str(session) == acting.session.isoformat() else str(session)
 
 
-def value(x, missing="MISSING"):
+def number(text) -> Decimal | None:
+    """A payload number (text, an int or None) as a Decimal for the formats module."""
+    return None if text is None else Decimal(str(text))
+
+
+def value(x, missing=formats.MISSING):
     return missing if x is None else x

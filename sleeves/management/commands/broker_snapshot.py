@@ -1,7 +1,9 @@
 import time
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dspops.core import formats
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
 from sleeves.selectors import watched_instruments
 
@@ -26,10 +28,11 @@ class Command(BaseCommand):
                     raise CommandError(f"The broker could not be read; nothing was stored. {exc}", returncode=3) from None
                 time.sleep(1)
         mark = " (SIMULATED BROKER)" if snapshot.simulated else ""
-        self.stdout.write(f"{snapshot.account}{mark} at {snapshot.as_of:%Y-%m-%d %H:%M:%S %Z}: "
-                          f"NLV {snapshot.net_liquidation}, excess liquidity {snapshot.excess_liquidity}")
+        self.stdout.write(f"{snapshot.account}{mark} at {formats.moment(snapshot.as_of, seconds=True)}: "
+                          f"NLV {formats.usd(snapshot.net_liquidation)}, "
+                          f"excess liquidity {formats.usd(snapshot.excess_liquidity)}")
         for position in snapshot.positions:
-            self.stdout.write(f"  {position['local_symbol']:<8} {position['quantity']:>8}")
+            self.stdout.write(f"  {position['local_symbol']:<8} {formats.quantity(Decimal(position['quantity'])):>8}")
         if stay:
             self.stdout.write("Broker read; idle until stopped.")
             try:

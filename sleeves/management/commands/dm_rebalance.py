@@ -1,13 +1,16 @@
 """dm_rebalance {plan,run}: the DM sleeve's monthly rebalance plan. No order is ever sent."""
 
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sleeves.dm_service import DmConfigError, DmSetupError, plan_dm_rebalance
+from dspops.core import formats
+from dspops.core.errors import OperatorError
+from sleeves.dm_service import DmConfigError, plan_dm_rebalance
+from sleeves.management.commands._monitor_output import session_label
 from sleeves.strategies import plain
 
 OK, INTERNAL_ERROR, USAGE_ERROR, DATA_UNAVAILABLE = 0, 1, 2, 3
@@ -45,7 +48,7 @@ class Command(BaseCommand):
         except DmConfigError as exc:
             raise CommandError("The DM config file cannot be used:\n" + "\n".join(exc.problems),
                                returncode=USAGE_ERROR) from None
-        except DmSetupError as exc:
+        except OperatorError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from None
         except Exception as exc:
             raise CommandError(
@@ -79,24 +82,23 @@ def report_lines(outcome, *, action: str):
     out = outcome.as_json()
     plan, settings, inputs = outcome.plan, outcome.settings, outcome.run.inputs
     banner = " — SIMULATED BROKER" if outcome.simulated else ""
-    from sleeves.management.commands._monitor_output import session_label
-
     yield f"DM rebalance {action} for {session_label(outcome.session.isoformat())}{banner}"
     yield f"  data: {'OK' if outcome.ok else 'DATA UNAVAILABLE'}"
     yield (f"  first NYSE session of the month: {'yes' if outcome.first_session_of_month else 'no'}"
            f" (next: {out['next_rebalance']})")
     origin = outcome.sources.get("settings", {})
     yield f"  settings: {'file ' + origin['path'] if origin.get('source') == 'file' else 'database'}"
-    yield (f"  NAV {_usd(plan.nav_usd)} = NLV {_usd(_dec(inputs['nlv']))} x {plain(settings.nav_fraction)}"
-           f" x risk scale {_num(inputs['risk_scale'])} x vol overlay {_num(inputs['vol_multiplier'])}")
+    yield (f"  NAV {formats.usd(plan.nav_usd)} = NLV {formats.usd(_dec(inputs['nlv']))}"
+           f" x {plain(settings.nav_fraction)} x risk scale {formats.decimal(_dec(inputs['risk_scale']))}"
+           f" x vol overlay {formats.decimal(_dec(inputs['vol_multiplier']))}")
     yield ""
     yield (f"Momentum ({settings.momentum_window_days} closes, skipping the last "
            f"{settings.momentum_skip_days}); vol over {settings.vol_lookback_days} returns:")
     yield f"  {'symbol':<7}{'momentum':>10}{'vol':>9}  {'held':>6}{'target':>8}{'delta':>7}  selected"
     for line in plan.lines:
         yield (f"  {line.symbol:<7}{_pct(line.momentum):>10}{_pct(line.asset_vol):>9}  "
-               f"{_num(line.current_shares):>6}{_num(line.target_shares):>8}{_signed(line.delta_shares):>7}  "
-               f"{'yes' if line.selected else ''}")
+               f"{formats.quantity(line.current_shares):>6}{formats.quantity(line.target_shares):>8}"
+               f"{formats.quantity(line.delta_shares, with_sign=True):>7}  {'yes' if line.selected else ''}")
     yield ""
     if not outcome.ok:
         yield "Selected: not decided (data unavailable)"
@@ -112,13 +114,14 @@ def report_lines(outcome, *, action: str):
         yield f"Targets (shares): {', '.join(targets) or 'none'}"
         yield "Tickets (no order is sent; trade them in TWS and record the fills):"
         for t in plan.tickets:
-            yield f"  {t.side:<4} {t.quantity:>6} {t.symbol:<5} @ {t.price} ({_usd(t.notional_usd)})"
+            yield (f"  {t.side:<4} {formats.quantity(t.quantity):>6} {t.symbol:<5} @ {formats.price(t.price)} "
+                   f"({formats.usd(t.notional_usd)})")
         if not plan.tickets:
             yield "  none"
         for d in plan.dropped:
-            yield (f"dropped: {d.symbol} {d.side} {d.quantity} (${d.notional_usd:,.0f}) below "
-                   f"${plain(settings.min_order_notional)}")
-        yield f"Turnover: {_num(plan.estimated_turnover_pct)}%"
+            yield (f"dropped: {d.symbol} {d.side} {formats.quantity(d.quantity)} ({formats.usd(d.notional_usd)}) "
+                   f"below {formats.usd(settings.min_order_notional)}")
+        yield f"Turnover: {formats.percent(plan.estimated_turnover_pct)}"
         if outcome.target is not None:
             yield f"Adopted as the {outcome.target.month} target."
     yield ""
@@ -137,7 +140,7 @@ def _source_lines(sources):
         yield f"NLV: {nlv.get('source')} as of {_when(nlv.get('as_of'))}"
     vol = sources.get("vol_multiplier")
     if vol:
-        yield f"vol multiplier: {vol.get('source') or '-'} as of {vol.get('as_of') or '-'}"
+        yield f"vol multiplier: {vol.get('source') or formats.MISSING} as of {_when(vol.get('as_of'))}"
     risk = sources.get("risk_scale", {})
     yield f"risk scale: {risk.get('source')}"
     for name in ("prices", "closes"):
@@ -152,27 +155,21 @@ def _source_lines(sources):
 
 
 def _when(text):
-    """A stored as-of for the report: a session as is, a New York time to the second."""
+    """A stored as-of for the report: a session as it is, a time in New York to the second (ET)."""
     if not text:
-        return "-"
-    return text if len(text) == 10 else f"{text[:19].replace('T', ' ')} New York"
+        return formats.MISSING
+    if len(text) == 10:
+        return text
+    try:
+        return formats.moment(datetime.fromisoformat(text), seconds=True)
+    except ValueError:  # not an ISO time with its offset (an older or hand-edited run): shown as stored
+        return text
 
 
 def _dec(text):
     return None if text is None else Decimal(text)
 
 
-def _usd(value):
-    return "MISSING" if value is None else f"${value:,.2f}"
-
-
-def _num(value):
-    return "-" if value is None else str(value)
-
-
-def _signed(value):
-    return "-" if value is None else f"{value:+d}" if value else "0"
-
-
 def _pct(fraction):
-    return "-" if fraction is None else f"{fraction * 100:.2f}%"
+    """A momentum or volatility, stored as a fraction: 0.092 -> 9.20%."""
+    return formats.percent(fraction, fraction=True)

@@ -2,7 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sleeves.reconcile import ReconcileError, reconcile
+from dspops.core import clock
+from dspops.core.errors import OperatorError
+from sleeves.reconcile import reconcile
 
 EXIT_BREAKS = 4
 EXIT_BROKER_UNREADABLE = 3
@@ -21,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, as_json: bool = False, **options):
         try:
             report = reconcile(role="shell", triggered_by="command")
-        except ReconcileError as exc:
+        except OperatorError as exc:  # ReconcileError: the broker could not be read
             if as_json:
                 self.stdout.write(json.dumps({"error": str(exc)}, indent=2))
             raise CommandError(str(exc), returncode=EXIT_BROKER_UNREADABLE) from None
@@ -40,8 +42,6 @@ class Command(BaseCommand):
                     f"difference {row['difference']}{note}"
                 )
             if report.ok:
-                from dspops.core import clock
-
                 simulated = " (simulated broker)" if report.simulated else ""
                 self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
                                   f"session {clock.acting_session().label()}")

@@ -2,7 +2,7 @@ from datetime import date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.core import calendars, clock
+from dspops.core import calendars, clock, formats
 from dspops.core.calendars import NEW_YORK
 from sleeves.fill_import import FillImportError, sync_fills
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         broker = "simulated broker" if report.simulated else "IBKR"
         self.stdout.write(
-            f"Executions since {since.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z} ({broker}): {report.created} created, "
+            f"Executions since {formats.moment(since)} ({broker}): {report.created} created, "
             f"{report.skipped} skipped (already imported), {len(report.unattributed)} unattributed."
         )
         for code, count in report.by_sleeve.items():

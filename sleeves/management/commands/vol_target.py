@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from sleeves.management.commands._monitor_output import finish, session_label, value
+from dspops.core import formats
+from sleeves.management.commands._monitor_output import finish, number, session_label, value
+from sleeves.monitors import run_vol_target
 
 
 class Command(BaseCommand):
@@ -14,15 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        from sleeves.monitors import run_vol_target
-
         outcome = run_vol_target(live=o["live"], triggered_by="command")
         finish(self, outcome, as_json=o["json"], lines=_lines)
 
 
 def _lines(p):
     yield f"Vol-target overlay, session {session_label(p['session'])}" + (" — SIMULATED BROKER" if p["simulated"] else "")
-    yield (f"  realised vol {value(p['realized_vol'])}  multiplier {value(p['multiplier'])}"
+    yield (f"  realised vol {formats.percent(number(p['realized_vol']), fraction=True)}  "
+           f"multiplier {value(p['multiplier'])}"
            + (f" (clamped to the {p['clamped']})" if p["clamped"] else "")
            + f"  as of {value(p['as_of_session'])}")
     for reason in p["reasons"]:

@@ -2,7 +2,9 @@ import argparse
 
 from django.core.management.base import BaseCommand
 
-from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, session_label, value
+from dspops.core import formats
+from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, number, session_label, value
+from sleeves.monitors import run_vrp_erp_monitor
 
 
 def shares_arg(text):
@@ -34,8 +36,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
-        from sleeves.monitors import run_vrp_erp_monitor
-
         outcome = run_vrp_erp_monitor(
             live=o["live"], base=o["base"], vix=o["vix"], spy=o["spy"], shares=o["shares"],
             use_vol_target=not o["no_vol_target"], log_run=not o["no_log"], triggered_by="command",
@@ -46,15 +46,17 @@ class Command(BaseCommand):
 def _lines(p):
     src = p["sources"]
     yield f"VRP-ERP monitor, session {session_label(p['session'])}{banner(p)}"
-    yield (f"  VIX {value(p['vix'])} ({src['vix']['source']})  regime {value(p['regime'])} "
+    yield (f"  VIX {formats.price(number(p['vix']))} ({src['vix']['source']})  regime {value(p['regime'])} "
            f"x{value(p['regime_multiplier'])}  vol multiplier {value(p['vol_multiplier'])} "
            f"({src['vol_multiplier']['source']})")
-    yield (f"  SPY {value(p['spy_price'])} ({src['spy_price']['source']})  target {value(p['target_shares'])}  "
-           f"actual {value(p['actual_shares'])} ({src['actual_shares']['source']})  delta {value(p['delta_shares'])}  "
-           f"drift {value(p['drift_pct'])}%")
+    yield (f"  SPY {formats.price(number(p['spy_price']))} ({src['spy_price']['source']})  "
+           f"target {formats.quantity(p['target_shares'])}  "
+           f"actual {formats.quantity(p['actual_shares'])} ({src['actual_shares']['source']})  "
+           f"delta {formats.quantity(p['delta_shares'], with_sign=True)}  "
+           f"drift {formats.percent(number(p['drift_pct']))}")
     signal = {True: "REBALANCE", False: "no rebalance", None: "rebalance cannot be decided"}[p["rebalance"]]
     yield f"  {signal}"
     for reason in p["reasons"]:
         yield f"  - {reason}"
     if p["rebalance"]:
-        yield "  Trade at a limit at mid, 09:35-10:15 or 15:30-15:45 New York time, then re-run to confirm drift."
+        yield "  Trade at a limit at mid, 09:35-10:15 or 15:30-15:45 ET, then re-run to confirm drift."
