@@ -14,7 +14,7 @@ Rules (DECISIONS.md section 1, fail closed):
 - A quote that cannot be trusted is still returned, but as an invalid Quote with
   its reason; its prices are None where TWS sent NaN or -1.
 - `simulated` is decided from the account ids alone (every id starts with "SIM").
-- Every number and date is bounded here, where it enters dspops (DECISIONS.md section 11, with
+- Every number and date is bounded where it enters dspops (DECISIONS.md section 11, with
   the limits of dspops.core.bounds). An absurd price (VIX 1e300, VXM 1e18: outside bounds.PLAUSIBLE
   for its kind, or too large for its column) is treated like NaN or -1: the price is None and
   the quote is invalid with a reason that names the value. An absurd account figure is None,
@@ -26,19 +26,24 @@ thread. A Gateway creates a fresh loop when it connects, sets it as the thread's
 loop, runs every request on it and closes it when it disconnects (restoring
 whatever loop the thread had before). A Gateway belongs to the thread that
 opened it. It cannot be used from inside a running event loop.
+
+gateway.py is the only module that imports ib_insync. It holds TwsConnection (connecting,
+the thread's event loop, running one request with its timeout, the errors of a lost or refused
+connection, closing) and Gateway (what dspops asks: contracts, quotes, positions, the account
+summary, executions, daily history). What TWS answers is read into plain types by the modules
+beside it, which never import ib_insync: config.py (GatewayConfig), tws_values.py (numbers and
+dates bounded where they enter), quotes.py (a quote's verdict), contracts.py, account.py,
+executions.py and history.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from typing import Any, Awaitable, Iterable, TypeVar
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Self, TypeVar
 
 def _ensure_event_loop_for_import() -> None:
     """eventkit (under ib_insync) asks for the thread's event loop when it is imported. The first
@@ -54,10 +59,14 @@ _ensure_event_loop_for_import()
 from ib_insync import IB, Contract, ExecutionFilter  # noqa: E402
 from ib_insync.wrapper import RequestError  # noqa: E402
 
-from dspops.core import bounds  # noqa: E402
-
+from .account import ACCOUNT_TAGS, account_values_from_summary, broker_positions  # noqa: E402
+from .config import ROLES, GatewayConfig, is_simulated_account  # noqa: E402
+from .contracts import qualified_contract  # noqa: E402
 from .errors import GatewayError  # noqa: F401 (defined there so catching it never imports ib_insync)
-from .types import (
+from .executions import executions_from_fills  # noqa: E402
+from .history import daily_closes_from_bars  # noqa: E402
+from .quotes import TICK_LAST_TIMESTAMP, evaluate_quote, tick_timestamp  # noqa: E402
+from .types import (  # noqa: E402
     AccountValues,
     BrokerPosition,
     ContractSpec,
@@ -65,7 +74,6 @@ from .types import (
     Execution,
     QualifiedContract,
     Quote,
-    market_data_source,
 )
 
 __all__ = [
@@ -80,283 +88,18 @@ __all__ = [
 log = logging.getLogger("dspops.core.broker.gateway")
 
 UTC = timezone.utc
-ROLES = ("web", "worker", "shell", "test")
 _T = TypeVar("_T")
 
-# IB error codes that end a market data request, and how a Quote explains them.
-MARKET_DATA_ERRORS = {
-    354: "no market data subscription (error 354)",
-    10089: "market data needs an additional API subscription (error 10089)",
-    10090: "market data not subscribed (error 10090)",
-    10167: "delayed data only (warning 10167)",
-    10168: "delayed market data not enabled (error 10168)",
-    10197: "no market data during competing live session (error 10197)",
-    200: "no such contract at the broker (error 200)",
-    300: "market data request rejected (error 300)",
-    321: "market data request rejected (error 321)",
-}
-DELAYED_WARNING = 10167
-TICK_LAST_TIMESTAMP = 45
-UNSET_DOUBLE = 1.7976931348623157e308
+
+# --- the connection ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GatewayConfig:
-    host: str
-    port: int
-    client_id: int
-    readonly: bool = True
-    connect_timeout: float = 10.0
-    request_timeout: float = 10.0
+class TwsConnection:
+    """A connection to TWS / IB Gateway (or the simulator): connect, run requests, close.
 
-    def __post_init__(self) -> None:
-        if self.connect_timeout <= 0 or self.request_timeout <= 0:
-            raise ValueError("GatewayConfig timeouts must be positive seconds")
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @classmethod
-    def from_settings(cls, role: str) -> GatewayConfig:
-        """Build from django.conf.settings (IB_HOST, IB_PORT, IB_CLIENT_ID + offset for `role`)."""
-        from django.conf import settings  # lazy: the gateway itself does not need Django
-
-        offsets = settings.IB_CLIENT_ID_OFFSETS
-        if role not in offsets:
-            raise ValueError(
-                f"unknown gateway role {role!r}; IB_CLIENT_ID_OFFSETS defines {sorted(offsets)}"
-            )
-        return cls(
-            host=settings.IB_HOST,
-            port=int(settings.IB_PORT),
-            client_id=int(settings.IB_CLIENT_ID) + int(offsets[role]),
-            readonly=bool(settings.IB_READONLY),
-            connect_timeout=float(settings.IB_CONNECT_TIMEOUT),
-            request_timeout=float(settings.IB_REQUEST_TIMEOUT),
-        )
-
-
-def is_simulated_account(accounts: Iterable[str]) -> bool:
-    """True iff there is at least one account and every id starts with "SIM"."""
-    accounts = list(accounts)
-    return bool(accounts) and all(a.startswith("SIM") for a in accounts)
-
-
-# --- pure conversions ---------------------------------------------------------------------------
-
-
-def _number(x: Any) -> float | None:
-    """A finite float, or None for NaN / inf / unset / missing."""
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(f) or math.isinf(f) or f >= UNSET_DOUBLE:
-        return None
-    return f
-
-
-def _decimal(x: Any) -> Decimal | None:
-    f = _number(x)
-    return None if f is None else Decimal(repr(f))
-
-
-def plausible_kind(sec_type: str) -> str:
-    """The bounds.PLAUSIBLE range a price of this security type must lie in (an index like VIX)."""
-    return bounds.price_kind(sec_type)
-
-
-def _bounded(value: Any, what: str, kind: str, digits: tuple[int, int]) -> Decimal:
-    """A number from TWS within its plausible range and column; OutOfBounds otherwise."""
-    f = _number(value)
-    if f is None:
-        raise bounds.OutOfBounds(f"{what} {value!r} is not a number TWS sends for a real value")
-    return bounds.check_plausible(f, what, kind, digits=digits)
-
-
-def _absurd(values: dict[str, float | None], kind: str, digits: tuple[int, int]) -> list[str]:
-    """Set every absurd value in `values` to None; return why each was dropped.
-
-    A negative value that fits the column is left alone: -1 is TWS's "no price", and any other
-    negative price is already "no price" (never stored as a price).
+    Use as a context manager. It runs every request on its own event loop, in the thread that
+    opened it, and turns every failure into one GatewayError that says what to do.
     """
-    problems = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        try:
-            if value < 0:
-                bounds.fits_column(bounds.to_decimal(value, name), name, digits)
-            else:
-                bounds.check_plausible(value, name, kind, digits=digits)
-        except bounds.OutOfBounds as exc:
-            values[name] = None
-            problems.append(str(exc))
-    return problems
-
-
-def _absurd_reason(problems: list[str]) -> str:
-    """One reason for every absurd value of a quote, e.g. "absurd value from the broker, not used: last
-    1e+300 is outside the plausible range 0 to 1000" (it must fit the stored reason, 200 characters)."""
-    if not problems:
-        return ""
-    return f"absurd value{'s' if len(problems) > 1 else ''} from the broker, not used: " + "; ".join(problems)
-
-
-def _price_problem(x: float | None) -> str:
-    """'' for a usable price, else why not."""
-    if x is None:
-        return "no quote (NaN)"
-    if x == -1:
-        return "no price (-1)"
-    if x <= 0:
-        return f"no price ({x:g})"
-    return ""
-
-
-def evaluate_quote(
-    contract: QualifiedContract,
-    *,
-    bid: float | None,
-    ask: float | None,
-    last: float | None,
-    close: float | None,
-    bid_size: float | None = None,
-    ask_size: float | None = None,
-    market_data_type: int = 1,
-    received_at: datetime | None,
-    now: datetime,
-    last_timestamp: datetime | None = None,
-    error_code: int | None = None,
-    warning_codes: Iterable[int] = (),
-    completed: bool = True,
-    timeout: float | None = None,
-    max_age_s: float = 60.0,
-    allow_delayed: bool = False,
-    simulated: bool = False,
-    problems: Iterable[str] = (),
-) -> Quote:
-    """Turn raw snapshot values (NaN allowed) into a Quote with its verdict.
-
-    Two-sided instruments (stocks, futures) need a bid and an ask: both present,
-    not -1, positive and not crossed. Indexes (VIX, VVIX) are priced by `last`.
-    The quote is dated by its arrival; a last-priced quote is dated by the
-    feed's last timestamp (TWS tick 45) when one is sent, so a stalled index
-    shows as stale. The first failing rule gives the reason.
-
-    A price outside its plausible range (bounds.PLAUSIBLE for the contract's kind) or too large
-    for the price column, and a size outside the plausible quantity, is dropped (None) like NaN,
-    and the quote is invalid with a reason naming the value. `problems` are other reasons the
-    gateway found (an unreadable timestamp); any of them makes the quote invalid.
-    """
-    values = {k: _number(v) for k, v in (("bid", bid), ("ask", ask), ("last", last), ("close", close))}
-    sizes = {k: _number(v) for k, v in (("bid_size", bid_size), ("ask_size", ask_size))}
-    absurd = [_absurd_reason(_absurd(values, plausible_kind(contract.sec_type), bounds.PRICE_DIGITS)
-                             + _absurd(sizes, "quantity", bounds.QUANTITY_DIGITS))]
-    absurd = [p for p in (*problems, *absurd) if p]
-    two_sided = contract.sec_type not in ("IND",)
-    if market_data_type not in (1, 2, 3, 4):
-        market_data_type = 1
-    as_of = received_at or now
-    if not two_sided and last_timestamp is not None and values["last"] is not None:
-        as_of = min(as_of, last_timestamp)
-    warnings = set(warning_codes)
-    received_anything = any(v is not None for v in values.values())
-
-    reason = ""
-    if error_code is not None:
-        reason = MARKET_DATA_ERRORS.get(error_code, f"market data error {error_code}")
-    elif not completed:
-        if received_anything:
-            reason = f"snapshot not complete within {timeout:g}s"
-        else:
-            reason = f"no data within {timeout:g}s"
-    elif market_data_type in (3, 4) and not allow_delayed:
-        reason = f"delayed data (type {market_data_type})"
-    elif market_data_type in (2, 4):
-        reason = f"frozen data (type {market_data_type})"
-    elif DELAYED_WARNING in warnings and not allow_delayed:
-        reason = f"delayed data (warning {DELAYED_WARNING})"
-    elif absurd:
-        reason = "; ".join(absurd)
-    elif two_sided:
-        reason = _price_problem(values["bid"]) or _price_problem(values["ask"])
-        if not reason and values["bid"] > values["ask"]:  # type: ignore[operator]
-            reason = "crossed market (bid > ask)"
-    else:
-        reason = _price_problem(values["last"])
-    if not reason:
-        age = (now - as_of).total_seconds()
-        if age > max_age_s:
-            reason = f"stale (age {age:.0f}s > limit {max_age_s:g}s)"
-
-    def clean(name: str) -> Decimal | None:
-        v = values[name]
-        return None if v is None or v == -1 else Decimal(repr(v))
-
-    return Quote(
-        con_id=contract.con_id,
-        symbol=contract.symbol,
-        local_symbol=contract.local_symbol,
-        sec_type=contract.sec_type,
-        bid=clean("bid"),
-        ask=clean("ask"),
-        last=clean("last"),
-        close=clean("close"),
-        bid_size=_decimal(sizes["bid_size"]) if clean("bid") is not None else None,
-        ask_size=_decimal(sizes["ask_size"]) if clean("ask") is not None else None,
-        market_data_type=market_data_type,
-        as_of=as_of.astimezone(UTC),
-        source=market_data_source(market_data_type),
-        simulated=simulated,
-        valid=not reason,
-        invalid_reason=reason,
-        error_code=error_code,
-    )
-
-
-def _parse_ib_date(text: str) -> date | None:
-    """A YYYYMMDD date within the bounds, else None (not a date, or not one dspops accepts)."""
-    text = (text or "").split(" ")[0].split("-")[0]
-    if len(text) == 8 and text.isdigit():
-        try:
-            return bounds.check_date(date(int(text[:4]), int(text[4:6]), int(text[6:])), "date")
-        except ValueError:  # OutOfBounds, or no such day (20261399)
-            return None
-    return None
-
-
-def _multiplier(text: str, what: str) -> Decimal:
-    """A contract multiplier (1 when TWS sends none); GatewayError when it is not a plausible one."""
-    if not text:
-        return Decimal(1)
-    try:
-        value = bounds.check_plausible(text, f"{what} multiplier", "multiplier")
-        if value <= 0:
-            raise bounds.OutOfBounds(f"{what} multiplier {value} is not a positive multiplier")
-    except bounds.OutOfBounds as exc:
-        raise GatewayError(f"TWS sent an unusable contract: {exc}") from None
-    return value
-
-
-def _timestamp(value: str) -> datetime | None:
-    """TWS's LAST_TIMESTAMP tick (epoch seconds) as an aware UTC time within the date bounds, else None."""
-    try:
-        stamp = datetime.fromtimestamp(int(value), UTC)
-        bounds.check_date(stamp, "last timestamp")
-    except (ValueError, OverflowError, OSError):  # OutOfBounds is a ValueError
-        return None
-    return stamp
-
-
-# --- the gateway -------------------------------------------------------------------------------
-
-
-class Gateway:
-    """A connection to TWS / IB Gateway (or the simulator). Use as a context manager."""
 
     def __init__(self, config: GatewayConfig):
         self.config = config
@@ -369,7 +112,7 @@ class Gateway:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> Gateway:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
@@ -613,6 +356,16 @@ class Gateway:
             )
         return accounts[0]
 
+
+# --- the gateway -------------------------------------------------------------------------------
+
+
+class Gateway(TwsConnection):
+    """A connection to TWS / IB Gateway (or the simulator). Use as a context manager.
+
+    Each request asks ib_insync and hands the answer to the module that reads it into plain types.
+    """
+
     # --- contracts ---------------------------------------------------------------------------
 
     @staticmethod
@@ -676,22 +429,7 @@ class Gateway:
             if not c.conId:
                 problems.append(f"{spec.description}: TWS returned a contract without a conId")
                 continue
-            qualified.append(
-                QualifiedContract(
-                    con_id=int(c.conId),
-                    symbol=c.symbol,
-                    sec_type=c.secType,
-                    exchange=spec.exchange or c.exchange,
-                    currency=c.currency,
-                    local_symbol=c.localSymbol,
-                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol),
-                    last_trade_date=_parse_ib_date(c.lastTradeDateOrContractMonth),
-                    min_tick=_decimal(cd.minTick) if (_number(cd.minTick) or 0) > 0 else None,
-                    trading_class=c.tradingClass,
-                    primary_exchange=c.primaryExchange,
-                    long_name=cd.longName,
-                )
-            )
+            qualified.append(qualified_contract(spec, cd))
         if problems:
             raise GatewayError("Cannot qualify contract(s): " + "; ".join(problems) + ".", code=code)
         return qualified
@@ -745,7 +483,7 @@ class Gateway:
                 ticker = wrapper.reqId2Ticker.get(req_id)
                 if ticker is not None and id(ticker.contract) in by_contract:
                     index = by_contract[id(ticker.contract)]
-                    stamp = _timestamp(value) if value.isdigit() else None
+                    stamp = tick_timestamp(value) if value.isdigit() else None
                     if stamp is None:
                         bad_stamps[index] = value[:40]
                     else:
@@ -816,49 +554,9 @@ class Gateway:
         """Every position of every managed account, sorted by (account, conId)."""
         ib = self._check()
         raw = self._run(ib.reqPositionsAsync(), "reading positions")
-        now = datetime.now(UTC)
-        simulated = self.simulated
-        out = []
-        for p in raw:
-            c = p.contract
-            try:
-                quantity = _bounded(p.position, "position", "quantity", bounds.QUANTITY_DIGITS)
-                # TWS's avg cost is per unit x multiplier: bounded like an account figure, in the price column.
-                avg_cost = _bounded(p.avgCost, "avg cost", "account_value", bounds.PRICE_DIGITS)
-            except bounds.OutOfBounds as exc:
-                raise GatewayError(
-                    f"TWS sent an unreadable position for {c.localSymbol or c.symbol} "
-                    f"(position {p.position!r}, avg cost {p.avgCost!r}: {exc}); positions cannot be read"
-                ) from None
-            if quantity == 0:
-                continue
-            out.append(
-                BrokerPosition(
-                    account=p.account,
-                    con_id=int(c.conId),
-                    symbol=c.symbol,
-                    sec_type=c.secType,
-                    local_symbol=c.localSymbol,
-                    quantity=quantity,
-                    avg_cost=avg_cost,
-                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol),
-                    as_of=now,
-                    source="broker",
-                    simulated=simulated,
-                    exchange=c.exchange,
-                    currency=c.currency,
-                    last_trade_date=c.lastTradeDateOrContractMonth,
-                )
-            )
-        return sorted(out, key=lambda p: (p.account, p.con_id))
+        return broker_positions(raw, now=datetime.now(UTC), simulated=self.simulated)
 
-    ACCOUNT_TAGS = {
-        "NetLiquidation": "net_liquidation",
-        "ExcessLiquidity": "excess_liquidity",
-        "MaintMarginReq": "maint_margin_req",
-        "AvailableFunds": "available_funds",
-        "TotalCashValue": "total_cash_value",
-    }
+    ACCOUNT_TAGS = ACCOUNT_TAGS  # the summary tags asked for (account.py)
 
     def account_values(self, account: str | None = None) -> AccountValues:
         """A fresh account summary. A figure TWS does not send is None, never 0.
@@ -883,35 +581,10 @@ class Gateway:
             return await ib.accountSummaryAsync(acct)
 
         rows = self._run(summary(), f"reading the account summary of {acct}")
-        values: dict[str, Decimal | None] = {}
-        currencies: dict[str, str] = {}
-        problems: dict[str, str] = {}
-        for row in rows:
-            if row.tag in self.ACCOUNT_TAGS and row.currency != "BASE":
-                try:
-                    value = bounds.check_plausible(row.value, row.tag, "account_value", digits=bounds.MONEY_DIGITS)
-                except bounds.OutOfBounds as exc:
-                    value = None
-                    problems[row.tag] = f"absurd value from the broker, not used: {exc}"[:300]
-                else:
-                    problems.pop(row.tag, None)
-                values[self.ACCOUNT_TAGS[row.tag]] = value
-                currencies[row.tag] = row.currency
-        for tag, problem in problems.items():
+        values = account_values_from_summary(rows, account=acct, simulated=self.simulated)
+        for problem in values.problems:
             log.warning("account %s: %s", acct, problem)
-        return AccountValues(
-            account=acct,
-            net_liquidation=values.get("net_liquidation"),
-            excess_liquidity=values.get("excess_liquidity"),
-            maint_margin_req=values.get("maint_margin_req"),
-            available_funds=values.get("available_funds"),
-            total_cash_value=values.get("total_cash_value"),
-            currency=currencies.get("NetLiquidation") or next(iter(currencies.values()), ""),
-            as_of=datetime.now(UTC),
-            source="broker",
-            simulated=self.simulated,
-            problems=tuple(problems.values()),
-        )
+        return values
 
     def executions(self, since: datetime) -> list[Execution]:
         """Fills at or after `since` (aware), with their commission (None if not reported).
@@ -926,60 +599,8 @@ class Gateway:
         fills = self._run(ib.reqExecutionsAsync(flt), "reading executions")
         # Commission reports update the first Fill ib_insync saw for an execId.
         known = {f.execution.execId: f for f in ib.fills()}
-        simulated = self.simulated
-        now = datetime.now(UTC)
-        out = []
-        for fill in fills:
-            ex, c = fill.execution, fill.contract
-            if c.secType == "BAG":
-                continue
-            executed_at = ex.time if ex.time.tzinfo else ex.time.replace(tzinfo=UTC)
-            executed_at = executed_at.astimezone(UTC)
-            if executed_at < since_utc:
-                continue
-            side = {"BOT": "BUY", "SLD": "SELL", "BUY": "BUY", "SELL": "SELL"}.get(ex.side)
-            if side is None:
-                raise GatewayError(f"TWS sent execution {ex.execId} with an unknown side {ex.side!r}")
-            report = known.get(ex.execId, fill).commissionReport
-            has_report = report.execId == ex.execId and _number(report.commission) is not None
-            quantity, price = _decimal(ex.shares), _decimal(ex.price)
-            if quantity is None or price is None:
-                raise GatewayError(f"TWS sent execution {ex.execId} without a readable quantity/price")
-            try:
-                quantity = _bounded(ex.shares, "quantity", "quantity", bounds.QUANTITY_DIGITS)
-                price = _bounded(ex.price, "price", plausible_kind(c.secType), bounds.PRICE_DIGITS)
-                commission = (_bounded(report.commission, "commission", "commission", bounds.PRICE_DIGITS)
-                              if has_report else None)
-                bounds.check_execution_time(executed_at, now, "execution time")
-            except bounds.OutOfBounds as exc:
-                raise GatewayError(
-                    f"TWS sent execution {ex.execId} ({c.localSymbol or c.symbol}) with an absurd value: {exc}. "
-                    "No execution was read; check the execution in TWS."
-                ) from None
-            out.append(
-                Execution(
-                    exec_id=ex.execId,
-                    con_id=int(c.conId),
-                    symbol=c.symbol,
-                    sec_type=c.secType,
-                    local_symbol=c.localSymbol,
-                    side=side,
-                    quantity=quantity,
-                    price=price,
-                    executed_at=executed_at,
-                    order_ref=ex.orderRef,
-                    account=ex.acctNumber,
-                    commission=commission,
-                    commission_currency=report.currency if has_report else "",
-                    perm_id=int(ex.permId),
-                    order_id=int(ex.orderId),
-                    source="broker",
-                    simulated=simulated,
-                    exchange=ex.exchange,
-                    multiplier=_multiplier(c.multiplier, c.localSymbol or c.symbol) if c.multiplier else None,
-                )
-            )
-        return sorted(out, key=lambda e: (e.executed_at, e.exec_id))
+        return executions_from_fills(fills, known=known, since_utc=since_utc, now=datetime.now(UTC),
+                                     simulated=self.simulated)
 
     # --- history -------------------------------------------------------------------------------
 
@@ -1001,25 +622,4 @@ class Gateway:
             ),
             doing,
         )
-        if not bars:
-            raise GatewayError(f"TWS returned no daily history for {contract.local_symbol} ({days} days)")
-        simulated = self.simulated
-        out = []
-        kind = plausible_kind(contract.sec_type)
-        for bar in bars:
-            close = _decimal(bar.close)
-            day = bar.date.date() if isinstance(bar.date, datetime) else bar.date
-            problem = ""
-            if close is not None and close > 0 and isinstance(day, date):
-                try:
-                    close = bounds.check_plausible(close, "close", kind, digits=bounds.PRICE_DIGITS)
-                    bounds.check_date(day, "bar date")
-                except bounds.OutOfBounds as exc:
-                    problem = f": {exc}"
-            if problem or close is None or close <= 0 or not isinstance(day, date):
-                raise GatewayError(
-                    f"TWS sent an unusable daily bar for {contract.local_symbol} "
-                    f"({bar.date!r}, close {bar.close!r}{problem}); the history cannot be used"
-                )
-            out.append(DailyClose(contract.con_id, contract.local_symbol, day, close, "broker", simulated))
-        return out[-days:]
+        return daily_closes_from_bars(contract, bars, days=days, simulated=self.simulated)
