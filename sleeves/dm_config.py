@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
+from dspops.core.errors import OperatorError
 from sleeves import parameters
 
 
-class DmConfigError(ValueError):
+class DmConfigError(OperatorError, ValueError):
     """The DM config file is unreadable, malformed, or has unknown or mistyped keys.
 
     ``problems`` holds one line per problem: ``file:line: dotted.key: what is wrong``.
@@ -35,17 +36,16 @@ class DmConfigError(ValueError):
 NUMBER, INT, BOOL, TEXT, TIME, SYMBOLS = "number", "whole number", "true/false", "text", "HH:MM time", "list of symbols"
 
 # Every key of the legacy layout, per section. Keys dspops does not use are still checked, so a
-# typo there is caught instead of silently ignored.
+# typo there is caught instead of silently ignored. The keys of the DM settings are added below
+# from their declaration in sleeves.parameters.
 SCHEMA: dict[str, dict[str, str]] = {
     "general": {
         "nlv_target": NUMBER,
         "cash_buffer": NUMBER,
         "margin_cap": NUMBER,
-        "risk_scale": NUMBER,
         "allow_external_positions": BOOL,
         "sleeve_a_nav_pct": NUMBER,
         "sleeve_b_nav_pct": NUMBER,
-        "sleeve_dm_nav_pct": NUMBER,
     },
     "ibkr": {
         "host": TEXT,
@@ -71,18 +71,8 @@ SCHEMA: dict[str, dict[str, str]] = {
     "sleeve_c": {"enabled": BOOL},
     "sleeve_dm": {
         "enabled": BOOL,
-        "risky_universe": SYMBOLS,
-        "cash_symbol": TEXT,
-        "top_k": INT,
-        "min_momentum": NUMBER,
-        "momentum_window_days": INT,
-        "momentum_skip_days": INT,
-        "vol_target": NUMBER,
-        "vol_lookback_days": INT,
-        "max_leverage": NUMBER,
         "rebalance_frequency": TEXT,
         "lookback_days": INT,
-        "min_order_notional": NUMBER,
     },
     "execution": {
         "window_start": TIME,
@@ -100,37 +90,21 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
 }
 
-# What dspops cannot run without. Everything else in SCHEMA is optional but type-checked.
-REQUIRED = (
-    "general.risk_scale",
-    "general.sleeve_dm_nav_pct",
-    "sleeve_dm.risky_universe",
-    "sleeve_dm.cash_symbol",
-    "sleeve_dm.top_k",
-    "sleeve_dm.min_momentum",
-    "sleeve_dm.momentum_window_days",
-    "sleeve_dm.momentum_skip_days",
-    "sleeve_dm.vol_target",
-    "sleeve_dm.vol_lookback_days",
-    "sleeve_dm.max_leverage",
-    "sleeve_dm.min_order_notional",
-)
+# sleeve parameter key -> dotted config key, from the DM settings' one declaration (sleeves.parameters).
+PARAMETER_SOURCES = {spec.key: spec.config_key for spec in parameters.specs_for("DM") if spec.config_key}
 
-# sleeve parameter key -> dotted config key
-PARAMETER_SOURCES = {
-    "risky_universe": "sleeve_dm.risky_universe",
-    "cash_symbol": "sleeve_dm.cash_symbol",
-    "top_k": "sleeve_dm.top_k",
-    "min_momentum": "sleeve_dm.min_momentum",
-    "momentum_window_days": "sleeve_dm.momentum_window_days",
-    "momentum_skip_days": "sleeve_dm.momentum_skip_days",
-    "vol_target": "sleeve_dm.vol_target",
-    "vol_lookback_days": "sleeve_dm.vol_lookback_days",
-    "max_leverage": "sleeve_dm.max_leverage",
-    "min_order_notional": "sleeve_dm.min_order_notional",
-    "nav_fraction": "general.sleeve_dm_nav_pct",
-    "risk_scale": "general.risk_scale",
-}
+# What dspops cannot run without: the DM settings. Everything else in SCHEMA is optional but type-checked.
+REQUIRED = tuple(PARAMETER_SOURCES.values())
+
+# The kind each DM setting's key has in the file, from the setting's own kind.
+_FILE_KIND = {"decimal": NUMBER, "int": INT, "symbol": TEXT, "symbols": SYMBOLS, "bool": BOOL, "time": TIME}
+for _spec in parameters.specs_for("DM"):
+    if _spec.config_key:
+        _section, _key = _spec.config_key.split(".")
+        SCHEMA[_section][_key] = _FILE_KIND[_spec.kind]
+
+# The DmConfig attribute of each DM setting (the file's name when it differs from the setting's).
+_CONFIG_FIELD = {"nav_fraction": "sleeve_dm_nav_pct"}
 
 
 @dataclass(frozen=True)
@@ -265,22 +239,7 @@ def load_dm_config(path: Path | str, *, strict: bool) -> DmConfig:
 
 def dm_parameter_texts(cfg: DmConfig) -> dict[str, str]:
     """The DM sleeve settings (``sleeves.parameters`` scope "DM") as stored text."""
-    return _texts(
-        {
-            "sleeve_dm.risky_universe": cfg.risky_universe,
-            "sleeve_dm.cash_symbol": cfg.cash_symbol,
-            "sleeve_dm.top_k": cfg.top_k,
-            "sleeve_dm.min_momentum": cfg.min_momentum,
-            "sleeve_dm.momentum_window_days": cfg.momentum_window_days,
-            "sleeve_dm.momentum_skip_days": cfg.momentum_skip_days,
-            "sleeve_dm.vol_target": cfg.vol_target,
-            "sleeve_dm.vol_lookback_days": cfg.vol_lookback_days,
-            "sleeve_dm.max_leverage": cfg.max_leverage,
-            "sleeve_dm.min_order_notional": cfg.min_order_notional,
-            "general.sleeve_dm_nav_pct": cfg.sleeve_dm_nav_pct,
-            "general.risk_scale": cfg.risk_scale,
-        }
-    )
+    return _texts({dotted: getattr(cfg, _CONFIG_FIELD.get(key, key)) for key, dotted in PARAMETER_SOURCES.items()})
 
 
 def _texts(values: dict[str, Any]) -> dict[str, str]:

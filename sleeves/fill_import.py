@@ -51,6 +51,7 @@ from dspops.core import bounds, clock, tabular
 from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
 from dspops.core.broker.types import Execution
 from dspops.core.calendars import NEW_YORK
+from dspops.core.errors import OperatorError
 from dspops.core.models import Instrument, SecType
 from dspops.core import vx
 from dspops.core.instruments import vxm_instrument
@@ -82,11 +83,11 @@ MAX_EXECUTIONS = 10_000
 MAX_PROBLEM_CHARS = 400  # one problem's message; a huge cell never makes a huge refusal
 
 
-class FillImportError(Exception):
+class FillImportError(OperatorError):
     """Nothing was imported. The message says which execution (or file:line) and why."""
 
 
-class InstrumentMatchError(ValueError):
+class InstrumentMatchError(OperatorError, ValueError):
     """A contract matches an instrument ambiguously or contradicts the conId dspops holds."""
 
 

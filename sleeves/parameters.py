@@ -1,20 +1,28 @@
 """The sleeve settings the operator may edit: their types, bounds and meaning.
 
-Pure code (no Django). Values are stored as text rows (SleeveParameter) so each one has its
-own history; this registry says how to read and validate them. The starting values live in
+No database. Values are stored as text rows (SleeveParameter) so each one has its own history;
+this registry says how to read and validate them, each value read as one typed cell of the
+kernel's tabular reader (dspops.core.tabular: the same Django form fields as the files). The starting values live in
 ``config/*.yaml`` and are loaded by ``bootstrap``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from dspops.core import tabular
+from dspops.core.errors import OperatorError
 
 BOOK = "BOOK"  # book-wide settings (vol-target overlay, alert horizons): no sleeve
 
 
-class ParameterError(ValueError):
+class ParameterError(OperatorError, ValueError):
     """A parameter value is unknown, malformed or out of bounds. The message says which."""
 
 
@@ -26,6 +34,7 @@ class ParameterSpec:
     unit: str = ""
     minimum: Decimal | None = None
     maximum: Decimal | None = None
+    config_key: str = ""  # where the legacy config file holds its starting value ("sleeve_dm.top_k"), if anywhere
 
     def parse(self, text: str) -> Any:
         """Turn stored text into a typed value. Raises ParameterError naming the key."""
@@ -33,44 +42,31 @@ class ParameterSpec:
         if raw == "":
             raise ParameterError(f"{self.key}: a value is required ({self.description}).")
         try:
-            if self.kind == "decimal":
-                value = Decimal(raw)
-                if not value.is_finite():
-                    raise InvalidOperation
-            elif self.kind == "int":
-                value = int(raw)
-            elif self.kind == "bool":
-                lowered = raw.lower()
-                if lowered not in {"true", "false"}:
-                    raise ValueError
-                value = lowered == "true"
-            elif self.kind == "symbol":
-                value = _symbol(raw)
-            elif self.kind == "symbols":
-                value = tuple(_symbol(part) for part in raw.split(",") if part.strip())
-                if not value:
-                    raise ValueError
-                if len(set(value)) != len(value):
-                    raise ParameterError(f"{self.key}: a symbol is listed twice in {raw!r}.")
-            elif self.kind == "time":
-                hours, minutes = raw.split(":")
-                if not (0 <= int(hours) < 24 and 0 <= int(minutes) < 60 and len(minutes) == 2):
-                    raise ValueError
-                value = f"{int(hours):02d}:{minutes}"
-            else:  # pragma: no cover - a spec with an unknown kind is a programming error
-                raise AssertionError(f"unknown parameter kind {self.kind}")
-        except ParameterError:
-            raise
-        except (ValueError, InvalidOperation):
-            raise ParameterError(
-                f"{self.key}: {raw!r} is not a valid {self.kind_label} ({self.description})."
-            ) from None
+            value = self.column.convert(raw)
+        except tabular.CellError as exc:
+            raise ParameterError(f"{exc}.") from None
+        if self.kind == "symbols" and len(set(value)) != len(value):
+            raise ParameterError(f"{self.key}: a symbol is listed twice in {raw!r}.")
         if self.kind in {"decimal", "int"}:
             if self.minimum is not None and value < self.minimum:
                 raise ParameterError(f"{self.key}: {raw} is below the minimum {self.minimum}.")
             if self.maximum is not None and value > self.maximum:
                 raise ParameterError(f"{self.key}: {raw} is above the maximum {self.maximum}.")
         return value
+
+    @property
+    def column(self) -> tabular.Column:
+        """The setting read as one typed cell of the kernel's tabular reader (the same fields as the files)."""
+        invalid = {"invalid": f"is not a valid {self.kind_label} ({self.description})"}
+        field = {
+            "decimal": lambda: forms.DecimalField(error_messages=invalid),
+            "int": lambda: tabular.WholeNumberField(error_messages={**invalid, "max_digits": invalid["invalid"]}),
+            "bool": lambda: tabular.TrueFalseField(error_messages=invalid),
+            "symbol": lambda: forms.RegexField(SYMBOL, error_messages=invalid),
+            "symbols": lambda: SymbolListField(error_messages=invalid),
+            "time": lambda: TimeOfDayField(error_messages=invalid),
+        }[self.kind]()
+        return tabular.Column(self.key, field, label=f"{self.key}:", upper=self.kind in {"symbol", "symbols"})
 
     @property
     def kind_label(self) -> str:
@@ -92,11 +88,27 @@ class ParameterSpec:
         return str(value)
 
 
-def _symbol(text: str) -> str:
-    symbol = text.strip().upper()
-    if not symbol or not symbol.replace(".", "").isalnum() or len(symbol) > 12:
-        raise ValueError
-    return symbol
+SYMBOL = r"^(?=.*[A-Z0-9])[A-Z0-9.]{1,12}$"  # a ticker: letters, digits and dots, at most 12
+
+
+class SymbolListField(forms.Field):
+    """Comma-separated ticker symbols, at least one: "SPY,EFA" -> ("SPY", "EFA")."""
+
+    def to_python(self, value):
+        symbols = tuple(part.strip().upper() for part in str(value).split(",") if part.strip())
+        if not symbols or not all(re.fullmatch(SYMBOL, symbol) for symbol in symbols):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return symbols
+
+
+class TimeOfDayField(forms.Field):
+    """A time of day as HH:MM (9:30 reads as 09:30), kept as that text."""
+
+    def to_python(self, value):
+        match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", str(value).strip())
+        if match is None or int(match.group(1)) >= 24 or int(match.group(2)) >= 60:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
 def _d(text: str) -> Decimal:
@@ -178,28 +190,35 @@ _SPECS: dict[str, tuple[ParameterSpec, ...]] = {
                       "points", _d("0"), _d("5")),
     ),
     "DM": (
-        ParameterSpec("risky_universe", "symbols", "ETFs that compete on momentum"),
-        ParameterSpec("cash_symbol", "symbol", "Where the unselected weight goes"),
-        ParameterSpec("top_k", "int", "How many ETFs to hold", "ETFs", _d("1"), _d("20")),
+        ParameterSpec("risky_universe", "symbols", "ETFs that compete on momentum",
+                      config_key="sleeve_dm.risky_universe"),
+        ParameterSpec("cash_symbol", "symbol", "Where the unselected weight goes", config_key="sleeve_dm.cash_symbol"),
+        ParameterSpec("top_k", "int", "How many ETFs to hold", "ETFs", _d("1"), _d("20"), config_key="sleeve_dm.top_k"),
         ParameterSpec("min_momentum", "decimal", "Hold an ETF only if its momentum is above this",
-                      "fraction", _d("-1"), _d("10")),
+                      "fraction", _d("-1"), _d("10"), config_key="sleeve_dm.min_momentum"),
         ParameterSpec("momentum_window_days", "int", "Closes in the momentum window", "sessions",
-                      _d("20"), _d("1000")),
-        ParameterSpec("momentum_skip_days", "int", "Most recent closes skipped", "sessions", _d("0"), _d("100")),
-        ParameterSpec("vol_target", "decimal", "Portfolio vol target", "fraction", _d("0.001"), _d("1")),
+                      _d("20"), _d("1000"), config_key="sleeve_dm.momentum_window_days"),
+        ParameterSpec("momentum_skip_days", "int", "Most recent closes skipped", "sessions", _d("0"), _d("100"),
+                      config_key="sleeve_dm.momentum_skip_days"),
+        ParameterSpec("vol_target", "decimal", "Portfolio vol target", "fraction", _d("0.001"), _d("1"),
+                      config_key="sleeve_dm.vol_target"),
         ParameterSpec("vol_lookback_days", "int", "Returns used for each ETF's vol", "sessions",
-                      _d("5"), _d("1000")),
-        ParameterSpec("max_leverage", "decimal", "Cap on the vol scale", "x", _d("0"), _d("5")),
+                      _d("5"), _d("1000"), config_key="sleeve_dm.vol_lookback_days"),
+        ParameterSpec("max_leverage", "decimal", "Cap on the vol scale", "x", _d("0"), _d("5"),
+                      config_key="sleeve_dm.max_leverage"),
         ParameterSpec("min_order_notional", "decimal", "Orders smaller than this are dropped", "USD",
-                      _d("0"), _d("1000000")),
+                      _d("0"), _d("1000000"), config_key="sleeve_dm.min_order_notional"),
         ParameterSpec("nav_fraction", "decimal", "Share of NLV deployed by the sleeve", "fraction",
-                      _d("0"), _d("1")),
+                      _d("0"), _d("1"), config_key="general.sleeve_dm_nav_pct"),
         ParameterSpec("risk_scale", "decimal", "Risk scale (DSP_RISK_SCALE overrides it)", "x",
-                      _d("0"), _d("1")),
+                      _d("0"), _d("1"), config_key="general.risk_scale"),
     ),
 }
 
 SCOPES = tuple(_SPECS)
+
+# The DM settings are declared once, above: their kinds, bounds, meanings and where the legacy
+# config file holds them (sleeves.dm_config reads that file by these keys).
 
 
 def specs_for(scope: str) -> tuple[ParameterSpec, ...]:

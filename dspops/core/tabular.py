@@ -301,12 +301,13 @@ class TrueFalseField(forms.Field):
         return raw == "true"
 
 
-def decimal_field(digits: tuple[int, int], **kwargs) -> forms.DecimalField:
+def decimal_field(digits: tuple[int, int], field_class: type[forms.DecimalField] = forms.DecimalField,
+                  **kwargs) -> forms.DecimalField:
     """A form field for a number of a column's shape (``bounds.PRICE_DIGITS``, a model field's ``digits_of``)."""
-    messages = {"required": "is empty", "invalid": "is not a number", "max_digits": "is too large", "max_whole_digits": "is too large",
-                "max_decimal_places": "has more than %(max)s decimal places", **kwargs.pop("error_messages", {})}
+    messages = {"required": "is empty", "invalid": "is not a number", "max_digits": "is too large",
+                "max_whole_digits": "is too large", "max_decimal_places": "has more than %(max)s decimal places", **kwargs.pop("error_messages", {})}
     max_digits, places = digits
-    return forms.DecimalField(max_digits=max_digits, decimal_places=places, error_messages=messages, **kwargs)
+    return field_class(max_digits=max_digits, decimal_places=places, error_messages=messages, **kwargs)
 
 
 def digits_of(model, name: str) -> tuple[int, int]:
@@ -350,7 +351,7 @@ class Column:
         if self.missing and raw.lower() in self.missing:
             return None
         if raw == "" and not field.required:
-            return "" if isinstance(field, forms.CharField) else None
+            return field.to_python("")  # "" for text, None for anything else
         if self.upper:
             raw = raw.upper()
         try:
@@ -386,6 +387,8 @@ class Column:
         """Decimal places first (more refused, or rounded), then the digits before the point."""
         field = self.field
         places, max_digits = field.decimal_places, field.max_digits
+        if places is None or max_digits is None:  # a number of no column's shape (a setting's text)
+            return value
         if value != 0 and value.adjusted() + 1 > max_digits - places:
             raise ValidationError(_message(field, "max_whole_digits", "is too large", max=max_digits - places),
                                   code="max_whole_digits")

@@ -545,7 +545,7 @@ def test_a_failure_while_writing_leaves_no_rows_behind(sleeves, legacy_dir, monk
     def refuse(*args, **kwargs):
         raise LegacyImportError("paper_trading/vrp_erp_state.json:1: simulated failure in the write step")
 
-    monkeypatch.setattr("dspops.legacy_import._write_erp_state", refuse)
+    monkeypatch.setattr("dspops.legacy.writers.write_erp_state", refuse)
     before = row_counts()
     with pytest.raises(LegacyImportError, match="simulated failure in the write step"):
         run_import(legacy_dir)

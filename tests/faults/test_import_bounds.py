@@ -504,11 +504,11 @@ def test_two_rows_at_the_same_time_with_other_values_are_both_kept(booted, tmp_p
 
 @pytest.mark.parametrize("row, reason", [
     # Measured: a negative VIX was imported without a flag.
-    (LEGACY_ROWS[0].replace("17.20,18.15", "-16.24,18.15"), "vix: -16.24 is not a quote (it must be above 0)."),
-    (LEGACY_ROWS[0].replace("17.20,18.15", "0,18.15"), "vix: 0 is not a quote (it must be above 0)."),
-    (LEGACY_ROWS[0].replace("17.20,18.15", "17.20,-18.15"), "vx1: -18.15 is not a quote (it must be above 0)."),
+    (LEGACY_ROWS[0].replace("17.20,18.15", "-16.24,18.15"), "vix: '-16.24' is not a quote (it must be above 0)."),
+    (LEGACY_ROWS[0].replace("17.20,18.15", "0,18.15"), "vix: '0' is not a quote (it must be above 0)."),
+    (LEGACY_ROWS[0].replace("17.20,18.15", "17.20,-18.15"), "vx1: '-18.15' is not a quote (it must be above 0)."),
     (LEGACY_ROWS[0].replace("17.20,18.15", "5000,18.15"), "vix: 5000 is outside the plausible range 0 to 1000."),
-    (LEGACY_ROWS[0].replace("17.20,18.15", "1e300,18.15"), "vix: 1e300 is too large."),
+    (LEGACY_ROWS[0].replace("17.20,18.15", "1e300,18.15"), "vix: '1e300' is too large."),
     (LEGACY_ROWS[0].replace(",0.00,OPEN,", ",1e15,OPEN,"), "pnl_usd: 1e+15 is outside the plausible range -1000000000000 to 1000000000000."),
     (LEGACY_ROWS[0].replace(",0.00,OPEN,", ",2000000000000,OPEN,"),
      "pnl_usd: 2000000000000 is outside the plausible range -1000000000000 to 1000000000000."),
@@ -519,7 +519,7 @@ def test_two_rows_at_the_same_time_with_other_values_are_both_kept(booted, tmp_p
     (LEGACY_ROWS[0].replace(",10,2026-02-12,", ",99999,2026-02-12,"),
      "days_to_roll: 99999 is outside the plausible range -3660 to 3660."),
     (LEGACY_ROWS[0].replace(",10,2026-02-12,", ",99999999999999999999999,2026-02-12,"),
-     "days_to_roll: 99999999999999999999999 is too large."),
+     "days_to_roll: '99999999999999999999999' is too large."),
 ], ids=["negative VIX", "VIX 0", "negative VX1", "VIX 5000", "VIX 1e300", "P&L 1e15", "P&L 2e12", "gate score 5",
         "contango 99999%", "spread 1500", "days to roll 99999", "days to roll 1e23"])
 def test_an_absurd_number_in_the_legacy_daily_log_refuses_the_file(booted, tmp_path, row, reason):
@@ -648,9 +648,9 @@ def test_a_legacy_log_in_utf16_is_refused_by_line(booted, tmp_path):
 
 
 def test_a_legacy_log_with_more_rows_than_the_limit_is_refused(booted, tmp_path, monkeypatch):
-    from dspops import legacy_import
+    from dspops.legacy import parsers
 
-    monkeypatch.setattr(legacy_import, "CSV_LIMITS", dataclasses.replace(legacy_import.CSV_LIMITS, max_rows=3))
+    monkeypatch.setattr(parsers, "CSV_LIMITS", dataclasses.replace(parsers.CSV_LIMITS, max_rows=3))
     path = write_legacy_log(tmp_path, LEGACY_ROWS)
     assert refused_legacy(tmp_path) == (f"{path}:4: more than 3 rows; a legacy CSV file may hold at most 3. Import it "
                                         "in parts: a copy with its first rows, then the whole file (rows already "
@@ -661,7 +661,7 @@ def test_the_import_legacy_command_turns_a_negative_vix_into_a_command_error(boo
     path = write_legacy_log(tmp_path, [LEGACY_ROWS[0].replace("17.20,18.15", "-16.24,18.15")])
     with pytest.raises(CommandError) as failed:
         call_command("import_legacy", str(tmp_path), stdout=io.StringIO())
-    assert str(failed.value) == f"Nothing was imported. {path}:2: vix: -16.24 is not a quote (it must be above 0)."
+    assert str(failed.value) == f"Nothing was imported. {path}:2: vix: '-16.24' is not a quote (it must be above 0)."
     assert failed.value.returncode == 1
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.legacy_import import LegacyImportError, import_legacy
+from dspops.core.errors import OperatorError
+from dspops.legacy_import import import_legacy
 
 
 def _utc_offset(text: str) -> timedelta:
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         offset = _utc_offset(utc_offset)
         try:
             report = import_legacy(directory=directory, utc_offset=offset)
-        except LegacyImportError as exc:
+        except OperatorError as exc:
             raise CommandError(f"Nothing was imported. {exc}") from None
 
         self.stdout.write(f"Legacy import from {directory} (timestamps read as UTC{_offset_text(offset)}):")

@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sleeves.fill_import import FillImportError, import_flex
+from dspops.core.errors import OperatorError
+from sleeves.fill_import import import_flex
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, **options):
         try:
             report = import_flex(path=file)
-        except FillImportError as exc:
+        except OperatorError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"{file}: {report.created} created, {report.skipped} skipped (already imported), "

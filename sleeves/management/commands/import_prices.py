@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sleeves.price_import import PriceImportError, import_prices
+from dspops.core.errors import OperatorError
+from sleeves.price_import import import_prices
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, file, symbol, **options):
         try:
             report = import_prices(path=file, symbol=symbol)
-        except PriceImportError as exc:
+        except OperatorError as exc:
             raise CommandError(str(exc)) from None
         for sym, (first, last) in sorted(report.by_symbol.items()):
             self.stdout.write(f"{sym}: {first} .. {last}")
