@@ -20,7 +20,7 @@ from dspops.core.models import Instrument
 from dspops.core import vx
 from sleeves.models import SpreadPosition
 from dspops.core.instruments import vxm_instrument
-from rolls.services import fill_spread_defaults, roll_sessions_before
+from rolls.roll_calendar import fill_spread_defaults, roll_sessions_before
 from sleeves.models import Fill, FillSource, Side, Sleeve
 
 # (sleeve, symbol, shares, price): calm_contango's positions less its executions (SPY +2, SHY +40).

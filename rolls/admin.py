@@ -4,23 +4,27 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.forms.models import construct_instance
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
-from dspops.core import clock
+from dspops.core import clock, vx
 from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
-from dspops.core import vx
+from dspops.core.errors import OperatorError
 from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states
-from sleeves.models import SpreadPosition
-from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollState, RollTransition
-from rolls.services import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.flags import spread_position_flags
+from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollTransition
+from rolls.roll_calendar import countdown, fill_spread_defaults, generate_roll_calendar
+from rolls.roll_states import RollState
+from sleeves.models import SpreadPosition
 from sleeves.parameters import ParameterError
 
 
@@ -45,8 +49,6 @@ class SpreadPositionForm(forms.ModelForm):
 
     def _post_clean(self):
         # Fill the blanks on the instance before the model's own validation runs.
-        from django.forms.models import construct_instance
-
         construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
         try:
             fill_spread_defaults(self.instance)
@@ -235,8 +237,9 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         check = roll_selectors.latest_check(attempt)
         legs = [str(attempt.old_front), str(attempt.middle), str(attempt.new_back)]
         executing = attempt.state == RollState.EXECUTING
-        late = roll_service.raise_fill_warnings(attempt) if executing else []
         status = roll_service.leg_status(attempt) if attempt.state in roll_selectors.EXECUTION_STATES else []
+        # Shown, not raised: a GET never writes. The fill actions and the scheduled roll check raise the alert.
+        late = [row.warning for row in status if row.warning]
         fill_forms = []
         if executing and can_act:
             now_text = timezone.localtime(clock.now()).strftime("%Y-%m-%d %H:%M:%S")
@@ -299,25 +302,23 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/rolls/rollattempt/runbook.html", context)
 
-    # --- POST endpoints ---
+    # --- POST endpoints (a GET answers 405) ---
 
+    @method_decorator(require_POST)
     def plan_view(self, request, rehearsal: bool):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not self.can_plan(request):
             raise PermissionDenied
         try:
             attempt = roll_service.plan_roll(user=request.user, rehearsal=rehearsal)
-        except roll_service.RollError as exc:
+        except OperatorError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:rolls_rollattempt_changelist"))
         self.log_addition(request, attempt, "Rehearsal planned" if rehearsal else "Roll planned")
         self.message_user(request, f"{attempt} planned. Run the pre-roll checks next.")
         return HttpResponseRedirect(reverse("admin:rolls_rollattempt_checklist", args=[attempt.pk]))
 
+    @method_decorator(require_POST)
     def action_view(self, request, object_id: int, action: str):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
         if action not in self.ACTIONS:
@@ -333,7 +334,8 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
             return back
         try:
             done = getattr(self, self.ACTIONS[action])(request, attempt)
-        except (roll_service.RollError, roll_forms.PageInputError, ParameterError) as exc:
+        # ParameterError (unreadable VRP-CS settings) is listed until sleeves makes it an OperatorError.
+        except (OperatorError, ParameterError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         except ValidationError as exc:
             self.message_user(request, "Nothing was saved: " + " ".join(exc.messages), messages.ERROR)

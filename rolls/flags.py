@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from dspops.core import bounds
-from dspops.core import vx
+from dspops.core import bounds, vx
+from rolls.roll_calendar import roll_sessions_before
 from sleeves.models import SpreadPosition
 
 
@@ -14,13 +14,7 @@ def rule_dates(position: SpreadPosition) -> vx.ContractDates | None:
     month = position.short_leg.contract_month
     if not month:
         return None
-    return vx.contract_dates(vx.ContractMonth.from_label(month), sessions_before=position_roll_sessions())
-
-
-def position_roll_sessions() -> int:
-    from rolls.services import roll_sessions_before
-
-    return roll_sessions_before()
+    return vx.contract_dates(vx.ContractMonth.from_label(month), sessions_before=roll_sessions_before())
 
 
 def spread_position_flags(position: SpreadPosition, *, today: date) -> list[str]:
@@ -41,7 +35,7 @@ def spread_position_flags(position: SpreadPosition, *, today: date) -> list[str]
         if position.roll_by != dates.roll_by:
             flags.append(
                 f"Roll-by {position.roll_by} was entered by hand; the calendar says {dates.roll_by} "
-                f"({dates.contract} contract, {position_roll_sessions()} CFE sessions before settlement)."
+                f"({dates.contract} contract, {roll_sessions_before()} CFE sessions before settlement)."
             )
     expiry = position.short_leg.settlement_date
     if expiry is not None and expiry <= today:

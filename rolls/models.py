@@ -12,8 +12,9 @@ from simple_history.models import HistoricalRecords
 from dspops.core import bounds, calendars
 from dspops.core.fields import PriceField
 from dspops.core.models import Instrument
+# The states are declared once, in rolls.roll_states; RollState and OPEN_ROLL_STATES are also read from here.
+from rolls.roll_states import OPEN_ROLL_STATES, ROLL_STATE_CHOICES, RollState  # noqa: F401
 from sleeves.models import Sleeve, SpreadPosition
-
 
 class RollCycle(models.Model):
     """One VX/VXM contract month in the roll calendar: when it settles and when the book rolls it.
@@ -73,21 +74,6 @@ class RollCycle(models.Model):
         return self.planned_roll_by or self.roll_by
 
 
-class RollState(models.TextChoices):
-    PLANNED = "planned", "Planned"
-    CHECKED_GO = "checked_go", "Checked: GO"
-    CHECKED_NO_GO = "checked_no_go", "Checked: DO NOT ROLL"
-    EXECUTING = "executing", "Executing"
-    LEGS_FILLED = "legs_filled", "Legs filled"
-    VERIFIED = "verified", "Verified"
-    CLOSED = "closed", "Closed"
-    ABORTED = "aborted", "Aborted"
-    ESCALATED = "escalated", "Escalated (orphan leg)"
-
-
-OPEN_ROLL_STATES = [s for s in RollState.values if s not in (RollState.CLOSED, RollState.ABORTED)]
-
-
 class RollAttempt(models.Model):
     """One roll of the VRP-CS spread: -q old front / +q middle becomes -q middle / +q new back.
 
@@ -100,7 +86,7 @@ class RollAttempt(models.Model):
     position = models.ForeignKey(SpreadPosition, on_delete=models.PROTECT, related_name="roll_attempts",
                                  help_text="The position config being rolled.")
     rehearsal = models.BooleanField(default=False)
-    state = models.CharField(max_length=16, choices=RollState.choices, default=RollState.PLANNED)
+    state = models.CharField(max_length=16, choices=ROLL_STATE_CHOICES, default=RollState.PLANNED.value)
     version = models.PositiveIntegerField(default=0, help_text="Moves with every transition (optimistic lock).")
     quantity = models.PositiveIntegerField()
     old_front = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
@@ -129,8 +115,8 @@ class RollAttempt(models.Model):
 
 class RollTransition(models.Model):
     attempt = models.ForeignKey(RollAttempt, on_delete=models.CASCADE, related_name="transitions")
-    from_state = models.CharField(max_length=16, choices=RollState.choices)
-    to_state = models.CharField(max_length=16, choices=RollState.choices)
+    from_state = models.CharField(max_length=16, choices=ROLL_STATE_CHOICES)
+    to_state = models.CharField(max_length=16, choices=ROLL_STATE_CHOICES)
     at = models.DateTimeField()
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     why = models.TextField()

@@ -12,12 +12,13 @@ from decimal import Decimal
 from django import forms
 
 from dspops.core import bounds, clock
+from dspops.core.errors import OperatorError
 from rolls.roll_service import ManualQuote
 
 NEW_YORK_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
 
 
-class PageInputError(Exception):
+class PageInputError(OperatorError):
     """What the operator typed cannot be used. The message says which field and why."""
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dspops.core import clock
-from rolls import checks, roll_states
-from rolls.models import OPEN_ROLL_STATES, RollAttempt, RollCheck, RollState
+from dspops.core import clock, formats
+from dspops.core.models import Alert
+from rolls import checks, roll_inputs, roll_states, tickets
+from rolls.models import RollAttempt, RollCheck
+from rolls.roll_states import OPEN_ROLL_STATES, RollState
 from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)
     ProposedLevels,
     active_position,
@@ -84,8 +86,8 @@ def net_leg_rows(net_legs: dict[str, int], attempt_or_legs) -> list[NetLegRow]:
     # Stored JSON keeps no key order on PostgreSQL (jsonb): order by the roll, not by the dict.
     order = [old_front, middle, new_back]
     symbols = sorted(net_legs, key=lambda sym: order.index(sym) if sym in order else len(order))
-    return [NetLegRow(symbol, roles.get(symbol, ""), f"+{net_legs[symbol]}" if net_legs[symbol] > 0
-                      else str(net_legs[symbol])) for symbol in symbols]
+    return [NetLegRow(symbol, roles.get(symbol, ""), formats.quantity(net_legs[symbol], with_sign=True))
+            for symbol in symbols]
 
 
 def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:
@@ -96,8 +98,6 @@ def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:
 
 def orphan_alerts(attempt: RollAttempt):
     """The open critical orphan-leg alerts the verification raised for this roll."""
-    from dspops.core.models import Alert
-
     return Alert.objects.filter(code="orphan_leg", subject=orphan_alert_subject(attempt), resolved_at__isnull=True)
 
 
@@ -170,12 +170,12 @@ def runbook(attempt: RollAttempt | None) -> Runbook:
     except ParameterError as exc:
         problem = f"The VRP-CS settings cannot be read ({exc}); fix them in Settings before rolling."
     else:
-        ctx = checks.RollContext(
+        ctx = roll_inputs.RollContext(
             now=clock.now(), gate_state="", gate_source="", vix=None, vix_source="", vix_as_of=None,
             quantity=quantity or 1, old_front=symbols[0], middle=symbols[1], new_back=symbols[2], quotes={},
             positions=None, excess_liquidity=None, excess_liquidity_source="")
         rows = [RunbookCheck(r.label, r.threshold) for r in checks.pre_roll_checks(ctx, th)]
-        net = checks.net_legs(ctx) if legs else {}
+        net = tickets.net_legs(ctx) if legs else {}
     check = latest_check(attempt) if attempt is not None else None
     net_rows = []
     if check is not None and check.net_legs:

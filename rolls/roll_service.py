@@ -15,24 +15,24 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
+from dspops.core import calendars, clock, formats, vx
 from dspops.core.alerts import raise_alert, resolve_alerts
-from dspops.core import calendars, clock
 from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
-from dspops.core.models import BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
-from dspops.core import vx
-from rolls import checks, roll_states
-from sleeves.models import SpreadPosition, default_levels, validate_spread_levels
-from rolls.models import CheckResult, RollAttempt, RollCheck, RollLegFill, RollState, RollTransition
+from dspops.core.errors import OperatorError
 from dspops.core.instruments import vxm_instrument
-from sleeves.models import Fill, FillSource, SignalState
+from dspops.core.models import Alert, BrokerSnapshot, DataSource, Instrument, QuoteSnapshot, SecType
+from rolls import checks, roll_inputs, roll_states, tickets, verification
+from rolls.models import CheckResult, RollAttempt, RollCheck, RollLegFill, RollTransition
+from rolls.roll_states import OPEN_ROLL_STATES, RollState
+from sleeves.fill_import import FillImportError, sync_fills
+from sleeves.models import Fill, FillSource, SignalState, SpreadPosition, default_levels, validate_spread_levels
 from sleeves.selectors import sleeve_settings
 
 log = logging.getLogger("dspops.rolls")
 
 
-class RollError(Exception):
+class RollError(OperatorError):
     """The roll cannot do what was asked. The message says why and what to do."""
 
 
@@ -99,8 +99,7 @@ def plan_roll(*, user, rehearsal: bool = False, now: datetime | None = None) -> 
                                           + f" from the position config #{position.pk}")
     except IntegrityError:
         existing = RollAttempt.objects.filter(sleeve=position.sleeve, rehearsal=rehearsal,
-                                              state__in=[s for s in RollState.values
-                                                         if s not in (RollState.CLOSED, RollState.ABORTED)]).first()
+                                              state__in=OPEN_ROLL_STATES).first()
         raise RollError(f"{existing} is still open; finish or abort it first.") from None
     return attempt
 
@@ -124,9 +123,9 @@ class ManualQuote:
     ask: Decimal | None
 
 
-def thresholds(tick: Decimal | None = None) -> checks.RollThresholds:
+def thresholds(tick: Decimal | None = None) -> roll_inputs.RollThresholds:
     cs = sleeve_settings("VRP_CS")
-    return checks.RollThresholds(
+    return roll_inputs.RollThresholds(
         max_vix=cs["max_vix"], min_spread=cs["min_spread"], max_leg_width=cs["max_leg_width"],
         max_new_back_width=cs["max_new_back_width"], max_combo_width=cs["max_combo_width"],
         min_margin_headroom_usd=cs["min_margin_headroom_usd"], max_quote_age_seconds=cs["max_quote_age_seconds"],
@@ -190,8 +189,8 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
         vix_value = vix_row.last if vix_row.last is not None else None
     gate_state, gate_source = _gate(now)
     leg_quotes = {str(i.local_symbol): _leg_quote(i, quotes.get(str(i.local_symbol))) for i in legs}
-    cfe = calendars.market_hours(now, exchange="XCBF")
-    ctx = checks.RollContext(
+    cfe = calendars.market_hours(now, exchange=calendars.CFE)
+    ctx = roll_inputs.RollContext(
         now=now, gate_state=gate_state, gate_source=gate_source,
         vix=vix_value, vix_source=_vix_source(vix_row), vix_as_of=vix_row.as_of if vix_row else None,
         quantity=quantity, old_front=str(old_front), middle=str(middle), new_back=str(new_back),
@@ -201,7 +200,7 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
     th = thresholds(middle.min_tick)
     results = checks.pre_roll_checks(ctx, th)
     verdict = checks.verdict(results)
-    tickets = checks.roll_tickets(ctx, th)
+    priced = tickets.roll_tickets(ctx, th)
     data_complete = not problems and vix_value is not None and positions is not None and excess is not None \
         and all(q.valid for q in leg_quotes.values())
     inputs.update({
@@ -221,8 +220,8 @@ def run_checks(*, attempt: RollAttempt | None = None, user=None, live: bool = Tr
         record = RollCheck.objects.create(
             attempt=attempt, checked_at=now, checked_by=getattr(user, "username", "") or "", verdict=verdict,
             data_complete=data_complete, simulated=simulated, manual_quotes=manual_quotes is not None,
-            inputs=inputs, tickets=[_ticket_json(t) for t in tickets.tickets], ticket_problems=list(tickets.problems),
-            net_legs={k: v for k, v in checks.net_legs(ctx).items()},
+            inputs=inputs, tickets=[_ticket_json(t) for t in priced.tickets], ticket_problems=list(priced.problems),
+            net_legs={k: v for k, v in tickets.net_legs(ctx).items()},
         )
         CheckResult.objects.bulk_create(
             CheckResult(check_run=record, position=i, name=r.name, label=r.label, observed=r.observed[:300],
@@ -303,17 +302,17 @@ def _gate(now: datetime) -> tuple[str, str]:
     return state.state, f"VRP-CS monitor, session {state.last_session}"
 
 
-def _leg_quote(instrument: Instrument, row: QuoteSnapshot | None) -> checks.LegQuote:
+def _leg_quote(instrument: Instrument, row: QuoteSnapshot | None) -> roll_inputs.LegQuote:
     if row is None:
-        return checks.LegQuote(local_symbol=str(instrument), bid=None, ask=None, last=None, valid=False,
-                               invalid_reason="no quote", as_of=None, source="missing")
+        return roll_inputs.LegQuote(local_symbol=str(instrument), bid=None, ask=None, last=None, valid=False,
+                                    invalid_reason="no quote", as_of=None, source="missing")
     source = "delayed" if row.source in (DataSource.DELAYED, DataSource.DELAYED_FROZEN) else (
         "frozen" if row.source == DataSource.FROZEN else row.source)
-    return checks.LegQuote(local_symbol=str(instrument), bid=row.bid, ask=row.ask, last=row.last, valid=row.valid,
-                           invalid_reason=row.invalid_reason, as_of=row.as_of, source=source)
+    return roll_inputs.LegQuote(local_symbol=str(instrument), bid=row.bid, ask=row.ask, last=row.last,
+                                valid=row.valid, invalid_reason=row.invalid_reason, as_of=row.as_of, source=source)
 
 
-def _ticket_json(ticket: checks.Ticket) -> dict:
+def _ticket_json(ticket: tickets.Ticket) -> dict:
     return {
         "title": ticket.title, "combo_action": ticket.combo_action, "quantity": ticket.quantity,
         "legs": [{"local_symbol": leg.local_symbol, "action": leg.action, "ratio": leg.ratio, "bid": _s(leg.bid),
@@ -340,7 +339,7 @@ def go_expires_at(checked_at: datetime) -> datetime:
     """When a GO given at ``checked_at`` stops allowing execution: ``go_valid_minutes`` later, and never
     past the close of the CFE session it was given in (a GO outside CFE hours expires at once)."""
     window = checked_at + timedelta(minutes=sleeve_settings("VRP_CS")["go_valid_minutes"])
-    cfe = calendars.market_hours(checked_at, exchange="XCBF")
+    cfe = calendars.market_hours(checked_at, exchange=calendars.CFE)
     return min(window, cfe.closes_at) if cfe.is_open else checked_at
 
 
@@ -351,8 +350,8 @@ def start_executing(*, attempt: RollAttempt, user, now: datetime | None = None) 
         raise RollError("The latest pre-roll check is not GO: do not trade.")
     expires = go_expires_at(latest.checked_at)
     if now > expires:
-        raise RollError(f"The GO verdict from {timezone.localtime(latest.checked_at):%H:%M:%S} ET expired at "
-                        f"{timezone.localtime(expires):%H:%M:%S} ET (its time limit or the CFE close): "
+        raise RollError(f"The GO verdict from {formats.moment(latest.checked_at, seconds=True)} expired at "
+                        f"{formats.moment(expires, seconds=True)} (its time limit or the CFE close): "
                         "re-run the checks before trading.")
     return transition(attempt=attempt, to_state=RollState.EXECUTING, user=user, now=now, executing_since=now,
                       why="Operator is placing the two combos in TWS" + (" (rehearsal)" if attempt.rehearsal else ""))
@@ -400,11 +399,21 @@ def leg_status(attempt: RollAttempt, *, now: datetime | None = None) -> list[Leg
 
 
 def raise_fill_warnings(attempt: RollAttempt, *, now: datetime | None = None) -> list[str]:
+    """Raise (or refresh) the warning alert for the legs of an executing roll still unfilled after
+    ``fill_warning_minutes``; return the warnings. The roll page only shows them (a GET never
+    writes): the fill actions (record, pull) and the scheduled roll check raise them."""
     warnings = [row.warning for row in leg_status(attempt, now=now) if row.warning]
     for text in warnings:
         raise_alert(code="roll_leg_unfilled", subject=f"roll-{attempt.pk}", severity="warning", sleeve=attempt.sleeve,
                     message=("Rehearsal: " if attempt.rehearsal else "") + text, now=now)
     return warnings
+
+
+def raise_unfilled_leg_alerts(*, now: datetime | None = None) -> list[str]:
+    """The unfilled-leg warnings of every executing roll (and rehearsal), raised as alerts."""
+    executing = RollAttempt.objects.filter(state=RollState.EXECUTING).select_related(
+        "sleeve", "old_front", "middle", "new_back")
+    return [text for attempt in executing for text in raise_fill_warnings(attempt, now=now)]
 
 
 def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument, side: str, quantity: int,
@@ -438,6 +447,8 @@ def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument
             transition(attempt=attempt, to_state=RollState.LEGS_FILLED, user=user,
                        why="All four legs have fills for the full quantity")
             resolve_alerts(code="roll_leg_unfilled", keep_subjects=[])
+        else:
+            raise_fill_warnings(attempt)
     return leg
 
 
@@ -461,8 +472,6 @@ def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[Rol
         except GatewayError as exc:
             raise RollError(f"The executions could not be read: {exc}") from None
     else:
-        from sleeves.fill_import import FillImportError, sync_fills
-
         try:
             sync_fills(since=attempt.executing_since, role=role)
         except FillImportError as exc:
@@ -482,6 +491,8 @@ def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[Rol
                                         quantity=quantity, price=price, executed_at=executed_at, user=user,
                                         exec_id=exec_id, source="ibkr", fill=fill))
         attempt.refresh_from_db()
+    if attempt.state == RollState.EXECUTING:
+        raise_fill_warnings(attempt)
     return recorded
 
 
@@ -536,7 +547,7 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
     if attempt.state not in (RollState.LEGS_FILLED, RollState.ESCALATED):
         raise RollError(f"A roll is verified once its legs are filled; it is {attempt.get_state_display()}.")
     positions, source = _positions_after(attempt, role=role)
-    result = checks.verify_after_roll(quantity=attempt.quantity, old_front=str(attempt.old_front),
+    result = verification.verify_after_roll(quantity=attempt.quantity, old_front=str(attempt.old_front),
                                       middle=str(attempt.middle), new_back=str(attempt.new_back), positions=positions)
     if positions is None:
         raise RollError(f"Cannot verify: {result.message}")
@@ -561,8 +572,6 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
 
 
 def _open_orphan_subjects() -> list[str]:
-    from dspops.core.models import Alert
-
     return list(Alert.objects.filter(code="orphan_leg", resolved_at__isnull=True).values_list("subject", flat=True))
 
 

@@ -1,32 +1,54 @@
 """The roll's states, what each means to the operator, and the only moves allowed between them.
 
-Pure code: the service enforces it, the pages show it, the runbook prints it.
+The one place the states are declared: the model's choices (``ROLL_STATE_CHOICES``), the open
+states of the one-open-roll constraint (``OPEN_ROLL_STATES``), the service's moves, the pages and
+the runbook all come from here. Pure code: no Django.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-PLANNED = "planned"
-CHECKED_GO = "checked_go"
-CHECKED_NO_GO = "checked_no_go"
-EXECUTING = "executing"
-LEGS_FILLED = "legs_filled"
-VERIFIED = "verified"
-CLOSED = "closed"
-ABORTED = "aborted"
-ESCALATED = "escalated"
+from dspops.core.errors import OperatorError
+
+
+class RollState(StrEnum):
+    """The value stored in RollAttempt.state (and RollTransition.from_state / to_state)."""
+
+    PLANNED = "planned"
+    CHECKED_GO = "checked_go"
+    CHECKED_NO_GO = "checked_no_go"
+    EXECUTING = "executing"
+    LEGS_FILLED = "legs_filled"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+    ABORTED = "aborted"
+    ESCALATED = "escalated"
+
+
+# Short names for the tables below.
+PLANNED = RollState.PLANNED
+CHECKED_GO = RollState.CHECKED_GO
+CHECKED_NO_GO = RollState.CHECKED_NO_GO
+EXECUTING = RollState.EXECUTING
+LEGS_FILLED = RollState.LEGS_FILLED
+VERIFIED = RollState.VERIFIED
+CLOSED = RollState.CLOSED
+ABORTED = RollState.ABORTED
+ESCALATED = RollState.ESCALATED
 
 
 @dataclass(frozen=True)
 class StateInfo:
-    name: str
+    name: RollState
     title: str
     explanation: str
     next_step: str
 
 
-STATES: dict[str, StateInfo] = {
+# The state table, in the order the model lists its choices (the order of the migrations).
+STATES: dict[RollState, StateInfo] = {
     PLANNED: StateInfo(PLANNED, "Planned",
                        "The roll is set up from the current position config: which contracts close and open, and how "
                        "many. Nothing has been checked or traded yet.",
@@ -65,7 +87,7 @@ STATES: dict[str, StateInfo] = {
 }
 
 # from-state -> the states it may move to. Nothing else is allowed.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
+TRANSITIONS: dict[RollState, tuple[RollState, ...]] = {
     PLANNED: (CHECKED_GO, CHECKED_NO_GO, ABORTED),
     CHECKED_GO: (CHECKED_GO, CHECKED_NO_GO, EXECUTING, ABORTED),
     CHECKED_NO_GO: (CHECKED_GO, CHECKED_NO_GO, ABORTED),
@@ -78,7 +100,16 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class TransitionNotAllowed(Exception):
+# A state that can move nowhere is finished; every other state is open, and a sleeve holds at most
+# one open roll (and one open rehearsal).
+FINISHED_ROLL_STATES: tuple[str, ...] = tuple(s.value for s in STATES if not TRANSITIONS[s])
+OPEN_ROLL_STATES: list[str] = [s.value for s in STATES if TRANSITIONS[s]]
+
+# The model field's choices: (stored value, the title the operator reads).
+ROLL_STATE_CHOICES: list[tuple[str, str]] = [(s.value, info.title) for s, info in STATES.items()]
+
+
+class TransitionNotAllowed(OperatorError):
     """A move the table does not allow. The message names both states and what is allowed."""
 
 

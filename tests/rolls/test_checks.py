@@ -1,4 +1,5 @@
-"""rolls.checks: VRP-CS pre-roll checks, roll tickets, net legs and post-roll verification.
+"""The roll's pure modules: the pre-roll checks (rolls.checks), the roll tickets and net legs
+(rolls.tickets) and the post-roll verification (rolls.verification), over rolls.roll_inputs.
 
 The calm book: -1 VXMF7 / +1 VXMG7 rolling to -1 VXMG7 / +1 VXMH7 at 10:00 ET on
 2026-12-08, with the DECISIONS.md §3 thresholds. Each case changes one input.
@@ -7,27 +8,18 @@ The calm book: -1 VXMF7 / +1 VXMG7 rolling to -1 VXMG7 / +1 VXMH7 at 10:00 ET on
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
-from rolls.checks import (
-    CHECK_NAMES,
-    FAIL_CLOSED_RULES,
-    TIMELINE,
-    CheckResult,
-    LegQuote,
-    RollContext,
-    RollThresholds,
-    net_legs,
-    pre_roll_checks,
-    roll_tickets,
-    round_to_tick,
-    trades_to_target,
-    verdict,
-    verify_after_roll,
-)
+from rolls.checks import CHECK_NAMES, FAIL_CLOSED_RULES, TIMELINE, CheckResult, pre_roll_checks, verdict
+from rolls.roll_inputs import LegQuote, RollContext, RollThresholds
+from rolls.tickets import net_legs, roll_tickets, round_to_tick, trades_to_target
+from rolls.verification import verify_after_roll
 
 NOW = datetime(2026, 12, 8, 15, 0, tzinfo=timezone.utc)  # 10:00 ET
 F7, G7, H7 = "VXMF7", "VXMG7", "VXMH7"
@@ -139,6 +131,22 @@ def test_every_check_records_what_it_saw_and_its_threshold():
     assert by_name["margin"].threshold == ">= $3,000.00"
     assert by_name["gate"].source == "gate 2026-12-07"
     assert by_name["positions"].source == "IBKR positions"
+
+
+def test_money_is_shown_as_the_kernel_formats_it_with_the_sign_before_the_dollar():
+    # Unified with dspops.core.formats.usd: an overdrawn account reads -$88.00 (it read $-88.00).
+    margin = {c.name: c for c in pre_roll_checks(context(excess_liquidity=D("-88")), thresholds())}["margin"]
+    assert margin.observed == "-$88.00"
+    assert margin.reason == "excess liquidity -$88.00 is below $3,000.00: reduce or fund first"
+
+
+def test_the_roll_modules_that_decide_are_pure_no_django_no_pandas():
+    # Pure by design (docs/architecture.md): importing them must not load Django or pandas.
+    code = ("import sys; import rolls.checks, rolls.tickets, rolls.verification, rolls.roll_inputs, "
+            "rolls.roll_states; print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'pandas')))")
+    root = Path(__file__).resolve().parents[2]
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert loaded.strip() == "[]"
 
 
 BREACHES = [

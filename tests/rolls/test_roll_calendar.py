@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from rolls.models import RollCycle
-from rolls.services import generate_roll_calendar
+from rolls.roll_calendar import generate_roll_calendar
 from sleeves.models import SleeveParameter
 
 EXPECTED_2026_2027 = """contract_month,settlement_date,roll_by,close,open_short,open_long

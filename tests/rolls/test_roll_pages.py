@@ -14,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 from django.utils import timezone
@@ -301,8 +302,8 @@ def test_pull_fills_takes_the_legs_of_the_combos_traded_in_tws(book, broker, ope
     assert set(attempt.leg_fills.values_list("source", flat=True)) == {"ibkr"}
 
 
-def test_a_late_leg_is_flagged_and_alerted_when_the_page_is_shown(book, broker, operator_client, operator_user,
-                                                                   monkeypatch):
+def test_a_late_leg_is_shown_by_the_page_and_alerted_by_the_next_fill_action(book, broker, operator_client,
+                                                                             operator_user, monkeypatch):
     broker("calm_contango")
     attempt = plan_roll(user=operator_user, rehearsal=True)
     go_and_execute(operator_client, attempt)
@@ -311,7 +312,68 @@ def test_a_late_leg_is_flagged_and_alerted_when_the_page_is_shown(book, broker, 
     monkeypatch.setattr("dspops.core.clock.now", lambda: later)
     page = operator_client.get(checklist(attempt)).content.decode()
     assert page.count('class="fail late-leg"') == 4 and "still unfilled after 16 minutes" in page
-    assert Alert.objects.get(code="roll_leg_unfilled").severity == "warning"
+    # A GET never writes: the page shows the warning; the alert comes from a POST (or the roll check task).
+    assert not Alert.objects.filter(code="roll_leg_unfilled").exists()
+    post_step(operator_client, attempt, "pull-fills")
+    alert = Alert.objects.get(code="roll_leg_unfilled")
+    assert alert.severity == "warning" and "still unfilled after 16 minutes" in alert.message
+
+
+def database_rows() -> dict[str, list]:
+    """Every row of every table (the history tables and the alerts included), in key order."""
+    return {model._meta.label: list(model._base_manager.order_by("pk").values_list())
+            for model in apps.get_models()}
+
+
+def shown_without_writing(client, url: str) -> str:
+    before = database_rows()
+    response = client.get(url)
+    after = database_rows()
+    assert response.status_code == 200, url
+    changed = {table: (len(before[table]), len(after[table])) for table in before if before[table] != after[table]}
+    assert not changed, f"GET {url} wrote to {changed}"
+    return response.content.decode()
+
+
+def test_showing_the_checklist_or_the_runbook_writes_nothing_in_any_roll_state(book, broker, operator_client,
+                                                                              operator_user, monkeypatch):
+    seen = set()
+
+    def look(attempt) -> str:
+        attempt.refresh_from_db()
+        seen.add(attempt.state)
+        shown_without_writing(operator_client, f"{reverse('admin:rolls_rollattempt_runbook')}?attempt={attempt.pk}")
+        return shown_without_writing(operator_client, checklist(attempt))
+
+    broker("wide_markets")
+    rehearsal = plan_roll(user=operator_user, rehearsal=True)
+    look(rehearsal)
+    post_step(operator_client, rehearsal, "run-checks")
+    look(rehearsal)
+    post_step(operator_client, rehearsal, "abort", {"why": "markets too wide"})
+    look(rehearsal)
+
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user)
+    post_step(operator_client, attempt, "run-checks")
+    look(attempt)
+    post_step(operator_client, attempt, "start-executing")
+    attempt.refresh_from_db()
+    later = attempt.executing_since + timedelta(minutes=16)
+    monkeypatch.setattr("dspops.core.clock.now", lambda: later)
+    assert look(attempt).count('class="fail late-leg"') == 4  # shown, and (above) nothing written
+    record_all_fills(operator_client, attempt)
+    look(attempt)
+    broker("orphan_leg")
+    post_step(operator_client, attempt, "verify", {"stop_loss_spread": "0.38", "take_profit_spread": "1.50"})
+    assert 'id="orphans"' in look(attempt)
+    broker("calm_contango", {"positions": [{"contract": "second", "quantity": -1, "avg_cost": 1855.0},
+                                           {"contract": "third", "quantity": 1, "avg_cost": 1930.0}]})
+    post_step(operator_client, attempt, "verify", {"stop_loss_spread": "0.38", "take_profit_spread": "1.50"})
+    look(attempt)
+    post_step(operator_client, attempt, "close")
+    look(attempt)
+    assert seen == set(RollState), sorted(set(RollState) - seen)
 
 
 def test_a_real_roll_prefills_the_default_levels_and_saves_the_edited_ones(book, broker, operator_client,
@@ -434,8 +496,12 @@ def test_a_page_shown_before_someone_else_moved_the_roll_changes_nothing(book, o
 
 def test_steps_are_posts_only(book, operator_client, operator_user):
     attempt = plan_roll(user=operator_user, rehearsal=True)
-    assert operator_client.get(step(attempt, "close")).status_code == 405
-    assert operator_client.get(reverse("admin:rolls_rollattempt_plan")).status_code == 405
+    before = database_rows()
+    for url in [step(attempt, action) for action in STEPS] + [reverse("admin:rolls_rollattempt_plan"),
+                                                              reverse("admin:rolls_rollattempt_plan_rehearsal")]:
+        response = operator_client.get(url)
+        assert response.status_code == 405 and response["Allow"] == "POST", url
+    assert database_rows() == before
     assert operator_client.post(step(attempt, "delete-everything")).status_code == 404
 
 

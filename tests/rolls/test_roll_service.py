@@ -12,7 +12,8 @@ from dspops.core import vx
 from sleeves.models import SpreadPosition
 from rolls.models import RollAttempt, RollCheck, RollState
 from rolls.roll_service import (ConcurrentChange, RollError, abort, close, leg_status, pull_leg_fills, plan_roll,
-                                raise_fill_warnings, record_leg_fill, run_checks, start_executing, transition, verify)
+                                raise_fill_warnings, raise_unfilled_leg_alerts, record_leg_fill, run_checks,
+                                start_executing, transition, verify)
 from dspops.core.instruments import vxm_instrument
 from sleeves.models import Fill, SignalState, Sleeve
 from sleeves.monitors import run_vrp_cs_monitor
@@ -158,6 +159,22 @@ def test_legs_cannot_be_marked_filled_while_a_leg_is_unfilled_and_a_late_leg_war
     warnings = raise_fill_warnings(attempt, now=later)
     assert len(warnings) == 3 and "still unfilled after 16 minutes" in warnings[0]
     assert Alert.objects.get(code="roll_leg_unfilled").severity == "warning"
+
+
+def test_the_unfilled_leg_alerts_of_every_executing_roll_are_raised_in_one_call(book, broker, operator_user):
+    # The service the scheduled roll check calls: a roll left executing gets its warning without a page view.
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    run_checks(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    start_executing(attempt=attempt, user=operator_user)
+    attempt.refresh_from_db()
+    assert raise_unfilled_leg_alerts(now=attempt.executing_since + timedelta(minutes=5)) == []
+    assert not Alert.objects.filter(code="roll_leg_unfilled").exists()
+    warnings = raise_unfilled_leg_alerts(now=attempt.executing_since + timedelta(minutes=16))
+    assert len(warnings) == 4
+    alert = Alert.objects.get(code="roll_leg_unfilled", resolved_at__isnull=True)
+    assert alert.subject == f"roll-{attempt.pk}" and alert.message.startswith("Rehearsal: ")
 
 
 def test_a_fill_on_the_wrong_leg_or_too_large_is_refused(book, broker, operator_user):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dspops.core import vx
 from rolls.models import RollCycle
-from rolls.services import generate_roll_calendar, roll_sessions_before
+from rolls.roll_calendar import generate_roll_calendar, roll_sessions_before
 
 CSV_HEADER = ["contract_month", "settlement_date", "roll_by", "close", "open_short", "open_long"]
 

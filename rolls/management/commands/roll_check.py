@@ -2,7 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rolls.roll_service import RollError, run_checks
+from dspops.core import formats
+from dspops.core.errors import OperatorError
+from rolls.roll_service import run_checks
 
 EXIT_NO_GO = 5
 EXIT_DATA_UNAVAILABLE = 3
@@ -23,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, live: bool = False, as_json: bool = False, **options):
         try:
             check = run_checks(attempt=None, live=live, role="shell")
-        except RollError as exc:
+        except OperatorError as exc:
             if as_json:
                 self.stdout.write(json.dumps({"error": str(exc)}, indent=2))
             raise CommandError(str(exc), returncode=EXIT_DATA_UNAVAILABLE) from None
@@ -69,7 +71,8 @@ class Command(BaseCommand):
                               f"limit {ticket['limit_price']} (bid {ticket['combo_bid']} / ask {ticket['combo_ask']})")
         for problem in check.ticket_problems:
             self.stdout.write(f"  {problem}")
-        net = ", ".join(f"{symbol} {'+' if n > 0 else ''}{n}" for symbol, n in _ordered_net_legs(check).items())
+        net = ", ".join(f"{symbol} {formats.quantity(n, with_sign=True)}"
+                        for symbol, n in _ordered_net_legs(check).items())
         self.stdout.write(f"  net per contract: {net}")
 
 

@@ -1,4 +1,8 @@
-"""Roll calendar services: the RollCycle rows, computed by dspops.core.vx."""
+"""The roll calendar: the RollCycle rows (computed by dspops.core.vx), the countdown to a roll-by,
+and the calendar's defaults for a VRP-CS position config the operator left blank.
+
+The roll itself (plan, check, execute, verify) is rolls.roll_service.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from dspops.core import clock
-from dspops.core import vx
+from dspops.core import calendars, clock, vx
 from rolls.models import RollCycle
+from sleeves.models import default_levels
 from sleeves.selectors import sleeve_settings
 
 
@@ -65,10 +69,8 @@ def generate_roll_calendar(*, from_year: int, to_year: int, sessions_before: int
 
 def countdown(cycle_roll_by, *, today=None) -> tuple[int, int]:
     """(CFE sessions, calendar days) from today's session to a roll-by date."""
-    from dspops.core import calendars
-
     today = today or clock.trading_date()
-    return calendars.sessions_until(today, cycle_roll_by, exchange="XCBF"), (cycle_roll_by - today).days
+    return calendars.sessions_until(today, cycle_roll_by, exchange=calendars.CFE), (cycle_roll_by - today).days
 
 
 def fill_spread_defaults(position) -> list[str]:
@@ -78,8 +80,6 @@ def fill_spread_defaults(position) -> list[str]:
     entry prices; stop and take-profit from the default multiples when the entry spread is
     positive. Returns what was filled, in words. Never overwrites a value that was entered.
     """
-    from sleeves.models import default_levels
-
     filled = []
     cs = sleeve_settings("VRP_CS")
     if position.short_leg_id and position.short_leg.contract_month:

@@ -1,0 +1,147 @@
+"""The check after a VRP-CS roll: is the book exactly the new spread? (DECISIONS.md §3; LEGACY.md §2.11)
+
+Every difference from the target (old front 0, middle -q, new back +q, nothing else in VXM) is an
+orphan leg, named with the order that closes it. The pre-roll positions check compares the book
+with the spread before the roll through the same `position_differences`.
+
+Pure: no Django, no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from dspops.core import formats
+
+__all__ = [
+    "Orphan",
+    "Verification",
+    "position_differences",
+    "unreadable_positions",
+    "verify_after_roll",
+]
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A VXM position that differs from the post-roll target.
+
+    `quantity` is the number of contracts (> 0) that the order `action_to_close`
+    (BUY/SELL) must trade in `local_symbol` to bring it to `expected`.
+    """
+
+    local_symbol: str
+    quantity: Decimal
+    action_to_close: str
+    message: str
+    held: Decimal
+    expected: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    orphans: tuple[Orphan, ...]
+    message: str
+
+
+def position_differences(
+    expected: dict[str, int], positions: dict[str, Decimal]
+) -> list[tuple[str, Decimal, int]]:
+    """(symbol, held, expected) for every symbol whose holding is not the expected one.
+
+    Expected symbols first, in the given order, then any other non-zero holding.
+    """
+    out = []
+    for symbol in dict.fromkeys([*expected, *positions]):
+        held = positions.get(symbol, Decimal(0))
+        want = expected.get(symbol, 0)
+        if held != want:
+            out.append((symbol, held, want))
+    return out
+
+
+def unreadable_positions(positions: dict[str, Decimal]) -> list[str]:
+    """The symbols whose holding is not a number (a bool, a string, NaN, infinity)."""
+    return [
+        symbol for symbol, held in positions.items()
+        if isinstance(held, bool) or not isinstance(held, (Decimal, int))
+        or (isinstance(held, Decimal) and not held.is_finite())
+    ]
+
+
+def _orphan(symbol: str, held: Decimal, want: int, *, old_front: str, middle: str,
+            new_back: str) -> Orphan:
+    change = want - held
+    action = "BUY" if change > 0 else "SELL"
+    size = abs(Decimal(change))
+    order = f"{action} {formats.quantity(size)} {symbol}"
+    if symbol == old_front:
+        purpose = "to close the old front"
+    elif symbol in (middle, new_back):
+        # Between flat and the target (same side): the new spread is only part-filled.
+        partial = held == 0 or (held * want > 0 and abs(held) < abs(want))
+        purpose = (
+            "to complete the new spread" if partial
+            else f"to bring it to {formats.quantity(want, with_sign=True)} for the new spread"
+        )
+    else:
+        purpose = "to close it (not part of the spread)"
+    message = (
+        f"{symbol}: holding {formats.quantity(held, with_sign=True)}, "
+        f"expected {formats.quantity(want, with_sign=True)}: {order} {purpose}"
+    )
+    return Orphan(symbol, size, action, message, Decimal(held), want)
+
+
+def verify_after_roll(
+    *,
+    quantity: int,
+    old_front: str,
+    middle: str,
+    new_back: str,
+    positions: dict[str, Decimal] | None,
+) -> Verification:
+    """Check the book after the roll: old front 0, middle -q, new back +q, nothing else in VXM.
+
+    Every difference is an Orphan naming the leg and the order that brings it to
+    target. Positions that could not be read (None, or a value that is not a
+    number) give ok=False with no orphans: nothing can be said about the legs.
+    Raises ValueError for a quantity that is not an int >= 1 or for leg symbols
+    that are not three different contracts.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ValueError(f"quantity must be an int >= 1, got {quantity!r}")
+    if len({old_front, middle, new_back}) != 3:
+        legs = (old_front, middle, new_back)
+        raise ValueError(f"the three legs must be different contracts, got {legs!r}")
+    if positions is None:
+        return Verification(
+            False, (),
+            "Positions could not be read, so the roll is not verified. Read them again "
+            "(or check them in TWS) before doing anything else.",
+        )
+    if bad := unreadable_positions(positions):
+        return Verification(
+            False, (),
+            f"Position for {', '.join(bad)} could not be read, so the roll is not verified. "
+            "Read the positions again (or check them in TWS).",
+        )
+    q = quantity
+    expected = {old_front: 0, middle: -q, new_back: q}
+    orphans = tuple(
+        _orphan(symbol, held, want, old_front=old_front, middle=middle, new_back=new_back)
+        for symbol, held, want in position_differences(expected, positions)
+    )
+    if not orphans:
+        return Verification(
+            True, (),
+            f"Positions match the target: {old_front} 0, {middle} {-q}, {new_back} +{q}, "
+            "nothing else in VXM.",
+        )
+    count = f"{len(orphans)} orphan leg" + ("s" if len(orphans) > 1 else "")
+    return Verification(
+        False, orphans,
+        f"Roll not complete, {count}: " + "; ".join(o.message for o in orphans) + ".",
+    )
