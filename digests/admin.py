@@ -17,7 +17,8 @@ class DigestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="digest")
     def rendered(self, obj):
-        from dspops.core.sanitize import markdown_to_safe_html  # only the digest page renders markdown
+        # Lazy for start-up cost: every command imports the admin modules, only this page renders markdown.
+        from dspops.core.sanitize import markdown_to_safe_html
 
         # Generated digests carry alert text from files and the broker; legacy ones are whole files.
         # Both are sanitized: no raw HTML, no script, no javascript: link (DECISIONS.md §11).

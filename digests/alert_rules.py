@@ -25,16 +25,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
+from dspops.core import calendars, clock, formats, vx
 from dspops.core.alerts import raise_alert, resolve_alerts
-from dspops.core.models import Alert, Severity
-from digests.render import format_decimal, format_percent, format_signed_decimal, format_usd
-from dspops.core import calendars, clock
-from dspops.core.calendars import NEW_YORK
-from dspops.core.models import Instrument, QuoteSnapshot, SecType
-from dspops.core import vx
-from sleeves.models import SpreadPosition
+from dspops.core.calendars import CFE, NEW_YORK
+from dspops.core.errors import OperatorError
+from dspops.core.models import Alert, Instrument, QuoteSnapshot, SecType, Severity
 from sleeves import parameters
 from sleeves.models import (
     Fill,
@@ -44,11 +40,14 @@ from sleeves.models import (
     RunKind,
     RunStatus,
     Sleeve,
+    SleeveCode,
+    SpreadPosition,
     VolTargetState,
     VrpCsLogEntry,
     VrpErpLogEntry,
 )
 from sleeves.selectors import sleeve_settings
+from sleeves.strategies.vrp_cs import GateState
 
 __all__ = [
     "CODES",
@@ -67,11 +66,12 @@ __all__ = [
     "watched_inputs",
 ]
 
-CFE = "XCBF"
+# The gate states a VRP-CS log row may record; anything else (or a gate logged without its inputs)
+# is UNKNOWN, which counts as CLOSED.
+RECORDED_GATE_STATES = (GateState.OPEN, GateState.REDUCE, GateState.CLOSED)
 
-GATE_STATES = ("OPEN", "REDUCE", "CLOSED")
-
-# Every code these rules raise and resolve.
+# The registry codes (dspops.core.alerts.REGISTRY) these rules raise and resolve; the others
+# belong to the services that raise them (reconciliation, the roll service, the live digest).
 CODES = (
     "cs_levels_invalid",
     "cs_stop_loss",
@@ -87,10 +87,12 @@ CODES = (
     "fill_unattributed",
 )
 
-SLEEVE_LABELS = {"DM": "DM", "VRP_ERP": "VRP-ERP", "VRP_CS": "VRP-CS"}
+# A sleeve's short name, as the digest and alerts write it: its label before the parenthesis
+# ("VRP-CS (VXM calendar spread)" -> "VRP-CS").
+SLEEVE_LABELS = {code.value: code.label.partition(" (")[0] for code in SleeveCode}
 
 
-class NotASessionError(ValueError):
+class NotASessionError(OperatorError):
     """The date is not an NYSE session. The message names the previous one."""
 
 
@@ -159,17 +161,17 @@ def cs_legs(entry: VrpCsLogEntry) -> SpreadLegs:
                       inferred=True)
 
 
-def effective_gate(entry: VrpCsLogEntry) -> str:
+def effective_gate(entry: VrpCsLogEntry) -> GateState:
     """The stored gate, except that a gate logged without inputs is UNKNOWN (it counts as CLOSED).
 
     The legacy monitor logged OPEN on rows whose quotes were nan; DECISIONS §3 reads that as UNKNOWN.
     """
     state = (entry.gate_state or "").upper()
-    if state not in GATE_STATES:
-        return "UNKNOWN"
+    if state not in RECORDED_GATE_STATES:
+        return GateState.UNKNOWN
     if entry.gate_score is None and entry.data_status != LogDataStatus.OK:
-        return "UNKNOWN"
-    return state
+        return GateState.UNKNOWN
+    return GateState(state)
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,8 @@ class RuleResult:
     evaluated: set[str] = field(default_factory=set)  # codes whose other open alerts may be resolved
 
     def add(self, code: str, severity: str, subject: str, message: str, sleeve_code: str | None = None) -> None:
+        if code not in CODES:  # a programming error: declare the code, and register it in the kernel
+            raise ValueError(f"Alert code {code!r} is not one of the digest rules' CODES.")
         self.findings.append(Finding(code, severity, subject, message, sleeve_code))
 
 
@@ -246,16 +250,8 @@ class _Context:
     now: datetime
 
 
-def _when(moment: datetime) -> str:
-    return f"{timezone.localtime(moment, NEW_YORK):%Y-%m-%d %H:%M} New York"
-
-
-def _day(day: date) -> str:
-    return f"{day.isoformat()} ({day:%a})"
-
-
-def _sessions(n: int) -> str:
-    return f"{n} CFE session{'' if abs(n) == 1 else 's'}"
+def _cfe_sessions(count: int) -> str:
+    return formats.sessions(count, "CFE")
 
 
 def _cs_rules(ctx: _Context) -> RuleResult:
@@ -267,7 +263,7 @@ def _cs_rules(ctx: _Context) -> RuleResult:
     legs = cs_legs(entry)
     subject = legs.subject
     name = f"VRP-CS {subject}"
-    logged = _when(entry.logged_at)
+    logged = formats.moment(entry.logged_at)
     entry_spread, stop, tp, spread = entry.entry_spread, entry.stop_loss_level, entry.take_profit_level, entry.spread
 
     levels_valid = None
@@ -277,15 +273,15 @@ def _cs_rules(ctx: _Context) -> RuleResult:
         if not levels_valid:
             wrong = []
             if stop >= entry_spread:
-                wrong.append(f"the stop-loss {format_decimal(stop)} is at or above the entry (the profit side)")
+                wrong.append(f"the stop-loss {formats.decimal(stop)} is at or above the entry (the profit side)")
             if tp <= entry_spread:
-                wrong.append(f"the take-profit {format_decimal(tp)} is at or below the entry (the loss side)")
+                wrong.append(f"the take-profit {formats.decimal(tp)} is at or below the entry (the loss side)")
             result.add(
                 "cs_levels_invalid", Severity.CRITICAL, subject,
-                f"{name}: stop-loss {format_decimal(stop)} / take-profit {format_decimal(tp)} around the entry "
-                f"spread {format_decimal(entry_spread)} (log of {logged}): {' and '.join(wrong)}. The stop must "
+                f"{name}: stop-loss {formats.decimal(stop)} / take-profit {formats.decimal(tp)} around the entry "
+                f"spread {formats.decimal(entry_spread)} (log of {logged}): {' and '.join(wrong)}. The stop must "
                 "sit below the entry spread and the take-profit above it, so neither level is reported as hit. "
-                f"Fix the position config (stop below {format_decimal(entry_spread)}, take-profit above it) in "
+                f"Fix the position config (stop below {formats.decimal(entry_spread)}, take-profit above it) in "
                 "the admin, then run the VRP-CS monitor again.",
                 "VRP_CS",
             )
@@ -293,22 +289,22 @@ def _cs_rules(ctx: _Context) -> RuleResult:
     if levels_valid and entry.data_status == LogDataStatus.OK and spread is not None:
         outputs = entry.run.outputs if entry.run_id else {}
         near_points = sleeve_settings("VRP_CS")["near_level_points"]
-        pnl = format_usd(entry.pnl_usd, signed=True)
+        pnl = formats.usd(entry.pnl_usd, with_sign=True)
         checks = (
             ("cs_stop_loss", entry.stop_loss_hit, "near_stop_loss", spread - stop,
-             f"{name}: the spread {format_decimal(spread)} is at or below the stop-loss {format_decimal(stop)} "
-             f"(entry {format_decimal(entry_spread)}, P&L {pnl}; log of {logged}). Close the spread in TWS (buy back "
+             f"{name}: the spread {formats.decimal(spread)} is at or below the stop-loss {formats.decimal(stop)} "
+             f"(entry {formats.decimal(entry_spread)}, P&L {pnl}; log of {logged}). Close the spread in TWS (buy back "
              f"{legs.short_leg or 'the short leg'}, sell {legs.long_leg or 'the long leg'}), record the fills, then "
              "deactivate or replace the position config.",
-             f"{name}: the spread {format_decimal(spread)} is {format_signed_decimal(spread - stop)} from the "
-             f"stop-loss {format_decimal(stop)} (entry {format_decimal(entry_spread)}; log of {logged}). Watch it "
+             f"{name}: the spread {formats.decimal(spread)} is {formats.signed(spread - stop)} from the "
+             f"stop-loss {formats.decimal(stop)} (entry {formats.decimal(entry_spread)}; log of {logged}). Watch it "
              "intraday and have the closing ticket ready."),
             ("cs_take_profit", entry.take_profit_hit, "near_take_profit", tp - spread,
-             f"{name}: the spread {format_decimal(spread)} is at or above the take-profit {format_decimal(tp)} "
-             f"(entry {format_decimal(entry_spread)}, P&L {pnl}; log of {logged}). Take the profit: close the "
+             f"{name}: the spread {formats.decimal(spread)} is at or above the take-profit {formats.decimal(tp)} "
+             f"(entry {formats.decimal(entry_spread)}, P&L {pnl}; log of {logged}). Take the profit: close the "
              "spread in TWS, record the fills, then deactivate or replace the position config.",
-             f"{name}: the spread {format_decimal(spread)} is {format_signed_decimal(tp - spread)} from the "
-             f"take-profit {format_decimal(tp)} (entry {format_decimal(entry_spread)}; log of {logged}). Have the "
+             f"{name}: the spread {formats.decimal(spread)} is {formats.signed(tp - spread)} from the "
+             f"take-profit {formats.decimal(tp)} (entry {formats.decimal(entry_spread)}; log of {logged}). Have the "
              "closing ticket ready."),
         )
         for code, hit, near_key, distance, hit_message, near_message in checks:
@@ -323,16 +319,16 @@ def _cs_rules(ctx: _Context) -> RuleResult:
 
     gate = effective_gate(entry)
     result.evaluated.add("cs_gate")
-    score = "" if entry.gate_score is None else f" (score {format_decimal(entry.gate_score)})"
-    if gate == "REDUCE":
+    score = "" if entry.gate_score is None else f" (score {formats.decimal(entry.gate_score)})"
+    if gate == GateState.REDUCE:
         result.add("cs_gate", Severity.WARNING, "VRP-CS",
                    f"VRP-CS gate is REDUCE{score} (log of {logged}): reduce or close only. Do not add to the "
                    "spread or open a new one; watch the spread closely.", "VRP_CS")
-    elif gate == "CLOSED":
+    elif gate == GateState.CLOSED:
         result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
                    f"VRP-CS gate is CLOSED{score} (log of {logged}): close only. Plan to close the spread; do not "
                    "open or roll it while the gate is closed.", "VRP_CS")
-    elif gate == "UNKNOWN":
+    elif gate == GateState.UNKNOWN:
         why = entry.run.reason if entry.run_id and entry.run.reason else "its inputs were missing"
         result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
                    f"VRP-CS gate is UNKNOWN (log of {logged}: {why}). It counts as CLOSED. Get VIX, VVIX and VX "
@@ -341,8 +337,8 @@ def _cs_rules(ctx: _Context) -> RuleResult:
 
 
 MONITORS = (
-    (RunKind.VRP_ERP, "VRP-ERP", "VRP_ERP", "vrp_erp_monitor"),
-    (RunKind.VRP_CS, "VRP-CS", "VRP_CS", "vrp_cs_monitor"),
+    (RunKind.VRP_ERP, SLEEVE_LABELS[SleeveCode.VRP_ERP], SleeveCode.VRP_ERP, "vrp_erp_monitor"),
+    (RunKind.VRP_CS, SLEEVE_LABELS[SleeveCode.VRP_CS], SleeveCode.VRP_CS, "vrp_cs_monitor"),
 )
 
 
@@ -359,7 +355,7 @@ def _monitor_run_rules(ctx: _Context) -> RuleResult:
                        sleeve_code)
         elif run.status != RunStatus.OK:
             result.add("monitor_data_unavailable", Severity.WARNING, label,
-                       f"The latest {label} run of {ctx.trading_date} ({_when(run.started_at)}) is "
+                       f"The latest {label} run of {ctx.trading_date} ({formats.moment(run.started_at)}) is "
                        f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix "
                        f"that input, then run `python manage.py {command} --live` again.", sleeve_code)
     return result
@@ -380,8 +376,8 @@ def _stale_input_rules(ctx: _Context) -> RuleResult:
         # Current means this session or the one before: today's close does not exist before the close.
         if age > sleeve_settings("BOOK")["input_max_age_sessions"]:
             result.add("data_stale", Severity.WARNING, symbol,
-                       f"{symbol}: latest value {latest.as_of}, {age} sessions old "
-                       f"({format_decimal(latest.value)}, {latest.source}). {fix}")
+                       f"{symbol}: latest value {latest.as_of}, {formats.sessions(age)} old "
+                       f"({formats.decimal(latest.value)}, {latest.source}). {fix}")
     return result
 
 
@@ -408,20 +404,20 @@ def _roll_rules(ctx: _Context) -> RuleResult:
     sessions = calendars.sessions_until(ctx.trading_date, roll_by, exchange=CFE)
     days = (roll_by - ctx.trading_date).days
     horizon = sleeve_settings(parameters.BOOK)["roll_alert_sessions"]
-    settles = f"; {short_leg} settles on {_day(settlement)}" if settlement else ""
+    settles = f"; {short_leg} settles on {formats.day(settlement)}" if settlement else ""
     if sessions < 0:
         result.add("roll_due", Severity.CRITICAL, short_leg,
-                   f"VRP-CS {short_leg}: the roll-by {_day(roll_by)} passed {_sessions(-sessions)} ago{settles}. "
-                   "Roll now (run the pre-roll checks, then trade the two calendar-spread tickets) or close the "
+                   f"VRP-CS {short_leg}: the roll-by {formats.day(roll_by)} passed {_cfe_sessions(-sessions)} "
+                   f"ago{settles}. Roll now (run the pre-roll checks, then trade the two calendar-spread tickets) or close the "
                    "spread before settlement.", "VRP_CS")
     elif sessions == 0:
         result.add("roll_due", Severity.CRITICAL, short_leg,
-                   f"VRP-CS {short_leg}: the roll-by is today, {_day(roll_by)}{settles}. Roll today: run the "
+                   f"VRP-CS {short_leg}: the roll-by is today, {formats.day(roll_by)}{settles}. Roll today: run the "
                    "pre-roll checks, then trade the two calendar-spread tickets.", "VRP_CS")
     elif sessions <= horizon:
         result.add("roll_due", Severity.WARNING, short_leg,
-                   f"VRP-CS {short_leg}: roll-by {_day(roll_by)} is {_sessions(sessions)} away ({days} calendar "
-                   f"day{'' if days == 1 else 's'}){settles}. Prepare the roll: rehearse the runbook and have the "
+                   f"VRP-CS {short_leg}: roll-by {formats.day(roll_by)} is {_cfe_sessions(sessions)} away "
+                   f"({formats.plural(days, 'calendar day')}){settles}. Prepare the roll: rehearse the runbook and have the "
                    "two calendar-spread tickets ready.", "VRP_CS")
     return result
 
@@ -435,11 +431,10 @@ def _erp_drift_rules(ctx: _Context) -> RuleResult:
     settings = sleeve_settings("VRP_ERP")
     threshold, symbol = settings["drift_rebalance_pct"], settings["symbol"]
     if entry.drift_pct >= threshold:
-        target = "missing" if entry.target_shares is None else entry.target_shares
-        actual = "missing" if entry.actual_shares is None else entry.actual_shares
+        target, actual = formats.quantity(entry.target_shares), formats.quantity(entry.actual_shares)
         result.add("erp_drift", Severity.WARNING, symbol,
-                   f"VRP-ERP {symbol}: drift {format_percent(entry.drift_pct)} (target {target} shares, actual "
-                   f"{actual}; log of {_when(entry.logged_at)}) is at or above {format_percent(threshold)}. "
+                   f"VRP-ERP {symbol}: drift {formats.percent(entry.drift_pct)} (target {target} shares, actual "
+                   f"{actual}; log of {formats.moment(entry.logged_at)}) is at or above {formats.percent(threshold)}. "
                    f"Rebalance to {target} shares at mid, record the fill, then run the VRP-ERP monitor again.",
                    "VRP_ERP")
     return result
@@ -458,8 +453,8 @@ def _vol_target_rules(ctx: _Context) -> RuleResult:
     age = calendars.sessions_until(state.as_of_session, ctx.trading_date)
     if age > stale_after:
         result.add("vol_target_stale", Severity.WARNING, "overlay",
-                   f"The vol-target state (x{format_decimal(state.multiplier)}) is from {state.as_of_session}, "
-                   f"{age} sessions old (stale after {stale_after}). {fix}")
+                   f"The vol-target state (x{formats.decimal(state.multiplier)}) is from {state.as_of_session}, "
+                   f"{formats.sessions(age)} old (stale after {stale_after}). {fix}")
     return result
 
 
@@ -481,9 +476,9 @@ def _unattributed_fill_rules(ctx: _Context) -> RuleResult:
     for fill in fills:
         subject = fill.exec_id or f"fill #{fill.pk}"
         message = open_messages.get(subject) or (
-            f"Fill {subject} ({fill.side} {fill.quantity.normalize():f} {fill.instrument} @ "
-            f"{fill.price.normalize():f}, {_when(fill.executed_at)}) has no sleeve. Set its sleeve on the fill in "
-            "the admin; until then it counts in no sleeve's position.")
+            f"Fill {subject} ({fill.side} {formats.quantity(fill.quantity)} {fill.instrument} @ "
+            f"{formats.price(fill.price)}, {formats.moment(fill.executed_at)}) has no sleeve. Set its sleeve on the "
+            "fill in the admin; until then it counts in no sleeve's position.")
         result.add("fill_unattributed", Severity.WARNING, subject, message)
     return result
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from datetime import timedelta
 
-from sleeves.models import SpreadPosition
-from sleeves.models import PriceBar, VrpCsLogEntry, VrpErpLogEntry
+from dspops.core import formats
+from sleeves.models import PriceBar, SpreadPosition, VrpCsLogEntry, VrpErpLogEntry
 
 
 def _figure(title: str):
+    # Lazy for start-up cost (see the module docstring).
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,8 +30,6 @@ def _figure(title: str):
 
 def _fit_dates(axes, days) -> None:
     """Pad the date axis to the data: with one or two readings matplotlib would span years."""
-    from datetime import timedelta
-
     days = sorted(days)
     if days:
         span = max((days[-1] - days[0]).days, 1)
@@ -94,10 +94,13 @@ def spread_chart() -> str:
     if not points:
         return _empty(figure, axes, f"No spread readings since entry on {position.entry_date}")
     axes.plot(list(points), [float(v[0]) for v in points.values()], label="spread", lw=1.4, marker=".")
-    axes.axhline(float(position.stop_loss_spread), color="#b00", ls="--", lw=1, label=f"stop {position.stop_loss_spread:.2f}")
+    # Labels in dspops.core.formats' prices (to the tick), as the digest and the config page write them.
+    axes.axhline(float(position.stop_loss_spread), color="#b00", ls="--", lw=1,
+                 label=f"stop {formats.price(position.stop_loss_spread)}")
     axes.axhline(float(position.take_profit_spread), color="#1b7a1b", ls="--", lw=1,
-                 label=f"take-profit {position.take_profit_spread:.2f}")
-    axes.axhline(float(position.entry_spread), color="#888", ls=":", lw=1, label=f"entry {position.entry_spread:.2f}")
+                 label=f"take-profit {formats.price(position.take_profit_spread)}")
+    axes.axhline(float(position.entry_spread), color="#888", ls=":", lw=1,
+                 label=f"entry {formats.price(position.entry_spread)}")
     _fit_dates(axes, list(points))
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)

@@ -1,81 +1,59 @@
 """The daily digest and the Friday weekly review as markdown (DECISIONS.md §1, §3 and §6).
 
-Pure: frozen dataclasses in, text out. No Django, no I/O, no clock. A service reads the stored
-monitor runs, logs, positions and alerts, fills a `DigestSnapshot` (or a
-`WeeklyReviewSnapshot`) and calls `render_digest` (or `render_weekly_review`). The renderer
-never recomputes a decision: P&L, gate, stop/TP hits, drift and the rebalance signal are shown
-as the monitors recorded them. It only does the arithmetic a reader would do in their head:
-distances to the stop and take-profit, calendar days to a date, and whether the stored levels
-sit on the right sides of the entry.
+Pure: frozen snapshots in (digests.snapshot), text out. No Django, no I/O, no clock. A service
+fills a `DigestSnapshot` (or a `WeeklyReviewSnapshot`) and calls `render_digest` (or
+`render_weekly_review`). The renderer never recomputes a decision: P&L, gate, stop/TP hits,
+drift and the rebalance signal are shown as the monitors recorded them. It only does the
+arithmetic a reader would do in their head: distances to the stop and take-profit, calendar
+days to a date, and whether the stored levels sit on the right sides of the entry.
 
 The layout follows the legacy digest (LEGACY.md §3): a title, a blank line, a ``Generated:``
-line, then H2 sections of bullets with values in backticks.
+line, then H2 sections of bullets with values in backticks. Every number and time is written by
+dspops.core.formats; this module adds only the markdown around them.
 
 Fail closed, in the wording: a value that is absent (``None``) or not a number (a NaN
 ``Decimal``) prints as `missing`, never as a default. A check that cannot be evaluated says
 "not evaluated" and why, never "not hit" or "matches". An overlay whose age is unknown is
-stale.
-
-Units: prices, spreads, multipliers and money are ``Decimal``. ``drift_pct`` is in percent
-(``Decimal("5")`` is 5%); ``realized_vol`` and ETF weights are fractions (``0.092`` is 9.2%).
-Times are timezone-aware datetimes, shown in New York time with their offset; sessions are
-``date`` objects (New York trading dates).
+stale. Times are shown in New York time with their offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 
-from dspops.core.calendars import NEW_YORK
+from dspops.core import formats
+from dspops.core.formats import MISSING, is_missing
+from digests.snapshot import (
+    ALERT_SEVERITIES,
+    CALENDAR_EVENT_KINDS,
+    AlertLine,
+    CalendarSpreadSleeve,
+    DigestSnapshot,
+    DualMomentumSleeve,
+    IndexLevel,
+    PositionLine,
+    PositionsReport,
+    Reconciliation,
+    SleeveLogCoverage,
+    VixGatedSpySleeve,
+    VolTargetOverlay,
+    WeekAhead,
+    WeeklyReviewSnapshot,
+)
 
-__all__ = [
-    "ALERT_SEVERITIES",
-    "CALENDAR_EVENT_KINDS",
-    "MISSING",
-    "NEW_YORK",
-    "AlertLine",
-    "CalendarEvent",
-    "CalendarSpreadSleeve",
-    "DigestSnapshot",
-    "DriftReading",
-    "DualMomentumSleeve",
-    "EtfWeight",
-    "IndexLevel",
-    "PositionLine",
-    "PositionsReport",
-    "Reconciliation",
-    "ReconciliationBreak",
-    "SleeveLogCoverage",
-    "UpcomingRoll",
-    "VixGatedSpySleeve",
-    "VolTargetOverlay",
-    "WeekAhead",
-    "WeeklyReviewSnapshot",
-    "format_countdown",
-    "format_day",
-    "format_decimal",
-    "format_percent",
-    "format_signed_decimal",
-    "format_time",
-    "format_usd",
-    "render_digest",
-    "render_weekly_review",
-]
+__all__ = ["render_digest", "render_weekly_review"]
 
-MISSING = "missing"
 SIMULATED_BANNER = "**SIMULATED BROKER** — made from the TWS simulator, not a real account."
 
-# Severity -> (order, marker). Critical first: it is what the operator must act on now.
-ALERT_SEVERITIES = {
-    "critical": (0, "🔴 CRITICAL"),
-    "warning": (1, "🟠 WARNING"),
-    "info": (2, "🔵 INFO"),
+# How each severity is marked; ALERT_SEVERITIES gives the order (critical first: act on it now).
+SEVERITY_MARKERS = {
+    "critical": "🔴 CRITICAL",
+    "warning": "🟠 WARNING",
+    "info": "🔵 INFO",
 }
 
-CALENDAR_EVENT_KINDS = {
+CALENDAR_EVENT_LABELS = {
     "roll_by": "Roll-by",
     "settlement": "Settlement",
     "dm_rebalance": "DM rebalance",
@@ -99,388 +77,21 @@ SOURCE_LABELS = {
 
 DATA_STATUS_LABELS = {"ok": "OK", "data_unavailable": "DATA UNAVAILABLE"}
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not strftime: locale-independent
-_CENT = Decimal("0.01")
-
 
 # --------------------------------------------------------------------------------------------
-# Inputs
+# Markdown around the formatted values
 # --------------------------------------------------------------------------------------------
-
-
-def _check_aware(instance) -> None:
-    """Refuse naive datetimes: a digest time without an offset cannot be shown in New York time."""
-    for f in fields(instance):
-        value = getattr(instance, f.name)
-        if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
-            raise ValueError(
-                f"{type(instance).__name__}.{f.name} is a naive datetime ({value.isoformat()}); "
-                "pass a timezone-aware datetime (stored times are UTC)."
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class IndexLevel:
-    """A vol index value (VIX, VVIX): the close of `as_of`, and where it came from."""
-
-    value: Decimal | None
-    as_of: date | None
-    source: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class VolTargetOverlay:
-    """The stored vol-target multiplier and how old it is.
-
-    `sessions_old` is the number of NYSE sessions from `as_of_session` to the digest's trading
-    date (the service counts them on the calendar). It is stale above `stale_after_sessions`,
-    and also when its age is unknown.
-    """
-
-    multiplier: Decimal | None
-    realized_vol: Decimal | None  # annualised, a fraction: 0.092 is 9.2%
-    as_of_session: date | None
-    source: str | None
-    sessions_old: int | None
-    stale_after_sessions: int = 3
-
-    @property
-    def is_stale(self) -> bool:
-        return self.sessions_old is None or self.sessions_old > self.stale_after_sessions
-
-
-@dataclass(frozen=True, kw_only=True)
-class CalendarSpreadSleeve:
-    """VRP-CS as its latest monitor run recorded it: -quantity short_leg / +quantity long_leg.
-
-    `pnl_usd`, `gate_*` and the `*_hit` flags are the run's own values. `sessions_to_roll`
-    is counted on the CFE calendar by the service; calendar days are derived here.
-    """
-
-    as_of: datetime | None
-    source: str | None
-    data_status: str | None  # "ok" or "data_unavailable"
-    data_status_reason: str = ""
-    short_leg: str | None  # IBKR local symbol of the front month, e.g. "VXMF6"
-    long_leg: str | None
-    quantity: int | None
-    entry_spread: Decimal | None
-    current_spread: Decimal | None
-    pnl_usd: Decimal | None
-    gate_state: str | None  # OPEN, REDUCE, CLOSED or UNKNOWN
-    gate_score: Decimal | None
-    stop_loss_level: Decimal | None
-    take_profit_level: Decimal | None
-    stop_loss_hit: bool | None
-    take_profit_hit: bool | None
-    roll_by: date | None
-    sessions_to_roll: int | None
-    settlement_date: date | None
-
-    def __post_init__(self):
-        _check_aware(self)
-
-    @property
-    def levels_valid(self) -> bool | None:
-        """Stop below entry and take-profit above it; None when one of the three is missing."""
-        entry, stop, tp = self.entry_spread, self.stop_loss_level, self.take_profit_level
-        if _missing(entry) or _missing(stop) or _missing(tp):
-            return None
-        return stop < entry < tp
-
-
-@dataclass(frozen=True, kw_only=True)
-class VixGatedSpySleeve:
-    """VRP-ERP as its latest monitor run recorded it."""
-
-    as_of: datetime | None
-    source: str | None
-    data_status: str | None
-    data_status_reason: str = ""
-    vix: Decimal | None
-    regime: str | None
-    target_shares: int | None
-    actual_shares: int | None
-    actual_source: str | None  # "broker", "fills" or "manual"
-    drift_pct: Decimal | None  # percent: 5 is 5%
-    rebalance: bool | None
-    rebalance_reasons: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        _check_aware(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EtfWeight:
-    symbol: str
-    weight: Decimal | None  # a fraction of the sleeve: 0.5 is 50%
-
-
-@dataclass(frozen=True, kw_only=True)
-class DualMomentumSleeve:
-    """DM: the next rebalance session and the last plan (None when no plan exists yet)."""
-
-    next_rebalance: date | None
-    last_plan_date: date | None
-    last_plan_status: str | None
-    selected: tuple[EtfWeight, ...]
-    vol_multiplier: Decimal | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class PositionLine:
-    """One held contract, attributed to a sleeve (None: attributed to no sleeve).
-
-    `avg_cost_per_unit` is a price per share or per index point: IBKR's avgCost divided by the
-    contract multiplier (avgCost 1623.53 on VXM is 16.2353).
-    """
-
-    sleeve: str | None
-    symbol: str
-    quantity: Decimal | None
-    avg_cost_per_unit: Decimal | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReconciliationBreak:
-    """A contract whose broker total differs from the sum over the sleeves' recorded fills."""
-
-    symbol: str
-    broker_quantity: Decimal | None
-    fills_quantity: Decimal | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reconciliation:
-    """The latest reconciliation. `checked` False means it could not run (say why)."""
-
-    checked: bool
-    as_of: datetime | None
-    source: str | None
-    breaks: tuple[ReconciliationBreak, ...] = ()
-    not_checked_reason: str = ""
-
-    def __post_init__(self):
-        _check_aware(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PositionsReport:
-    as_of: datetime | None
-    source: str | None  # "fills" or "broker"
-    positions: tuple[PositionLine, ...]
-    reconciliation: Reconciliation | None
-
-    def __post_init__(self):
-        _check_aware(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CalendarEvent:
-    on: date
-    kind: str  # a key of CALENDAR_EVENT_KINDS
-    description: str
-
-    def __post_init__(self):
-        if self.kind not in CALENDAR_EVENT_KINDS:
-            raise ValueError(
-                f"Unknown calendar event kind {self.kind!r}; "
-                f"use one of {', '.join(CALENDAR_EVENT_KINDS)}."
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class WeekAhead:
-    """The next NYSE sessions after the digest's date and what falls on or between them."""
-
-    sessions: tuple[date, ...]
-    events: tuple[CalendarEvent, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlertLine:
-    """An alert as the digest shows it. The seen/resolved dates are used by the weekly review."""
-
-    severity: str  # "critical", "warning" or "info"
-    code: str
-    message: str
-    subject: str = ""
-    first_seen_on: date | None = None
-    last_seen_on: date | None = None
-    resolved_on: date | None = None
-
-    def __post_init__(self):
-        if self.severity not in ALERT_SEVERITIES:
-            raise ValueError(
-                f"Unknown alert severity {self.severity!r} on {self.code!r}; "
-                f"use one of {', '.join(ALERT_SEVERITIES)}."
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class DigestSnapshot:
-    """Everything one day's digest shows. A section whose input is None prints `missing`."""
-
-    trading_date: date
-    generated_at: datetime
-    simulated: bool
-    overlay: VolTargetOverlay | None
-    vix: IndexLevel | None
-    vvix: IndexLevel | None
-    vrp_cs: CalendarSpreadSleeve | None
-    vrp_erp: VixGatedSpySleeve | None
-    dm: DualMomentumSleeve | None
-    positions: PositionsReport | None
-    calendar: WeekAhead | None
-    alerts: tuple[AlertLine, ...] = ()
-
-    def __post_init__(self):
-        _check_aware(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SleeveLogCoverage:
-    """A sleeve log that was checked for the week; `missing_sessions` lists sessions with no row."""
-
-    sleeve: str
-    missing_sessions: tuple[date, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DriftReading:
-    session: date
-    sleeve: str
-    drift_pct: Decimal | None  # percent
-
-
-@dataclass(frozen=True, kw_only=True)
-class UpcomingRoll:
-    roll_by: date
-    description: str  # e.g. "VRP-CS VXMG6/VXMH6 -> VXMH6/VXMJ6"
-    sessions_to_roll: int | None  # CFE sessions from week_ending to roll_by
-    settlement_date: date | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class WeeklyReviewSnapshot:
-    """The Friday review of the week ending `week_ending`.
-
-    `sessions` are the week's NYSE sessions; `digest_dates` the dates that have a stored digest.
-    `sleeve_logs` holds one entry per sleeve log that was checked: an empty tuple means none
-    was checked, which prints as such.
-    """
-
-    week_ending: date
-    generated_at: datetime
-    simulated: bool
-    sessions: tuple[date, ...]
-    digest_dates: tuple[date, ...]
-    alerts: tuple[AlertLine, ...]
-    overlay: VolTargetOverlay | None
-    sleeve_logs: tuple[SleeveLogCoverage, ...]
-    drift_readings: tuple[DriftReading, ...]
-    upcoming_rolls: tuple[UpcomingRoll, ...]
-    drift_threshold_pct: Decimal = Decimal("5")
-    roll_window_days: int = 14
-
-    def __post_init__(self):
-        _check_aware(self)
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting (deterministic: no clock, no locale)
-# --------------------------------------------------------------------------------------------
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, Decimal) and not value.is_finite())
 
 
 def _code(text: str) -> str:
     return f"`{text}`"
 
 
-def format_decimal(value: Decimal | int | None, places: int = 2) -> str:
-    """At least `places` decimals, more only when they are significant: 1.5 -> 1.50, 16.2353."""
-    if _missing(value):
-        return MISSING
-    value = Decimal(value)
-    if value == 0:
-        value = abs(value)  # no "-0.00"
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        return format(value.normalize(), "f")
-    return format(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP), "f")
-
-
-def format_signed_decimal(value: Decimal | None, places: int = 2) -> str:
-    """A difference with its sign: +0.28, -0.40, 0.00."""
-    if _missing(value):
-        return MISSING
-    text = format_decimal(value, places)
-    return text if text.startswith("-") or Decimal(text) == 0 else f"+{text}"
-
-
-def format_usd(value: Decimal | None, *, signed: bool = False) -> str:
-    """Dollars to the cent with thousands separators: $1,051,830.48; signed: +$1.50, -$88.00."""
-    if _missing(value):
-        return MISSING
-    cents = Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP)
-    body = f"${abs(cents):,.2f}"
-    if cents < 0:
-        return f"-{body}"
-    return f"+{body}" if signed and cents > 0 else body
-
-
-def format_percent(value: Decimal | None, *, fraction: bool = False, places: int = 2) -> str:
-    """A percentage to `places` decimals; `fraction=True` reads 0.092 as 9.20%."""
-    if _missing(value):
-        return MISSING
-    value = Decimal(value) * 100 if fraction else Decimal(value)
-    if value == 0:
-        value = abs(value)
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)}%"
-
-
-def _format_quantity(value: Decimal | int | None) -> str:
-    if _missing(value):
-        return MISSING
-    value = Decimal(value).normalize()
-    return format(abs(value) if value == 0 else value, "f")
-
-
-def format_day(value: date | None) -> str:
-    """A session with its weekday: `2026-01-14` (Wed)."""
+def _day(value: date | None) -> str:
+    """A session with its weekday, the date in backticks: `2026-01-14` (Wed)."""
     if value is None:
         return _code(MISSING)
-    return f"{_code(value.isoformat())} ({_WEEKDAYS[value.weekday()]})"
-
-
-def format_time(value: datetime | None) -> str:
-    """An aware time in New York, to the second, with its offset: 2026-01-12T16:22:15-05:00."""
-    if value is None:
-        return MISSING
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
-            f"Cannot show the naive time {value.isoformat()} in New York time; "
-            "pass a timezone-aware datetime."
-        )
-    return value.astimezone(NEW_YORK).isoformat(timespec="seconds")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if abs(count) == 1 else f"{count} {word}s"
-
-
-def format_countdown(sessions: int | None, calendar_days: int | None) -> str:
-    """"3 sessions (5 calendar days)", "due today", "overdue by 1 session (3 calendar days)"."""
-    if sessions == 0:
-        return "due today"
-    session_text = f"{MISSING} sessions" if sessions is None else _plural(abs(sessions), "session")
-    days_text = MISSING if calendar_days is None else _plural(abs(calendar_days), "calendar day")
-    countdown = sessions if sessions is not None else calendar_days
-    prefix = "overdue by " if countdown is not None and countdown < 0 else ""
-    return f"{prefix}{session_text} ({days_text})"
+    return f"{_code(value.isoformat())} ({formats.WEEKDAYS[value.weekday()]})"
 
 
 def _source(source: str | None) -> str:
@@ -498,13 +109,13 @@ def _data_status(status: str | None, reason: str) -> str:
 
 def _run_line(as_of: datetime | None, source: str | None, status: str | None, reason: str) -> str:
     return (
-        f"- As of: {_code(format_time(as_of))} ({_source(source)}) | "
+        f"- As of: {_code(formats.iso_moment(as_of))} ({_source(source)}) | "
         f"Data: {_data_status(status, reason)}"
     )
 
 
 def _header(title: str, generated_at: datetime, simulated: bool) -> list[str]:
-    lines = [f"# {title}", "", f"Generated: {_code(format_time(generated_at))}"]
+    lines = [f"# {title}", "", f"Generated: {_code(formats.iso_moment(generated_at))}"]
     if simulated:
         lines += ["", SIMULATED_BANNER]
     return lines
@@ -526,25 +137,25 @@ def _days_between(start: date, end: date | None) -> int | None:
 def _overlay_lines(overlay: VolTargetOverlay | None) -> list[str]:
     if overlay is None:
         return [f"- Multiplier: {_code(MISSING)} (no vol-target state)"]
-    line = f"- As of session: {format_day(overlay.as_of_session)}, {_source(overlay.source)}"
+    line = f"- As of session: {_day(overlay.as_of_session)}, {_source(overlay.source)}"
     if overlay.is_stale:
         if overlay.sessions_old is None:
             age = "age unknown"
         else:
-            age = f"{_plural(overlay.sessions_old, 'session')} old"
+            age = f"{formats.plural(overlay.sessions_old, 'session')} old"
         line += f" (stale: {age})"
     return [
-        f"- Multiplier: {_code(format_decimal(overlay.multiplier))} | "
-        f"Realised vol: {_code(format_percent(overlay.realized_vol, fraction=True))}",
+        f"- Multiplier: {_code(formats.decimal(overlay.multiplier))} | "
+        f"Realised vol: {_code(formats.percent(overlay.realized_vol, fraction=True))}",
         line,
     ]
 
 
 def _index_line(name: str, level: IndexLevel | None) -> str:
-    if level is None or _missing(level.value):
+    if level is None or is_missing(level.value):
         return f"- {name}: {_code(MISSING)}"
     as_of = level.as_of.isoformat() if level.as_of else MISSING
-    value = _code(format_decimal(level.value))
+    value = _code(formats.decimal(level.value))
     return f"- {name}: {value} (as of {as_of}, {_source(level.source)})"
 
 
@@ -563,15 +174,15 @@ def _exit_check(cs: CalendarSpreadSleeve) -> str:
             ("stop", cs.stop_loss_level),
             ("take-profit", cs.take_profit_level),
         )
-        absent = [name for name, value in levels if _missing(value)]
+        absent = [name for name, value in levels if is_missing(value)]
         return f"- Exit check: {_code('not evaluated')} ({', '.join(absent)} missing)"
     if not valid:
         return (
             f"- Exit check: {_code('levels invalid: not evaluated')} (the stop must sit below "
-            f"the entry spread {format_decimal(cs.entry_spread)} and the take-profit above it; "
+            f"the entry spread {formats.decimal(cs.entry_spread)} and the take-profit above it; "
             "correct the position config)"
         )
-    if _missing(cs.current_spread):
+    if is_missing(cs.current_spread):
         return f"- Exit check: {_code('not evaluated')} (current spread missing)"
 
     def hit(flag: bool | None) -> str:
@@ -585,25 +196,25 @@ def _calendar_spread_lines(cs: CalendarSpreadSleeve | None, trading_date: date) 
         return [f"- State: {_code(MISSING)} (no VRP-CS monitor run)"]
     spread = cs.current_spread
     stop, tp = cs.stop_loss_level, cs.take_profit_level
-    stop_distance = None if _missing(spread) or _missing(stop) else spread - stop
-    tp_distance = None if _missing(spread) or _missing(tp) else tp - spread
+    stop_distance = None if is_missing(spread) or is_missing(stop) else spread - stop
+    tp_distance = None if is_missing(spread) or is_missing(tp) else tp - spread
     score = cs.gate_score
-    gate_score = "" if _missing(score) else f" (score {_code(format_decimal(score))})"
-    pnl = _code(format_usd(cs.pnl_usd, signed=True))
+    gate_score = "" if is_missing(score) else f" (score {_code(formats.decimal(score))})"
+    pnl = _code(formats.usd(cs.pnl_usd, with_sign=True))
     roll_by = cs.roll_by
-    countdown = format_countdown(cs.sessions_to_roll, _days_between(trading_date, roll_by))
+    countdown = formats.countdown(cs.sessions_to_roll, _days_between(trading_date, roll_by))
     return [
-        f"- Legs: {_code(_legs(cs))} | Quantity: {_code(_format_quantity(cs.quantity))}",
-        f"- Entry spread: {_code(format_decimal(cs.entry_spread))} | "
-        f"Current spread: {_code(format_decimal(spread))} | P&L: {pnl}",
+        f"- Legs: {_code(_legs(cs))} | Quantity: {_code(formats.quantity(cs.quantity))}",
+        f"- Entry spread: {_code(formats.decimal(cs.entry_spread))} | "
+        f"Current spread: {_code(formats.decimal(spread))} | P&L: {pnl}",
         f"- Gate: {_code(cs.gate_state or MISSING)}{gate_score}",
-        f"- Stop-loss: {_code(format_decimal(stop))} | "
-        f"distance (spread - stop): {_code(format_signed_decimal(stop_distance))}",
-        f"- Take-profit: {_code(format_decimal(tp))} | "
-        f"distance (TP - spread): {_code(format_signed_decimal(tp_distance))}",
+        f"- Stop-loss: {_code(formats.decimal(stop))} | "
+        f"distance (spread - stop): {_code(formats.signed(stop_distance))}",
+        f"- Take-profit: {_code(formats.decimal(tp))} | "
+        f"distance (TP - spread): {_code(formats.signed(tp_distance))}",
         _exit_check(cs),
-        f"- Roll-by: {format_day(roll_by)} | {_code(countdown) if roll_by else _code(MISSING)}",
-        f"- Settlement: {format_day(cs.settlement_date)}",
+        f"- Roll-by: {_day(roll_by)} | {_code(countdown) if roll_by else _code(MISSING)}",
+        f"- Settlement: {_day(cs.settlement_date)}",
         _run_line(cs.as_of, cs.source, cs.data_status, cs.data_status_reason),
     ]
 
@@ -611,7 +222,7 @@ def _calendar_spread_lines(cs: CalendarSpreadSleeve | None, trading_date: date) 
 def _vix_gated_lines(erp: VixGatedSpySleeve | None) -> list[str]:
     if erp is None:
         return [f"- State: {_code(MISSING)} (no VRP-ERP monitor run)"]
-    actual = f"{_code(_format_quantity(erp.actual_shares))}"
+    actual = f"{_code(formats.quantity(erp.actual_shares))}"
     if erp.actual_shares is not None:
         actual += f" (from {_source(erp.actual_source)})"
     if erp.rebalance is None:
@@ -621,9 +232,9 @@ def _vix_gated_lines(erp: VixGatedSpySleeve | None) -> list[str]:
         if erp.rebalance_reasons:
             rebalance += f" ({'; '.join(erp.rebalance_reasons)})"
     return [
-        f"- VIX: {_code(format_decimal(erp.vix))} | Regime: {_code(erp.regime or MISSING)}",
-        f"- Target: {_code(_format_quantity(erp.target_shares))} shares | Actual: {actual}",
-        f"- Drift: {_code(format_percent(erp.drift_pct))} | Rebalance: {rebalance}",
+        f"- VIX: {_code(formats.decimal(erp.vix))} | Regime: {_code(erp.regime or MISSING)}",
+        f"- Target: {_code(formats.quantity(erp.target_shares))} shares | Actual: {actual}",
+        f"- Drift: {_code(formats.percent(erp.drift_pct))} | Rebalance: {rebalance}",
         _run_line(erp.as_of, erp.source, erp.data_status, erp.data_status_reason),
     ]
 
@@ -631,21 +242,21 @@ def _vix_gated_lines(erp: VixGatedSpySleeve | None) -> list[str]:
 def _dual_momentum_lines(dm: DualMomentumSleeve | None) -> list[str]:
     if dm is None:
         return [f"- State: {_code(MISSING)} (no DM state)"]
-    lines = [f"- Next rebalance: {format_day(dm.next_rebalance)}"]
+    lines = [f"- Next rebalance: {_day(dm.next_rebalance)}"]
     if dm.last_plan_date is None:
         lines.append(f"- Last plan: {_code('no plan yet')}")
     else:
         status = _code(dm.last_plan_status or MISSING)
-        lines.append(f"- Last plan: {format_day(dm.last_plan_date)} | Status: {status}")
+        lines.append(f"- Last plan: {_day(dm.last_plan_date)} | Status: {status}")
         if dm.selected:
             weights = ", ".join(
-                f"{_code(etf.symbol)} {_code(format_percent(etf.weight, fraction=True))}"
+                f"{_code(etf.symbol)} {_code(formats.percent(etf.weight, fraction=True))}"
                 for etf in dm.selected
             )
             lines.append(f"- Selected: {weights}")
         else:
             lines.append(f"- Selected: {_code('none')} (the plan holds no ETF)")
-    lines.append(f"- Vol multiplier: {_code(format_decimal(dm.vol_multiplier))}")
+    lines.append(f"- Vol multiplier: {_code(formats.decimal(dm.vol_multiplier))}")
     return lines
 
 
@@ -655,7 +266,7 @@ def _positions_lines(report: PositionsReport | None) -> list[str]:
             f"- Positions: {_code(MISSING)} (not read)",
             f"- Reconciliation: {_code('not checked')} (no positions)",
         ]
-    lines = [f"- As of: {_code(format_time(report.as_of))} ({_source(report.source)})"]
+    lines = [f"- As of: {_code(formats.iso_moment(report.as_of))} ({_source(report.source)})"]
     if not report.positions:
         lines.append(f"- Positions: {_code('none held')}")
     by_sleeve: dict[str | None, list[PositionLine]] = {}
@@ -664,8 +275,8 @@ def _positions_lines(report: PositionsReport | None) -> list[str]:
     for sleeve, held in by_sleeve.items():
         lines.append(f"- {sleeve or 'Not attributed to a sleeve'}:")
         lines += [
-            f"  - {_code(p.symbol)}: qty {_code(_format_quantity(p.quantity))} @ "
-            f"{_code(format_decimal(p.avg_cost_per_unit))} per unit"
+            f"  - {_code(p.symbol)}: qty {_code(formats.quantity(p.quantity))} @ "
+            f"{_code(formats.decimal(p.avg_cost_per_unit))} per unit"
             for p in held
         ]
     lines += _reconciliation_lines(report.reconciliation)
@@ -678,13 +289,13 @@ def _reconciliation_lines(recon: Reconciliation | None) -> list[str]:
     if not recon.checked:
         reason = recon.not_checked_reason or "reason not recorded"
         return [f"- Reconciliation: {_code('not checked')} ({reason})"]
-    where = f"as of {format_time(recon.as_of)}, {_source(recon.source)}"
+    where = f"as of {formats.iso_moment(recon.as_of)}, {_source(recon.source)}"
     if not recon.breaks:
         return [f"- Reconciliation: {_code('matches the broker')} ({where})"]
-    lines = [f"- Reconciliation: {_code(_plural(len(recon.breaks), 'break'))} ({where})"]
+    lines = [f"- Reconciliation: {_code(formats.plural(len(recon.breaks), 'break'))} ({where})"]
     lines += [
-        f"  - {_code(b.symbol)}: broker {_code(_format_quantity(b.broker_quantity))}, "
-        f"fills {_code(_format_quantity(b.fills_quantity))}"
+        f"  - {_code(b.symbol)}: broker {_code(formats.quantity(b.broker_quantity))}, "
+        f"fills {_code(formats.quantity(b.fills_quantity))}"
         for b in recon.breaks
     ]
     return lines
@@ -693,12 +304,11 @@ def _reconciliation_lines(recon: Reconciliation | None) -> list[str]:
 def _calendar_lines(week: WeekAhead | None) -> list[str]:
     if week is None:
         return [f"- Calendar: {_code(MISSING)}"]
-    sessions = ", ".join(format_day(s) for s in week.sessions) if week.sessions else _code(MISSING)
+    sessions = ", ".join(_day(s) for s in week.sessions) if week.sessions else _code(MISSING)
     lines = [f"- Sessions: {sessions}"]
-    kinds = list(CALENDAR_EVENT_KINDS)
-    events = sorted(week.events, key=lambda e: (e.on, kinds.index(e.kind)))
+    events = sorted(week.events, key=lambda e: (e.on, CALENDAR_EVENT_KINDS.index(e.kind)))
     lines += [
-        f"- {format_day(e.on)} {CALENDAR_EVENT_KINDS[e.kind]}: {e.description}" for e in events
+        f"- {_day(e.on)} {CALENDAR_EVENT_LABELS[e.kind]}: {e.description}" for e in events
     ]
     if not events:
         lines.append("- No roll-by, settlement, DM rebalance or market closure in this window")
@@ -706,7 +316,7 @@ def _calendar_lines(week: WeekAhead | None) -> list[str]:
 
 
 def _sorted_alerts(alerts: Iterable[AlertLine]) -> list[AlertLine]:
-    return sorted(alerts, key=lambda a: ALERT_SEVERITIES[a.severity][0])  # stable within a severity
+    return sorted(alerts, key=lambda a: ALERT_SEVERITIES.index(a.severity))  # stable within a severity
 
 
 def _alert_lines(alerts: Iterable[AlertLine], *, with_dates: bool = False) -> list[str]:
@@ -715,7 +325,7 @@ def _alert_lines(alerts: Iterable[AlertLine], *, with_dates: bool = False) -> li
         return ["- None"]
     lines = []
     for alert in ordered:
-        line = f"- {ALERT_SEVERITIES[alert.severity][1]} {_code(alert.code)}: {alert.message}"
+        line = f"- {SEVERITY_MARKERS[alert.severity]} {_code(alert.code)}: {alert.message}"
         if with_dates:
             seen = [d.isoformat() for d in (alert.first_seen_on, alert.last_seen_on) if d]
             notes = [f"seen {' to '.join(dict.fromkeys(seen))}"] if seen else []
@@ -754,12 +364,12 @@ def _weekly_digest_lines(review: WeeklyReviewSnapshot) -> list[str]:
         return [f"- Sessions: {_code(MISSING)} (the week's sessions were not given)"]
     have = set(review.digest_dates)
     lines = [
-        f"- {format_day(session)}: digest" if session in have
-        else f"- {format_day(session)}: {_code(MISSING)} (no digest for this session)"
+        f"- {_day(session)}: digest" if session in have
+        else f"- {_day(session)}: {_code(MISSING)} (no digest for this session)"
         for session in sorted(review.sessions)
     ]
     extra = sorted(have - set(review.sessions))
-    lines += [f"- {format_day(d)}: digest (not an NYSE session of this week)" for d in extra]
+    lines += [f"- {_day(d)}: digest (not an NYSE session of this week)" for d in extra]
     missing_count = len(set(review.sessions) - have)
     lines.append(
         f"- Digests missing: {_code(str(missing_count))} of {len(review.sessions)} sessions"
@@ -780,7 +390,7 @@ def _sleeve_log_lines(coverage: tuple[SleeveLogCoverage, ...]) -> list[str]:
     lines = []
     for log in coverage:
         if log.missing_sessions:
-            days = ", ".join(format_day(d) for d in sorted(log.missing_sessions))
+            days = ", ".join(_day(d) for d in sorted(log.missing_sessions))
             lines.append(f"- {log.sleeve}: missing {days}")
         else:
             lines.append(f"- {log.sleeve}: {_code('complete')}")
@@ -790,15 +400,15 @@ def _sleeve_log_lines(coverage: tuple[SleeveLogCoverage, ...]) -> list[str]:
 def _drift_lines(review: WeeklyReviewSnapshot) -> list[str]:
     threshold = review.drift_threshold_pct
     flagged = [
-        r for r in review.drift_readings if _missing(r.drift_pct) or r.drift_pct > threshold
+        r for r in review.drift_readings if is_missing(r.drift_pct) or r.drift_pct > threshold
     ]
     if not review.drift_readings:
         return [f"- Drift: {_code(MISSING)} (no drift readings this week)"]
     if not flagged:
-        return [f"- None above {_format_quantity(threshold)}%"]
+        return [f"- None above {formats.quantity(threshold)}%"]
     return [
-        f"- {format_day(r.session)} {r.sleeve}: {_code(format_percent(r.drift_pct))}"
-        + (" (drift not recorded)" if _missing(r.drift_pct) else "")
+        f"- {_day(r.session)} {r.sleeve}: {_code(formats.percent(r.drift_pct))}"
+        + (" (drift not recorded)" if is_missing(r.drift_pct) else "")
         for r in sorted(flagged, key=lambda r: (r.session, r.sleeve))
     ]
 
@@ -812,9 +422,9 @@ def _roll_lines(review: WeeklyReviewSnapshot) -> list[str]:
     if not due:
         return [f"- None within {review.roll_window_days} calendar days"]
     return [
-        f"- {format_day(r.roll_by)} {r.description}: "
-        f"{_code(format_countdown(r.sessions_to_roll, (r.roll_by - review.week_ending).days))} | "
-        f"settlement {format_day(r.settlement_date)}"
+        f"- {_day(r.roll_by)} {r.description}: "
+        f"{_code(formats.countdown(r.sessions_to_roll, (r.roll_by - review.week_ending).days))} | "
+        f"settlement {_day(r.settlement_date)}"
         for r in due
     ]
 
@@ -823,7 +433,7 @@ def render_weekly_review(review: WeeklyReviewSnapshot) -> str:
     """The Friday review as markdown: the week's digests, alerts and what needs attention next."""
     title = f"DSP-100K Weekly Review — week ending {review.week_ending.isoformat()}"
     lines = _header(title, review.generated_at, review.simulated)
-    threshold = f"{_format_quantity(review.drift_threshold_pct)}%"
+    threshold = f"{formats.quantity(review.drift_threshold_pct)}%"
     lines += _section("Digests", _weekly_digest_lines(review))
     lines += _section("Alerts this week", _alert_lines(review.alerts, with_dates=True))
     lines += _section("Vol-Target Overlay freshness", _weekly_overlay_lines(review.overlay))

@@ -1,13 +1,17 @@
 """digests.alert_rules: DECISIONS §6 alerts from stored runs, logs, positions and states."""
 
+import ast
+import inspect
 from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from digests.alert_rules import NotASessionError, evaluate_alerts
-from dspops.core.alerts import raise_alert
+from digests import alert_rules
+from digests.alert_rules import CODES, NotASessionError, evaluate_alerts
+from dspops.core.alerts import REGISTRY, raise_alert
+from dspops.core.errors import OperatorError
 from dspops.core.models import Alert
 from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from dspops.core import vx
@@ -133,10 +137,33 @@ def test_alerts_raised_by_other_services_are_left_alone(booted):
     assert set(open_alerts("reconciliation_break")) == {"VXMZ6"} and set(open_alerts("orphan_leg")) == {"VXMF7"}
 
 
+def test_every_code_the_rules_raise_or_resolve_is_declared_and_registered():
+    tree = ast.parse(inspect.getsource(alert_rules))
+    literals = set()
+    for node in ast.walk(tree):
+        # result.add("code", ...), result.evaluated.add("code") and RuleResult(evaluated={"code", ...})
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add":
+            if node.args and isinstance(node.args[0], ast.Constant):
+                literals.add(node.args[0].value)
+        if isinstance(node, ast.keyword) and node.arg == "evaluated" and isinstance(node.value, ast.Set):
+            literals |= {element.value for element in node.value.elts}
+        # the stop and take-profit rules are a table: checks = (("cs_stop_loss", ...), ...)
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["checks"]:
+            literals |= {row.elts[0].value for row in node.value.elts}
+    assert literals == set(CODES)
+    assert set(CODES) <= set(REGISTRY)
+
+
+def test_an_undeclared_code_is_refused():
+    with pytest.raises(ValueError, match="not one of the digest rules' CODES"):
+        alert_rules.RuleResult().add("reconciliation_break", "critical", "VXMZ6", "broker -1, fills 0")
+
+
 def test_a_date_that_is_not_an_nyse_session_is_refused(booted):
     with pytest.raises(NotASessionError, match=r"2026-11-28 is not an NYSE session \(Saturday\); "
-                                               r"the previous session is 2026-11-27"):
+                                               r"the previous session is 2026-11-27") as refused:
         evaluate_alerts(trading_date=date(2026, 11, 28))
+    assert isinstance(refused.value, OperatorError)  # an entry point shows it to the operator
     assert not Alert.objects.exists()
 
 
@@ -152,6 +179,7 @@ def test_levels_on_the_wrong_sides_are_critical_and_neither_is_reported_as_hit(b
     assert alert.severity == "critical"
     assert "stop-loss 2.04 / take-profit 0.82 around the entry spread 1.63" in alert.message
     assert "Fix the position config" in alert.message
+    assert "(log of 2026-11-24 09:00 ET)" in alert.message  # New York time, labelled ET (dspops.core.formats)
     assert not open_alerts("cs_take_profit") and not open_alerts("cs_stop_loss")
 
 
@@ -266,7 +294,9 @@ def test_an_unattributed_fill_is_a_warning_until_it_gets_a_sleeve(booted):
     fill = Fill.objects.create(instrument=spy, side="BUY", quantity=D("10"), price=D("664.20"),
                                executed_at=evening(MON), exec_id="0001.01", source="manual")
     evaluate(MON)
-    assert "Set its sleeve" in open_alerts("fill_unattributed")["0001.01"].message
+    message = open_alerts("fill_unattributed")["0001.01"].message
+    assert "Set its sleeve" in message
+    assert "BUY 10 " in message and " @ 664.20, 2026-11-23 16:30 ET)" in message  # the price to the tick
 
     Fill.objects.filter(pk=fill.pk).update(sleeve=Sleeve.objects.get(code="VRP_ERP"))
     evaluate(TUE)

@@ -7,13 +7,16 @@ sides of the entry.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
 
-from digests.render import (
+from digests.render import render_digest, render_weekly_review
+from digests.snapshot import (
     AlertLine,
     CalendarEvent,
     CalendarSpreadSleeve,
@@ -32,11 +35,8 @@ from digests.render import (
     VolTargetOverlay,
     WeekAhead,
     WeeklyReviewSnapshot,
-    format_decimal,
-    format_usd,
-    render_digest,
-    render_weekly_review,
 )
+from dspops.core import formats
 
 D = Decimal
 UTC = timezone.utc
@@ -399,7 +399,7 @@ def test_an_unknown_alert_severity_is_refused():
     ],
 )
 def test_usd_has_a_sign_two_decimals_and_thousands_separators(value, signed, expected):
-    assert format_usd(value, signed=signed) == expected
+    assert formats.usd(value, with_sign=signed) == expected
 
 
 @pytest.mark.parametrize(
@@ -407,7 +407,15 @@ def test_usd_has_a_sign_two_decimals_and_thousands_separators(value, signed, exp
     [(D("1.5"), "1.50"), (D("16.2353"), "16.2353"), (D("1.0900"), "1.09"), (D("-0.00"), "0.00"), (D("NaN"), "missing")],
 )
 def test_prices_have_two_places_unless_more_are_significant(value, expected):
-    assert format_decimal(value) == expected
+    assert formats.decimal(value) == expected
+
+
+def test_the_snapshot_and_the_renderer_are_pure_python():
+    # No Django, no app models, no I/O library: importing them alone loads only the kernel's pure helpers.
+    code = ("import sys, digests.render, digests.snapshot; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'sleeves', 'rolls'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_rendering_twice_gives_the_same_text():
