@@ -14,7 +14,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from dspops.core import clock, vx
+from dspops.core import clock, formats, vx
 from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
@@ -380,7 +380,7 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
                                      quantity=data["quantity"], price=data["price"], executed_at=data["executed_at"],
                                      user=request.user)
-        text = f"Recorded {side} {data['quantity']} {instrument} @ {data['price']} ({ticket} ticket)"
+        text = f"Recorded {side} {data['quantity']} {instrument} @ {formats.price(data['price'])} ({ticket} ticket)"
         return _Done(text + ".", text)
 
     def _pull_fills(self, request, attempt) -> _Done:
@@ -389,7 +389,7 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
             return _Done("IBKR reports no new fills on the roll's legs since execution began.",
                          "Pulled fills from IBKR: none new", messages.WARNING)
         text = f"Pulled {len(pulled)} fill(s) from IBKR: " + "; ".join(
-            f"{f.side} {f.quantity} {f.instrument} @ {f.price} ({f.ticket})" for f in pulled)
+            f"{f.side} {f.quantity} {f.instrument} @ {formats.price(f.price)} ({f.ticket})" for f in pulled)
         return _Done(text + ".", text)
 
     def _verify(self, request, attempt) -> _Done:

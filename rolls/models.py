@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds, calendars
+from dspops.core import bounds, calendars, formats
 from dspops.core.fields import PriceField
 from dspops.core.models import Instrument
 # The states are declared once, in rolls.roll_states; RollState and OPEN_ROLL_STATES are also read from here.
@@ -199,4 +199,4 @@ class RollLegFill(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.ticket}: {self.side} {self.quantity} {self.instrument} @ {self.price}"
+        return f"{self.ticket}: {self.side} {self.quantity} {self.instrument} @ {formats.price(self.price)}"
