@@ -1,6 +1,6 @@
 """Sleeves, their settings, fills, monitor runs and the sleeve logs."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,10 +9,19 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds, calendars
+from dspops.core import bounds, calendars, formats
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
+
+
+def _logged(moment: datetime) -> str:
+    """When a log row was written, in ET; a time no zone can convert (a row stored before the bounds, year 1
+    or 9999) as its UTC text, labelled, so its admin page still opens."""
+    try:
+        return formats.moment(moment)
+    except (OverflowError, ValueError):
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 class SleeveCode(models.TextChoices):
@@ -162,7 +171,7 @@ class Fill(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.side} {self.quantity.normalize():f} {self.instrument} @ {self.price.normalize():f}"
+        return f"{self.side} {formats.quantity(self.quantity)} {self.instrument} @ {formats.price(self.price)}"
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -303,7 +312,7 @@ class VrpCsLogEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"VRP-CS {self.logged_at:%Y-%m-%d %H:%M} spread {self.spread}"
+        return f"VRP-CS {_logged(self.logged_at)} spread {formats.price(self.spread)}"
 
 
 class VrpErpLogEntry(models.Model):
@@ -345,7 +354,7 @@ class VrpErpLogEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"VRP-ERP {self.logged_at:%Y-%m-%d %H:%M} {self.regime}"
+        return f"VRP-ERP {_logged(self.logged_at)} {self.regime}"
 
 
 class VolTargetState(models.Model):
@@ -447,7 +456,7 @@ class LegacyTrade(models.Model):
         verbose_name = "legacy order record"
 
     def __str__(self):
-        return f"{self.logged_at:%Y-%m-%d %H:%M} {self.action} ({self.mode})"
+        return f"{_logged(self.logged_at)} {self.action} ({self.mode})"
 
 
 class DmTarget(models.Model):
