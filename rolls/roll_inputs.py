@@ -171,7 +171,7 @@ class RollContext:
     positions_source: str = ""
     # Is CFE in its regular trading hours at `now` (its exchange calendar)? None: not known, which fails.
     cfe_open: bool | None = None
-    cfe_hours: str = ""  # what the calendar says, e.g. "XCBF open: session 2026-12-01, closes 16:15 ET"
+    cfe_hours: str = ""  # what the calendar says: calendars.market_hours(now, exchange=CFE).describe()
 
     def __post_init__(self) -> None:
         if not isinstance(self.now, datetime) or self.now.utcoffset() is None:

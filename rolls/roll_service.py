@@ -28,6 +28,7 @@ from rolls.roll_states import OPEN_ROLL_STATES, RollState
 from sleeves.fill_import import FillImportError, sync_fills
 from sleeves.models import Fill, FillSource, SignalState, SpreadPosition, default_levels, validate_spread_levels
 from sleeves.selectors import sleeve_settings
+from sleeves.strategies import GateState
 
 log = logging.getLogger("dspops.rolls")
 
@@ -296,9 +297,9 @@ def _gate(now: datetime) -> tuple[str, str]:
     state = SignalState.objects.filter(sleeve__code="VRP_CS", name="gate").first()
     session = clock.current_session(now)
     if state is None:
-        return "UNKNOWN", "no gate state recorded: run the VRP-CS monitor first"
+        return GateState.UNKNOWN.value, "no gate state recorded: run the VRP-CS monitor first"
     if state.last_session < session:
-        return "UNKNOWN", f"gate last evaluated {state.last_session}; run the VRP-CS monitor today"
+        return GateState.UNKNOWN.value, f"gate last evaluated {state.last_session}; run the VRP-CS monitor today"
     return state.state, f"VRP-CS monitor, session {state.last_session}"
 
 
