@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
+from dspops.core import formats  # pure: no Django, no I/O
 from sleeves.strategies import (
     DATA_OK,
     DATA_UNAVAILABLE,
@@ -292,8 +293,8 @@ def plan(inputs: DmInputs, settings: DmSettings) -> DmPlan:
         if notional < settings.min_order_notional:
             dropped.append(DmDroppedOrder(
                 symbol, side, abs(delta), notional,
-                f"{side} {abs(delta)} {symbol} is ${notional}, "
-                f"below the ${plain(settings.min_order_notional)} minimum order",
+                f"{side} {abs(delta)} {symbol} is {formats.usd(notional)}, "
+                f"below the {formats.usd(settings.min_order_notional)} minimum order",
             ))
         else:
             tickets.append(DmTicket(symbol, side, abs(delta), prices[symbol], notional))

@@ -166,7 +166,7 @@ def test_orders_below_the_minimum_notional_are_dropped_and_reported(price, curre
     assert [(d.symbol, d.side, d.quantity, d.notional_usd) for d in result.dropped] == dropped
     for order in result.dropped:
         assert order.reason == (
-            f"{order.side} {order.quantity} PDBC is ${order.notional_usd}, below the $100 minimum order")
+            f"{order.side} {order.quantity} PDBC is ${order.notional_usd}, below the $100.00 minimum order")
 
 
 def test_sells_come_before_buys_and_turnover_counts_the_tickets():
