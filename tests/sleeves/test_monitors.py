@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -142,6 +143,15 @@ def test_cs_with_explicit_values_gives_the_issue_example(spread):
     assert VrpCsLogEntry.objects.get().pnl_usd == D("-88.00")
 
 
+def test_cs_readable_report_says_money_prices_and_the_countdown_the_one_way(spread):
+    code, out = command("vrp_cs_monitor", "--vix", "16.24", "--vvix", "91.86", "--vx1", "17.10", "--vx2", "17.85")
+    assert code == 0
+    assert "VIX 16.24  VVIX 91.86  VX1 17.10  VX2 17.85" in out
+    assert "spread 0.75 pts vs entry 1.63 pts: P&L -$88.00" in out  # the sign before the symbol (formats.usd)
+    assert "stop 0.81 pts hit=True" in out
+    assert re.search(r"roll by \d{4}-\d\d-\d\d: (\d+ sessions? \(\d+ calendar days?\)|due today)", out)
+
+
 def test_cs_quantity_is_honoured(spread):
     SpreadPosition.objects.filter(pk=spread.pk).update(quantity=2)
     outcome = run_vrp_cs_monitor(vix=D("16.24"), vvix=D("91.86"), vx1=D("17.10"), vx2=D("17.85"), now=NOW)
@@ -151,7 +161,7 @@ def test_cs_quantity_is_honoured(spread):
 def test_cs_countdown_is_in_sessions_with_calendar_days_beside_it(spread):
     outcome = run_vrp_cs_monitor(vix=D("16"), vvix=D("90"), vx1=D("17.4"), vx2=D("18.5"), now=NOW, log_run=False)
     assert (outcome.payload["sessions_to_roll"], outcome.payload["days_to_roll"]) == (
-        calendars.sessions_until(date(2026, 11, 24), spread.roll_by, exchange="XCBF"),
+        calendars.sessions_until(date(2026, 11, 24), spread.roll_by, exchange=calendars.CFE),
         (spread.roll_by - date(2026, 11, 24)).days)
 
 
