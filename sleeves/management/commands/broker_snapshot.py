@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dspops.core import formats
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core.errors import OperatorError
 from sleeves.selectors import watched_instruments
 
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
                 if time.monotonic() >= deadline:
                     raise CommandError(f"The broker could not be read; nothing was stored. {exc}", returncode=3) from None
                 time.sleep(1)
+            except OperatorError as exc:  # not the broker (a setting the watch list needs): waiting will not help
+                raise CommandError(f"Nothing was stored. {exc}") from None
         mark = " (SIMULATED BROKER)" if snapshot.simulated else ""
         self.stdout.write(f"{snapshot.account}{mark} at {formats.moment(snapshot.as_of, seconds=True)}: "
                           f"NLV {formats.usd(snapshot.net_liquidation)}, "

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dspops.core import calendars, clock, formats
 from dspops.core.calendars import NEW_YORK
-from sleeves.fill_import import FillImportError, sync_fills
+from dspops.core.errors import OperatorError
+from sleeves.fill_import import sync_fills
 
 
 def parse_since(text: str) -> datetime:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         since = since or previous_session_start()
         try:
             report = sync_fills(since=since, role="shell", triggered_by="command")
-        except FillImportError as exc:
+        except OperatorError as exc:  # FillImportError: the broker could not be read, or an execution refused
             raise CommandError(str(exc)) from None
         broker = "simulated broker" if report.simulated else "IBKR"
         self.stdout.write(
