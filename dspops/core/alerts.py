@@ -24,7 +24,11 @@ alert_raised = Signal()
 
 @dataclass(frozen=True)
 class AlertKind:
-    """One alert code: what it is called, how serious it usually is, what to do, and what clears it."""
+    """One alert code: what it is called, how serious it usually is, what to do, and what clears it.
+
+    `severity` is the default; a rule may raise the same code more severely as it gets worse (a roll
+    due today, a gate CLOSED rather than REDUCE), and says so by passing the severity.
+    """
 
     code: str
     title: str
@@ -40,13 +44,13 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
               "the config's stop is below and its take-profit above the entry spread"),
     AlertKind("cs_stop_loss", "VRP-CS spread at or below its stop", Severity.CRITICAL,
               "Close the spread (both legs) as the runbook says.", "the spread is back above the stop"),
-    AlertKind("cs_take_profit", "VRP-CS spread at or above its take-profit", Severity.WARNING,
+    AlertKind("cs_take_profit", "VRP-CS spread at or above its take-profit", Severity.CRITICAL,
               "Take the profit: close the spread (both legs).", "the spread is back below the take-profit"),
     AlertKind("cs_gate", "VRP-CS gate not OPEN", Severity.WARNING,
               "Do not open or roll into a new spread while the gate is not OPEN.", "the gate is OPEN again"),
     AlertKind("monitor_run_missing", "A monitor did not run", Severity.WARNING,
               "Run the monitor from the dashboard or its command.", "the monitor has a run for the session"),
-    AlertKind("monitor_data_unavailable", "A monitor had no data", Severity.CRITICAL,
+    AlertKind("monitor_data_unavailable", "A monitor had no data", Severity.WARNING,
               "Check the broker connection and the missing inputs, then run the monitor again.",
               "the monitor's latest run has its data"),
     AlertKind("data_stale", "An input is stale", Severity.WARNING,
