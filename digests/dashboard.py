@@ -1,6 +1,7 @@
 """What the dashboard shows: read-only selectors over the stored runs, positions and alerts.
 
-Nothing here recomputes a monitor's answer; it shows the latest stored run of each kind.
+Nothing here recomputes a monitor's answer; it shows the latest stored run of each kind. Its task
+buttons come from the task registry (dspops/tasks.py), which the site's admin adds.
 """
 
 from __future__ import annotations
@@ -21,16 +22,6 @@ from sleeves.models import SpreadPosition
 from rolls.models import RollAttempt
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
 from sleeves.selectors import positions_by_sleeve, sleeve_settings
-
-# The buttons the dashboard offers: name -> (label, dotted task function).
-TASKS = {
-    "vrp_erp": ("Run the VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task"),
-    "vrp_cs": ("Run the VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task"),
-    "vol_target": ("Update the vol-target overlay", "sleeves.tasks.vol_target_task"),
-    "fill_sync": ("Sync fills from IBKR", "sleeves.tasks.fill_sync_task"),
-    "reconcile": ("Reconcile positions", "sleeves.tasks.reconcile_task"),
-    "digest": ("Run the daily digest", "digests.tasks.daily_digest_task"),
-}
 
 SEVERITY_ORDER = Case(When(severity="critical", then=Value(0)), When(severity="warning", then=Value(1)),
                       default=Value(2), output_field=IntegerField())
@@ -107,7 +98,6 @@ def dashboard_context(request) -> dict:
         "digest": digest,
         "digest_html": digest_html(digest),
         "can_run_tasks": request.user.has_perm("sleeves.run_tasks"),
-        "tasks": [(name, label) for name, (label, _) in TASKS.items()],
         "task": task_status(task_id) if task_id else None,
     }
 

@@ -5,9 +5,11 @@ the latest reconciliation run and broker snapshot, alerts, the roll calendar, th
 state) into a frozen ``DigestSnapshot``; it never recomputes a monitor's result. The renderer
 (digests.render) turns it into markdown.
 
-Live mode first refreshes the broker snapshot and runs the VRP-ERP and VRP-CS monitors live,
-then reads the same stored rows. A broker that cannot be reached degrades the digest to stored
-data with a critical ``broker_unavailable`` alert; it never aborts it.
+It never reads the broker and never runs a monitor. A live digest is a job of the site
+(dspops/jobs.py): one gateway session stores the broker snapshot and the VRP-ERP and VRP-CS
+monitor runs, then this module builds the digest from those stored rows, told what the job read
+(``LiveRefresh``). A broker that could not be reached degrades the digest to stored data with a
+critical ``broker_unavailable`` alert; it never aborts it.
 
 One digest per trading date (DECISIONS §6). Generating it again replaces the stored one,
 whatever its source: a legacy digest imported for that date is replaced too, and its markdown
@@ -46,7 +48,7 @@ from digests.alert_rules import (
 from dspops.core.alerts import raise_alert, resolve_alerts
 from dspops.core.models import Alert, Severity
 from digests.models import Digest, DigestSource
-from digests.render import (
+from digests.snapshot import (
     AlertLine,
     CalendarEvent,
     CalendarSpreadSleeve,
@@ -65,11 +67,9 @@ from digests.render import (
     VolTargetOverlay,
     WeekAhead,
     WeeklyReviewSnapshot,
-    render_digest,
-    render_weekly_review,
 )
+from digests.render import render_digest, render_weekly_review
 from dspops.core import calendars, clock
-from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
 from dspops.core.models import BrokerSnapshot, DataSource, SecType
 from dspops.core import vx
 from rolls.models import RollCycle
@@ -82,17 +82,19 @@ from sleeves.models import (
     VrpCsLogEntry,
     VrpErpLogEntry,
 )
-from sleeves.selectors import positions_by_sleeve, sleeve_settings, watched_instruments
+from sleeves.selectors import positions_by_sleeve, sleeve_settings
 
 __all__ = [
     "BROKER_UNAVAILABLE",
     "DigestError",
+    "LiveRefresh",
     "NotASessionError",
     "build_snapshot",
     "build_weekly_review",
     "digest_path",
     "generate_digest",
     "generate_weekly_review",
+    "live_session",
 ]
 
 log = logging.getLogger("dspops.digests")
@@ -108,13 +110,14 @@ class DigestError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# Live refresh
+# What the live job read
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LiveRefresh:
-    """What the live step did: the broker snapshot it stored, or why the broker was unavailable."""
+    """What the live job (dspops/jobs.py) read before the digest: the broker snapshot it stored, or why
+    the broker was unavailable. The digest itself never reads the broker nor runs a monitor."""
 
     snapshot: BrokerSnapshot | None
     error: str = ""
@@ -124,42 +127,39 @@ class LiveRefresh:
         return self.snapshot is None
 
 
-def refresh_live(*, trading_date: date, role: str, triggered_by: str = "digest",
-                 now: datetime | None = None) -> LiveRefresh:
-    """Read the broker (snapshot) and run the VRP monitors live, for the current session only
-    (today's, or on a closed day the last one: what the broker holds now is what it held at its close).
+def live_session(*, trading_date: date | None = None, now: datetime | None = None) -> date:
+    """The session a live digest is for: the current one (today's, or on a closed day the last one: what
+    the broker holds now is what it held at its close). Asked before the broker is read.
 
-    A broker that cannot be read raises the critical ``broker_unavailable`` alert and returns
-    a degraded LiveRefresh (stored data is used); one that answers resolves that alert.
+    Raises NotASessionError for a date that is not an NYSE session, DigestError for any other date than
+    the current session (a past digest can only be built from stored data).
     """
-    from sleeves.monitors import run_vrp_cs_monitor, run_vrp_erp_monitor
-
-    now = now or clock.now()
-    current = clock.current_session(now)
-    if trading_date != current:
+    current = clock.current_session(now or clock.now())
+    day = trading_date or current
+    require_session(day)
+    if day != current:
         raise DigestError(
-            f"Live mode reads the broker now, for the current session {current}; the digest of {trading_date} "
+            f"Live mode reads the broker now, for the current session {current}; the digest of {day} "
             "can only be built from stored data: drop --live."
         )
-    try:
-        snapshot = refresh_broker_snapshot(instruments=watched_instruments(), role=role, requested_by=triggered_by)
-    except (GatewayError, OSError, TimeoutError) as exc:
-        error = str(exc) or type(exc).__name__
-        log.warning("digest %s: broker unavailable, using stored data: %s", trading_date, error)
-        raise_alert(
-            code=BROKER_UNAVAILABLE, severity=Severity.CRITICAL, subject="", now=now,
-            message=(
-                f"The broker could not be read for the {trading_date} digest ({error}). The digest was built "
-                f"from stored data instead. Check that TWS / IB Gateway is running and logged in "
-                f"({settings.IB_HOST}:{settings.IB_PORT}), then run `python manage.py daily_digest --live` again."
-            ),
-        )
-        return LiveRefresh(snapshot=None, error=error)
-    resolve_alerts(code=BROKER_UNAVAILABLE, now=now)
-    # The monitors handle a broker that drops in between: their run is DATA UNAVAILABLE, with the reason.
-    run_vrp_erp_monitor(live=True, triggered_by=triggered_by, role=role)
-    run_vrp_cs_monitor(live=True, triggered_by=triggered_by, role=role)
-    return LiveRefresh(snapshot=snapshot)
+    return day
+
+
+def _record_broker_state(live: LiveRefresh, *, trading_date: date, now: datetime) -> None:
+    """A broker that could not be read raises the critical ``broker_unavailable`` alert (the digest is
+    built from stored data); one that answered resolves it."""
+    if not live.degraded:
+        resolve_alerts(code=BROKER_UNAVAILABLE, now=now)
+        return
+    log.warning("digest %s: broker unavailable, using stored data: %s", trading_date, live.error)
+    raise_alert(
+        code=BROKER_UNAVAILABLE, severity=Severity.CRITICAL, subject="", now=now,
+        message=(
+            f"The broker could not be read for the {trading_date} digest ({live.error}). The digest was built "
+            f"from stored data instead. Check that TWS / IB Gateway is running and logged in "
+            f"({settings.IB_HOST}:{settings.IB_PORT}), then run `python manage.py daily_digest --live` again."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,16 +399,13 @@ def _assemble(*, trading_date: date, now: datetime, live: LiveRefresh | None) ->
     return replace(snapshot, simulated=parts.simulated), parts
 
 
-def build_snapshot(*, trading_date: date, live: bool = False, role: str = "shell") -> DigestSnapshot:
+def build_snapshot(*, trading_date: date) -> DigestSnapshot:
     """The digest of ``trading_date`` as a frozen snapshot, from stored rows.
 
-    ``live``: first refresh the broker snapshot and run the VRP monitors live (today only); a
-    broker that cannot be reached raises ``broker_unavailable`` and the stored data is used.
     Raises NotASessionError for a date that is not an NYSE session.
     """
     require_session(trading_date)
-    refreshed = refresh_live(trading_date=trading_date, role=role) if live else None
-    snapshot, _ = _assemble(trading_date=trading_date, now=clock.now(), live=refreshed)
+    snapshot, _ = _assemble(trading_date=trading_date, now=clock.now(), live=None)
     return snapshot
 
 
@@ -449,19 +446,25 @@ def _note(*, existing: Digest | None, run: MonitorRun, refreshed: LiveRefresh | 
     return " | ".join(parts)[:300]
 
 
-def generate_digest(*, trading_date: date | None = None, live: bool = False, write_file: bool = True,
+def generate_digest(*, trading_date: date | None = None, live: LiveRefresh | None = None, write_file: bool = True,
                     role: str = "shell", triggered_by: str = "command") -> Digest:
-    """Evaluate the alerts, build and render the digest, store it (one per date) and write its file.
+    """Evaluate the alerts, build and render the digest from stored rows, store it (one per date) and write
+    its file.
 
-    Raises NotASessionError for a date that is not an NYSE session (naming the previous one),
-    DigestError for a live digest of a past date or a file that cannot be written (then
-    nothing is stored). A broker that cannot be reached never raises: see ``refresh_live``.
+    ``live``: what the live job read just before (dspops/jobs.py; ``role`` is the connection it used):
+    the digest names its broker snapshot, or says the broker was unavailable and raises
+    ``broker_unavailable``. Raises NotASessionError for a date that is not an NYSE session (naming
+    the previous one), DigestError for a live digest of a past date or a file that cannot be written
+    (then nothing is stored).
     """
     started = clock.now()
     # No date: the current session (today's, or on a closed day the last one; the callers say so).
     day = trading_date or clock.current_session(started)
     require_session(day)
-    refreshed = refresh_live(trading_date=day, role=role, triggered_by=triggered_by, now=started) if live else None
+    refreshed = live
+    if refreshed is not None:
+        live_session(trading_date=day, now=started)
+        _record_broker_state(refreshed, trading_date=day, now=started)
     evaluate_alerts(trading_date=day, now=clock.now())
     generated_at = clock.now()
     snapshot, parts = _assemble(trading_date=day, now=generated_at, live=refreshed)
@@ -492,7 +495,7 @@ def generate_digest(*, trading_date: date | None = None, live: bool = False, wri
             reason=(f"live requested but the broker was unavailable ({refreshed.error}); built from stored data"
                     if degraded else ""),
             simulated=snapshot.simulated, triggered_by=triggered_by,
-            inputs={"live": live, "role": role, "write_file": write_file}, sources=parts.sources, outputs=outputs,
+            inputs={"live": refreshed is not None, "role": role, "write_file": write_file}, sources=parts.sources, outputs=outputs,
         )
         digest, _ = Digest.objects.update_or_create(
             trading_date=day,

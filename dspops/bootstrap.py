@@ -21,7 +21,8 @@ from dspops.core import clock
 from dspops.core.models import Instrument
 from dspops.core import vx
 from dspops.core.instruments import vxm_instrument
-from rolls.services import generate_roll_calendar
+from dspops.schedules import setup_schedules
+from rolls.roll_calendar import generate_roll_calendar
 from sleeves import parameters
 from sleeves.dm_config import dm_parameter_texts, load_dm_config
 from sleeves.models import Sleeve, SleeveParameter
@@ -177,8 +178,6 @@ def _groups(report: BootstrapReport) -> None:
 
 
 def _schedules(report: BootstrapReport) -> None:
-    from digests.schedules import setup_schedules
-
     created = setup_schedules().created
     if created:
         report.add(f"{len(created)} task schedules")

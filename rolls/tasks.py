@@ -1,20 +1,18 @@
-"""django-q2 task: the pre-roll check, run by the worker when a roll-by is near."""
+"""The roll's task: the pre-roll check, run by the worker when a roll-by is near.
+
+The task registry (dspops/tasks.py) schedules it and skips a day CFE does not trade.
+"""
 
 from __future__ import annotations
 
 from dspops.core import calendars, clock
+from rolls.roll_service import RollError, active_position, run_checks
 from sleeves import parameters
 from sleeves.selectors import sleeve_settings
-from sleeves.tasks import market_closed
 
 
-def roll_check_task() -> str:
+def roll_check_task(*, by_person: bool = False) -> str:
     """Check the roll when the active position's roll-by is within BOOK roll_alert_sessions CFE sessions."""
-    skipped = market_closed("roll_check", sleeve_code="VRP_CS", exchange="XCBF")
-    if skipped:
-        return skipped
-    from rolls.roll_service import RollError, active_position, run_checks
-
     position = active_position()
     if position is None:
         return "no active VRP-CS position config: nothing to roll"
@@ -23,7 +21,7 @@ def roll_check_task() -> str:
     if not calendars.in_window(position.roll_by):
         return (f"roll check not run: the position config's roll-by {position.roll_by} is outside the exchange "
                 f"calendar ({calendars.CALENDAR_START} to {calendars.CALENDAR_END}); correct the position config")
-    sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+    sessions = calendars.sessions_until(today, position.roll_by, exchange=calendars.CFE)
     if sessions > horizon:
         return (f"no roll due within {horizon} sessions: roll-by {position.roll_by} is {sessions} CFE sessions "
                 f"after {today}")

@@ -13,14 +13,14 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from django.db import transaction
 from django.utils import timezone
 
 from dspops.core import calendars, clock
 from dspops.core.broker_sync import GatewayError, open_gateway, qualify, record_quotes
-from dspops.core.models import DataSource, Instrument, SecType
+from dspops.core.models import DataSource, Instrument, QuoteSnapshot, SecType
 from sleeves import inputs
 from sleeves.inputs import Observation
 from sleeves.models import (
@@ -41,6 +41,9 @@ from sleeves.strategies import DATA_OK
 from sleeves.strategies import vol_target as vt
 from sleeves.strategies import vrp_cs as cs
 from sleeves.strategies import vrp_erp as erp
+
+if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at start-up
+    from dspops.core.broker.gateway import Gateway
 
 log = logging.getLogger("dspops.monitors")
 
@@ -68,12 +71,25 @@ class _Broker:
     error: str = ""
 
 
-def _read_broker(instruments: list[Instrument], *, role: str, with_positions: bool, max_age_s: float) -> _Broker:
+def _read_broker(instruments: list[Instrument], *, role: str, with_positions: bool, max_age_s: float,
+                 gateway: Gateway | None = None, quotes: Mapping[int, QuoteSnapshot] | None = None) -> _Broker:
+    """Quote ``instruments`` (and read positions) on ``gateway``, or on a connection of its own.
+
+    ``quotes`` (by Instrument pk): what the caller's session already recorded; those are not asked again.
+    """
+    if gateway is None:
+        try:
+            with open_gateway(role) as connected:
+                return _read_broker(instruments, role=role, with_positions=with_positions, max_age_s=max_age_s,
+                                    gateway=connected, quotes=quotes)
+        except GatewayError as exc:
+            return _Broker(quotes={}, positions=None, simulated=False, error=str(exc))
     try:
-        with open_gateway(role) as gateway:
-            quotes = record_quotes(gateway, instruments, max_age_s=max_age_s)
-            positions = gateway.positions() if with_positions else None
-            return _Broker(quotes=quotes, positions=positions, simulated=gateway.simulated)
+        known = {i.pk: quotes[i.pk] for i in instruments if quotes and i.pk in quotes}
+        wanted = [i for i in instruments if i.pk not in known]
+        fetched = record_quotes(gateway, wanted, max_age_s=max_age_s) if wanted else {}
+        positions = gateway.positions() if with_positions else None
+        return _Broker(quotes=known | fetched, positions=positions, simulated=gateway.simulated)
     except GatewayError as exc:
         return _Broker(quotes={}, positions=None, simulated=False, error=str(exc))
 
@@ -161,7 +177,8 @@ def _signal_state(sleeve: Sleeve, name: str) -> SignalState | None:
 def run_vrp_erp_monitor(
     *, live: bool = False, base: Decimal | None = None, vix: Decimal | None = None, spy: Decimal | None = None,
     shares: int | None = None, use_vol_target: bool = True, log_run: bool = True, triggered_by: str = "command",
-    role: str = "shell", now: datetime | None = None,
+    role: str = "shell", now: datetime | None = None, gateway: Gateway | None = None,
+    quotes: Mapping[int, QuoteSnapshot] | None = None,
 ) -> MonitorOutcome:
     now = now or clock.now()
     session = clock.current_session(now)
@@ -174,7 +191,8 @@ def run_vrp_erp_monitor(
     broker = None
     wanted = [i for i, given in ((vix_instrument, vix), (spy_instrument, spy)) if given is None]
     if live and (wanted or shares is None):
-        broker = _read_broker(wanted, role=role, with_positions=shares is None, max_age_s=_quote_age())
+        broker = _read_broker(wanted, role=role, with_positions=shares is None, max_age_s=_quote_age(),
+                              gateway=gateway, quotes=quotes)
     vix_obs = inputs.manual("vix", vix) if vix is not None else _price_observation(
         "vix", vix_instrument, session=session, live=broker, prefer=("last",), stored_close_ok=True)
     spy_obs = inputs.manual("spy_price", spy) if spy is not None else _price_observation(
@@ -282,7 +300,7 @@ def _save_state(sleeve, name, *, state, since, pending, pending_since, last, sco
 def run_vrp_cs_monitor(
     *, live: bool = False, vix: Decimal | None = None, vvix: Decimal | None = None, vx1: Decimal | None = None,
     vx2: Decimal | None = None, log_run: bool = True, triggered_by: str = "command", role: str = "shell",
-    now: datetime | None = None,
+    now: datetime | None = None, gateway: Gateway | None = None, quotes: Mapping[int, QuoteSnapshot] | None = None,
 ) -> MonitorOutcome:
 
     now = now or clock.now()
@@ -300,7 +318,8 @@ def run_vrp_cs_monitor(
     if position is not None and not problem:
         wanted += [leg for leg, given in zip(legs, (vx1, vx2)) if given is None]
     if live and wanted:
-        broker = _read_broker(wanted, role=role, with_positions=False, max_age_s=_quote_age())
+        broker = _read_broker(wanted, role=role, with_positions=False, max_age_s=_quote_age(), gateway=gateway,
+                              quotes=quotes)
 
     def observe(name, given, instrument, prefer, stored_close_ok):
         if given is not None:
@@ -410,7 +429,7 @@ def _position_problem(position, session: date) -> str:
 
 
 def run_vol_target(*, live: bool = False, log_run: bool = True, triggered_by: str = "command", role: str = "shell",
-                   now: datetime | None = None) -> MonitorOutcome:
+                   now: datetime | None = None, gateway: Gateway | None = None) -> MonitorOutcome:
     now = now or clock.now()
     session = clock.current_session(now)
     settings = _strategy_settings(vt.VolTargetSettings, "BOOK")
@@ -418,7 +437,7 @@ def run_vol_target(*, live: bool = False, log_run: bool = True, triggered_by: st
     simulated, problem = False, ""
     if live:
         try:
-            simulated = _fetch_daily_closes(spy, days=settings.vol_lookback_returns + 15, role=role)
+            simulated = _fetch_daily_closes(spy, days=settings.vol_lookback_returns + 15, role=role, gateway=gateway)
         except GatewayError as exc:
             problem = f"SPY history from the broker: {exc}"
     bars = list(PriceBar.objects.filter(instrument=spy, session__lte=session).order_by("-session")
@@ -463,15 +482,18 @@ def run_vol_target(*, live: bool = False, log_run: bool = True, triggered_by: st
     return MonitorOutcome(status, payload, run)
 
 
-def _fetch_daily_closes(instrument: Instrument, *, days: int, role: str) -> bool:
-    """Store the broker's daily closes for an instrument as PriceBars; returns whether simulated."""
-    with open_gateway(role) as gateway:
-        contract = qualify(gateway, [instrument])[instrument.pk]
-        closes = gateway.historical_daily_closes(contract, days=days)
-        source = DataSource.SIMULATED if gateway.simulated else DataSource.LIVE
-        with transaction.atomic():
-            for bar in closes:
-                if calendars.is_session(bar.day):
-                    PriceBar.objects.update_or_create(instrument=instrument, session=bar.day,
-                                                      defaults={"close": bar.close, "source": source})
-        return gateway.simulated
+def _fetch_daily_closes(instrument: Instrument, *, days: int, role: str, gateway: Gateway | None = None) -> bool:
+    """Store the broker's daily closes for an instrument as PriceBars (on ``gateway``, or on a connection of
+    its own); returns whether simulated."""
+    if gateway is None:
+        with open_gateway(role) as connected:
+            return _fetch_daily_closes(instrument, days=days, role=role, gateway=connected)
+    contract = qualify(gateway, [instrument])[instrument.pk]
+    closes = gateway.historical_daily_closes(contract, days=days)
+    source = DataSource.SIMULATED if gateway.simulated else DataSource.LIVE
+    with transaction.atomic():
+        for bar in closes:
+            if calendars.is_session(bar.day):
+                PriceBar.objects.update_or_create(instrument=instrument, session=bar.day,
+                                                  defaults={"close": bar.close, "source": source})
+    return gateway.simulated

@@ -1,11 +1,13 @@
-"""Services that write sleeve data: recording and reversing fills."""
+"""Services that write sleeve data: recording and reversing fills; recording a skipped task run."""
 
 from __future__ import annotations
+
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from sleeves.models import Fill, FillSource, Side
+from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Side, Sleeve
 
 
 @transaction.atomic
@@ -32,3 +34,13 @@ def reverse_fill(*, fill: Fill, user, reason: str) -> Fill:
     reversal.full_clean()
     reversal.save()
     return reversal
+
+
+def record_skipped_run(*, kind: str, session: date, reason: str, now: datetime, sleeve_code: str | None = None,
+                       triggered_by: str = "task") -> MonitorRun:
+    """Store that a scheduled task did not run (``reason``: why, e.g. the market is closed), dated ``session``."""
+    return MonitorRun.objects.create(
+        kind=kind, sleeve=Sleeve.objects.filter(code=sleeve_code).first() if sleeve_code else None,
+        trading_date=session, started_at=now, finished_at=now, status=RunStatus.SKIPPED, reason=reason,
+        triggered_by=triggered_by,
+    )

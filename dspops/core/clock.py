@@ -52,6 +52,17 @@ class ActingSession:
         """"Fri 2026-11-27 (the market is closed today)", or the plain session on a session day."""
         return f"{self.session:%a %Y-%m-%d}{self.note}"
 
+    def closed_reason(self) -> str:
+        """Why a scheduled task does not run today, naming the last session; "" on a session day.
+
+        "market closed (Saturday 2026-11-28 is not an NYSE session; the last one was 2026-11-27)"
+        """
+        if self.market_open_today:
+            return ""
+        name = {calendars.NYSE: "an NYSE", calendars.CFE: "a CFE"}.get(self.exchange, f"an {self.exchange}")
+        return (f"market closed ({self.today:%A %Y-%m-%d} is not {name} session; "
+                f"the last one was {self.session})")
+
 
 def acting_session(moment: datetime | None = None, *, exchange: str = "XNYS") -> ActingSession:
     today = trading_date(moment)

@@ -75,6 +75,7 @@ class SimulatorServer:
         self.loop: asyncio.AbstractEventLoop | None = None  # type: ignore[assignment]
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[Connection] = set()
+        self.accepted_connections = 0  # clients accepted since start (tests count a job's connections)
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
 
@@ -89,6 +90,7 @@ class SimulatorServer:
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(self, reader, writer)
         self._connections.add(conn)
+        self.accepted_connections += 1
         await conn.run()
 
     async def _shutdown(self) -> None:

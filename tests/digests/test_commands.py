@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from django.core.management import CommandError, call_command
 
-from digests import tasks
+from dspops import tasks
 from dspops.core.models import Alert
 from digests.models import Digest
 from sleeves.models import MonitorRun

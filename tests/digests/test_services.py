@@ -1,4 +1,5 @@
-"""digests.services: the daily digest from stored data (the legacy day 2026-01-12), live, degraded; the weekly review."""
+"""digests.services: the daily digest from stored data (the legacy day 2026-01-12), live (dspops.jobs), degraded;
+the weekly review."""
 
 from datetime import date, datetime, timezone
 
@@ -15,6 +16,7 @@ from digests.services import (
     generate_digest,
     generate_weekly_review,
 )
+from dspops.jobs import live_digest
 from dspops.legacy_import import import_legacy
 from sleeves.models import MonitorRun
 from sleeves.price_import import import_prices
@@ -155,7 +157,7 @@ def test_a_live_digest_with_the_broker_down_is_still_made_with_a_critical_broker
     monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0  # nothing listens
 
-    digest = generate_digest(live=True)
+    digest = live_digest()
 
     alert = Alert.objects.get(code="broker_unavailable", resolved_at__isnull=True)
     assert alert.severity == "critical" and "built from stored data" in alert.message
@@ -170,11 +172,11 @@ def test_a_live_digest_against_the_simulator_is_marked_simulated_and_clears_brok
         booted, digest_dir, broker, settings, monkeypatch):
     monkeypatch.setattr("dspops.core.clock.now", lambda: TUESDAY_EVENING)
     settings.IB_HOST, settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = "127.0.0.1", 9, 2.0
-    generate_digest(live=True)
+    live_digest()
     # The simulator replays the same session the frozen clock says it is (its contracts follow it).
     broker("calm_contango", {"as_of": "2026-11-24"})
 
-    digest = generate_digest(live=True)
+    digest = live_digest()
 
     assert digest.simulated is True and "**SIMULATED BROKER**" in digest.markdown
     assert MonitorRun.objects.filter(kind="vrp_erp", trading_date=date(2026, 11, 24), simulated=True).exists()
@@ -187,7 +189,7 @@ def test_a_live_digest_against_the_simulator_is_marked_simulated_and_clears_brok
 
 def test_live_mode_refuses_a_past_date(legacy_book):
     with pytest.raises(DigestError, match="drop --live"):
-        generate_digest(trading_date=date(2026, 1, 9), live=True)
+        live_digest(trading_date=date(2026, 1, 9))
 
 
 def test_a_digest_file_that_cannot_be_written_stores_nothing(legacy_book, settings, tmp_path):

@@ -20,7 +20,7 @@ from dspops.core import vx
 from rolls.models import RollCheck
 from rolls.roll_selectors import go_valid_until
 from rolls.roll_service import RollError, plan_roll, run_checks, start_executing
-from sleeves import tasks
+from dspops import tasks
 from sleeves.models import MonitorRun, RunStatus
 from tests.rolls.test_roll_pages import make_book
 

@@ -11,10 +11,11 @@ from sleeves.models import MonitorRun, SignalState
 @pytest.mark.django_db
 def test_warm_up_reads_the_broker_syncs_fills_runs_the_monitors_and_reconciles(broker, settings):
     call_command("bootstrap", "--demo", stdout=io.StringIO())
-    broker("calm_contango")
+    server = broker("calm_contango")
     out = io.StringIO()
     call_command("warm_up", stdout=out, stderr=io.StringIO())
     text = out.getvalue()
+    assert server.accepted_connections == 1  # every step on the one session that read the broker
     assert "(SIMULATED BROKER): 7 positions" in text
     assert "fill sync: 4 new" in text and "reconciliation: positions match the broker" in text
     assert "VRP-CS monitor: ok, gate OPEN" in text

@@ -93,7 +93,7 @@ def _walk(patterns, prefix: str = "", model_admin=None):
 def _values(url_name: str | None, param: str, model_admin, user) -> list[str]:
     """The values to try for one parameter of one URL: a real object's id where the model has a row."""
     from digests.charts import CHARTS
-    from digests.dashboard import TASKS
+    from dspops.tasks import BUTTONS as TASKS
 
     model = model_admin.model if model_admin else None
     obj = model._default_manager.order_by("pk").first() if model else None

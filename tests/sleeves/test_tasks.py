@@ -1,10 +1,10 @@
-"""Scheduled tasks ask the NYSE calendar first and do nothing on a closed day."""
+"""Scheduled tasks (the registry's, dspops/tasks.py) ask the NYSE calendar first and do nothing on a closed day."""
 
 from datetime import datetime, timezone
 
 import pytest
 
-from sleeves import tasks
+from dspops import tasks
 from sleeves.models import MonitorRun, VrpCsLogEntry, VrpErpLogEntry
 
 SATURDAY = datetime(2026, 11, 28, 14, 0, tzinfo=timezone.utc)

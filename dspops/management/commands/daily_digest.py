@@ -2,7 +2,10 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from digests.services import DigestError, NotASessionError, generate_digest
+from dspops.core import clock
 from dspops.core.models import Alert, Severity
+from dspops.jobs import live_digest
 
 
 def _date(text: str) -> date:
@@ -15,7 +18,7 @@ def _date(text: str) -> date:
 class Command(BaseCommand):
     help = (
         "The daily digest: evaluate the alerts, render the day's digest from stored data (with --live, first "
-        "read the broker and run the VRP monitors live), keep it in the database and write "
+        "read the broker and run the VRP monitors live, on one connection), keep it in the database and write "
         "DIGEST_DIR/digest_YYYY-MM-DD.md. Running it again replaces that day's digest. Exit 2 when the date is "
         "not an NYSE session."
     )
@@ -27,17 +30,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-write", action="store_true", help="Store the digest but write no file.")
 
     def handle(self, *args, **o):
-        from digests.services import DigestError, NotASessionError, generate_digest
-
-        from dspops.core import clock
-
         trading_date = _date(o["date"]) if o["date"] else None
         acting = clock.acting_session()
         if trading_date is None and not acting.market_open_today:
             self.stdout.write(f"Digest for {acting.label()}.")
         try:
-            digest = generate_digest(trading_date=trading_date, live=o["live"], write_file=not o["no_write"],
-                                     triggered_by="command")
+            if o["live"]:
+                digest = live_digest(trading_date=trading_date, write_file=not o["no_write"], triggered_by="command")
+            else:
+                digest = generate_digest(trading_date=trading_date, write_file=not o["no_write"],
+                                         triggered_by="command")
         except NotASessionError as exc:
             raise CommandError(str(exc), returncode=2) from None
         except DigestError as exc:

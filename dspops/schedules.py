@@ -1,4 +1,4 @@
-"""The django-q2 schedules of the book, defined here and only here; upserted by name.
+"""The django-q2 schedules of the book, made from the task registry (dspops/tasks.py); upserted by name.
 
 Cron strings are read in America/New_York: django-q2 1.11 evaluates a CRON schedule with
 ``croniter(cron, localtime())``, where ``localtime`` converts to ``Conf.TIME_ZONE``, which is
@@ -8,8 +8,8 @@ Cron strings are read in America/New_York: django-q2 1.11 evaluates a CRON sched
 A CRON schedule's next run is always computed from now, so a cluster that was down never
 replays the runs it missed (``catch_up`` False says the same for the other schedule types).
 A failed task is acknowledged (``ack_failures``) and tried once (``max_attempts`` 1); ``retry``
-(900 s) exceeds ``timeout`` (600 s) so a slow task is never started twice. The tasks
-themselves skip a day the NYSE is closed.
+(900 s) exceeds ``timeout`` (600 s) so a slow task is never started twice. The registry's
+runner skips a day the task's exchange (NYSE, or CFE for the roll check) does not trade.
 """
 
 from __future__ import annotations
@@ -18,21 +18,16 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django_q.conf import croniter
+from django_q.models import Schedule
 
-PREFIX = "dspops: "
+from dspops.tasks import PREFIX, REGISTRY
 
-# (name, task, cron in New York time)
-SCHEDULES: tuple[tuple[str, str, str], ...] = (
-    (f"{PREFIX}VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task", "0 9 * * 1-5"),
-    (f"{PREFIX}VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task", "0 9 * * 1-5"),
-    # CFE opens at 09:30 New York (exchange_calendars XCBF); a check before it fails "CFE open now".
-    (f"{PREFIX}roll check", "rolls.tasks.roll_check_task", "45 9 * * 1-5"),
-    (f"{PREFIX}DM plan", "sleeves.tasks.dm_plan_task", "35 9 * * 1-5"),
-    (f"{PREFIX}fill sync", "sleeves.tasks.fill_sync_task", "15 16 * * 1-5"),
-    (f"{PREFIX}reconciliation", "sleeves.tasks.reconcile_task", "15 16 * * 1-5"),
-    (f"{PREFIX}vol target", "sleeves.tasks.vol_target_task", "20 16 * * 1-5"),
-    (f"{PREFIX}daily digest", "digests.tasks.daily_digest_task", "30 16 * * 1-5"),
-    (f"{PREFIX}weekly review", "digests.tasks.weekly_review_task", "0 15 * * 5"),
+# (name, dotted task, cron in New York time), one per registered task. The names are the ones the
+# schedules have always had, so setup_schedules updates the existing rows (their func moved to
+# dspops.tasks) instead of adding new ones.
+SCHEDULES: tuple[tuple[str, str, str], ...] = tuple(
+    (task.schedule_name, task.func, task.cron) for task in REGISTRY.values()
 )
 
 
@@ -69,9 +64,6 @@ def setup_schedules() -> ScheduleReport:
 
     Raises ScheduleError when croniter (needed by django-q2 for cron schedules) is missing.
     """
-    from django_q.conf import croniter
-    from django_q.models import Schedule
-
     if croniter is None:
         raise ScheduleError("django-q2 needs the croniter package for cron schedules; install the locked "
                            "requirements (make install) and run setup_schedules again.")

@@ -1,19 +1,20 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from digests.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
+from django_q.models import Schedule
+
 from dspops.core.calendars import NEW_YORK
+from dspops.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
 
 
 class Command(BaseCommand):
     help = (
-        "Create or update the django-q2 schedules (monitors 09:00, DM plan 09:35, fill sync and reconciliation "
-        "16:15, vol target 16:20, digest 16:30 on weekdays; weekly review Friday 15:00; New York time), by name. "
+        "Create or update the django-q2 schedules of the task registry, dspops/tasks.py (monitors 09:00, "
+        "DM plan 09:35, roll check 09:45, fill sync and reconciliation 16:15, vol target 16:20, digest 16:30 on "
+        "weekdays; weekly review Friday 15:00; New York time), by name. "
         "Safe to run again; removes the dspops schedules no longer listed."
     )
 
     def handle(self, *args, **o):
-        from django_q.models import Schedule
-
         problems = cluster_problems()
         if problems:
             raise CommandError("Q_CLUSTER: " + "; ".join(problems) + ". Fix dspops/settings.py.")

@@ -10,19 +10,19 @@ from django.core.management import CommandError, call_command
 from django_q.conf import Conf
 from django_q.models import Schedule
 
-from digests import schedules as command
+from dspops import schedules as command
 
 NY = ZoneInfo("America/New_York")
 EXPECTED = {
-    ("dspops: VRP-ERP monitor", "sleeves.tasks.vrp_erp_monitor_task", "0 9 * * 1-5"),
-    ("dspops: VRP-CS monitor", "sleeves.tasks.vrp_cs_monitor_task", "0 9 * * 1-5"),
-    ("dspops: roll check", "rolls.tasks.roll_check_task", "45 9 * * 1-5"),
-    ("dspops: DM plan", "sleeves.tasks.dm_plan_task", "35 9 * * 1-5"),
-    ("dspops: fill sync", "sleeves.tasks.fill_sync_task", "15 16 * * 1-5"),
-    ("dspops: reconciliation", "sleeves.tasks.reconcile_task", "15 16 * * 1-5"),
-    ("dspops: vol target", "sleeves.tasks.vol_target_task", "20 16 * * 1-5"),
-    ("dspops: daily digest", "digests.tasks.daily_digest_task", "30 16 * * 1-5"),
-    ("dspops: weekly review", "digests.tasks.weekly_review_task", "0 15 * * 5"),
+    ("dspops: VRP-ERP monitor", "dspops.tasks.vrp_erp_monitor_task", "0 9 * * 1-5"),
+    ("dspops: VRP-CS monitor", "dspops.tasks.vrp_cs_monitor_task", "0 9 * * 1-5"),
+    ("dspops: roll check", "dspops.tasks.roll_check_task", "45 9 * * 1-5"),
+    ("dspops: DM plan", "dspops.tasks.dm_plan_task", "35 9 * * 1-5"),
+    ("dspops: fill sync", "dspops.tasks.fill_sync_task", "15 16 * * 1-5"),
+    ("dspops: reconciliation", "dspops.tasks.reconcile_task", "15 16 * * 1-5"),
+    ("dspops: vol target", "dspops.tasks.vol_target_task", "20 16 * * 1-5"),
+    ("dspops: daily digest", "dspops.tasks.daily_digest_task", "30 16 * * 1-5"),
+    ("dspops: weekly review", "dspops.tasks.weekly_review_task", "0 15 * * 5"),
 }
 
 
@@ -159,7 +159,7 @@ def test_the_roll_check_is_scheduled_inside_cfe_trading_hours_on_every_session_o
 
     from dspops.core import calendars
 
-    (cron,) = [cron for name, func, cron in command.SCHEDULES if func == "rolls.tasks.roll_check_task"]
+    (cron,) = [cron for name, func, cron in command.SCHEDULES if func == "dspops.tasks.roll_check_task"]
     start = datetime(2026, 1, 1, tzinfo=NY)
     runs = croniter(cron, start)
     checked = 0
@@ -169,3 +169,20 @@ def test_the_roll_check_is_scheduled_inside_cfe_trading_hours_on_every_session_o
             assert calendars.market_hours(moment, exchange="XCBF").is_open, moment
             checked += 1
     assert checked > 240
+
+
+def test_schedules_made_before_the_task_registry_are_moved_to_it_in_place(db):
+    # Before the registry (dspops/tasks.py) the schedules called each app's tasks module; the names stay,
+    # so setup_schedules updates those rows (same ids) instead of adding new ones.
+    old_funcs = {"dspops: VRP-ERP monitor": "sleeves.tasks.vrp_erp_monitor_task",
+                 "dspops: roll check": "rolls.tasks.roll_check_task",
+                 "dspops: daily digest": "digests.tasks.daily_digest_task"}
+    run()
+    ids = dict(Schedule.objects.values_list("name", "pk"))
+    for name, func in old_funcs.items():
+        Schedule.objects.filter(name=name).update(func=func)
+
+    out = run()
+
+    assert rows() == EXPECTED and dict(Schedule.objects.values_list("name", "pk")) == ids
+    assert "0 created, 3 updated, 6 unchanged, 0 removed" in out
