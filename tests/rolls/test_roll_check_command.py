@@ -21,7 +21,7 @@ from dspops.core import vx
 from sleeves.models import SpreadPosition
 from rolls.models import RollCheck
 from dspops.core.instruments import vxm_instrument
-from rolls.tasks import roll_check_task
+from dspops.tasks import roll_check_task
 from sleeves.models import MonitorRun, RunStatus, Sleeve
 from tests.rolls.test_roll_pages import make_book, roll_symbols
 
