@@ -24,10 +24,12 @@ EXECUTION, or no such column); order summaries and lots are counted as ignored.
 
 Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.core.tabular) and refused
 early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 10,000
-executions or is not UTF-8 text (CSV; XML as its declaration says). Every execution, from a file
-or the broker: its time lies between 2000-01-01 and 2100-12-31 and is not in the future; price,
-quantity, commission and multiplier are finite, fit their columns and lie in a plausible range
-(dspops.core.bounds.PLAUSIBLE). A refusal names the file and line (or the execution) and the field.
+executions or is not UTF-8 text (CSV; XML as its declaration says). Each row, CSV or XML, is read
+by the kernel's tabular reader (``FLEX_COLUMNS``: one typed column per field dspops reads). Every
+execution, from a file or the broker: its time lies between 2000-01-01 and 2100-12-31 and is not in
+the future; price, quantity, commission and multiplier are finite, fit their model columns (Fill,
+Instrument: ``tabular.digits_of``) and lie in a plausible range (dspops.core.bounds.PLAUSIBLE). A
+refusal names the file and line (or the execution) and the field.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -73,10 +76,22 @@ __all__ = [
 VXM_ROOT = "VXM"
 UNATTRIBUTED_ALERT = "fill_unattributed"
 MAX_LISTED_PROBLEMS = 20
-CENT = Decimal("0.01")
-PRICE_STEP = Decimal("0.000001")
-QUANTITY_STEP = Decimal("0.0001")
-QUANTITY_DIGITS = (14, 4)  # the Fill.quantity column
+# The shapes of the columns an execution is stored in: stated once, by the models.
+QUANTITY_DIGITS = tabular.digits_of(Fill, "quantity")
+PRICE_DIGITS = tabular.digits_of(Fill, "price")
+COMMISSION_DIGITS = tabular.digits_of(Fill, "commission")
+MULTIPLIER_DIGITS = tabular.digits_of(Instrument, "multiplier")
+
+
+def _max_length(name: str) -> int:
+    return Fill._meta.get_field(name).max_length
+
+
+def _step(digits: tuple[int, int]) -> Decimal:
+    """The smallest step a column of this shape holds: (16, 6) -> 0.000001."""
+    return Decimal(1).scaleb(-digits[1])
+
+
 FLEX_FILE = tabular.Limits(kind="an IBKR Flex trade report", max_bytes=32 * tabular.MIB,
                            max_line_bytes=64 * tabular.KIB)
 MAX_EXECUTIONS = 10_000
@@ -223,22 +238,135 @@ def import_flex(*, path: Path, user=None) -> FillImportReport:
 
 
 _CONTROL_ROWS = {"BOF", "EOF", "BOA", "EOA", "BOS", "EOS"}
-_REQUIRED = ("ibexecid", "conid", "buysell", "quantity", "tradeprice", "datetime", "symbol", "assetcategory")
 _ALIASES = {"assetclass": "assetcategory", "currencyprimary": "currency", "clientaccountid": "accountid",
             "ibexecutionid": "ibexecid"}
 
 
 def _column(name: str) -> str:
+    """A Flex column or attribute name as dspops keys it: "Buy/Sell", "buySell" -> "buysell"."""
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     return _ALIASES.get(key, key)
 
 
-# What dspops reads of a Flex row; every other column is dropped as the row is read.
-_KEPT = frozenset({
-    "levelofdetail", "ibexecid", "conid", "buysell", "quantity", "tradeprice", "datetime", "symbol", "assetcategory",
-    "ibcommission", "ibcommissioncurrency", "multiplier", "expiry", "underlyingsymbol", "localsymbol",
-    "orderreference", "accountid",
-})
+class FlexNumberField(forms.DecimalField):
+    """A Flex number: finite, thousands separators allowed ("1,234.5").
+
+    No shape here: whether it fits its column and is plausible is checked once the execution is
+    read (a price's plausible range depends on the contract, and a quantity's sign on the side),
+    against the model column (``digits_of``).
+    """
+
+    default_error_messages = {"required": "is empty", "invalid": "is not a number"}
+
+    def to_python(self, value):
+        return super().to_python(value if value in self.empty_values else str(value).replace(",", ""))
+
+
+def _iso_date(text: str) -> str:
+    """The date formats a Flex query can be set to, as YYYY-MM-DD: 20260114, 01/14/2026."""
+    if match := re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text):
+        return "-".join(match.groups())
+    if match := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text):
+        month, day, year = match.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return text
+
+
+class FlexDateField(tabular.IsoDateField):
+    """A Flex date: 20260114, 2026-01-14 or 01/14/2026."""
+
+    default_error_messages = {"invalid": "is not a date (expected 20260114 or 2026-01-14)"}
+
+    def to_python(self, value):
+        return super().to_python(value if value in self.empty_values else _iso_date(str(value).strip()))
+
+
+class FlexDateTimeField(forms.Field):
+    """A Flex dateTime ("20260114;105512", "2026-01-14, 10:55:12"), taken as New York time.
+
+    IBKR writes the account's local exchange time without a zone. The result is aware (New York)
+    and not yet converted to UTC, so the column's date bounds are checked before any time-zone
+    arithmetic (which overflows at the year 9999).
+    """
+
+    default_error_messages = {
+        "required": "is empty",
+        "invalid": "is not a date and time (expected 20260114;105512 or 2026-01-14, 10:55:12)",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        parts = [p for p in re.split(r"[;,\s]+", str(value).strip()) if p]
+        try:
+            if len(parts) != 2:
+                raise ValidationError("two parts", code="invalid")
+            day = FlexDateField().to_python(parts[0])
+            clock_text = re.sub(r"^(\d{2})(\d{2})(\d{2})$", r"\1:\2:\3", parts[1])  # 105512 -> 10:55:12
+            moment = tabular.ClockTimeField().to_python(clock_text)
+        except ValidationError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return datetime.combine(day, moment, tzinfo=NEW_YORK)
+
+
+class FlexSideField(forms.CharField):
+    """Buy/Sell: BUY or SELL. A cancelled trade ("BUY (Ca.)") is named as one."""
+
+    default_error_messages = {
+        "required": "is empty",
+        "invalid": "must be BUY or SELL",
+        "cancelled": "is a cancelled trade; record its correction as a reversing fill",
+    }
+
+    def validate(self, value):
+        super().validate(value)
+        if value not in Side.values:
+            code = "cancelled" if "(CA.)" in value else "invalid"
+            raise ValidationError(self.error_messages[code], code=code)
+
+
+def _text(*, label: str = "", upper: bool = False, name: str) -> tabular.Column:
+    return tabular.Column(name, forms.CharField(required=False), label=label, upper=upper)
+
+
+_CONTRACT_ID = "is not an IBKR contract id"
+
+# What dspops reads of a Flex row (CSV column or XML attribute, keyed by ``_column``); every other
+# column is dropped as the row is read. Labels are the XML attribute names, as messages name them.
+FLEX_COLUMNS = tabular.Table(
+    columns=(
+        _text(name="levelofdetail", label="levelOfDetail", upper=True),
+        tabular.Column("ibexecid", forms.CharField(max_length=_max_length("exec_id"), error_messages={
+            "required": "is empty; export the Trades section at execution level",
+            "max_length": "is longer than the %(limit_value)d characters of an IBKR exec id"}), label="ibExecID"),
+        tabular.Column("conid", tabular.WholeNumberField(  # a positive 32-bit integer, as IBKR and Instrument.con_id
+            max_digits=10, min_value=1, max_value=2**31 - 1,
+            error_messages={"invalid": _CONTRACT_ID, "max_digits": _CONTRACT_ID, "min_value": _CONTRACT_ID,
+                            "max_value": _CONTRACT_ID}), label="conid"),
+        tabular.Column("buysell", FlexSideField(), label="buySell", upper=True),
+        _text(name="symbol", label="symbol"),
+        _text(name="assetcategory", label="assetCategory", upper=True),
+        _text(name="underlyingsymbol", label="underlyingSymbol"),
+        _text(name="localsymbol", label="localSymbol"),
+        tabular.Column("quantity", FlexNumberField(), label="quantity"),
+        tabular.Column("tradeprice", FlexNumberField(), label="tradePrice"),
+        tabular.Column("ibcommission", FlexNumberField(required=False), label="ibCommission"),
+        _text(name="ibcommissioncurrency", label="ibCommissionCurrency", upper=True),
+        tabular.Column("multiplier", FlexNumberField(required=False), label="multiplier"),
+        tabular.Column("expiry", FlexDateField(required=False), label="expiry"),
+        tabular.Column("datetime", FlexDateTimeField(), label="dateTime"),
+        _text(name="orderreference", label="orderReference"),
+        _text(name="accountid", label="accountId"),
+    ),
+    limits=FLEX_FILE, extra=True, header_key=_column,
+)
+# The columns a CSV report's header must have (an XML attribute left out reads as empty).
+FLEX_HEADER = tabular.Table(
+    columns=tuple(FLEX_COLUMNS.column(name) for name in ("ibexecid", "conid", "buysell", "quantity", "tradeprice",
+                                                         "datetime", "symbol", "assetcategory")),
+    limits=FLEX_FILE, extra=True, header_key=_column,
+)
+_EMPTY_ROW = {name: "" for name in FLEX_COLUMNS.names}
 
 
 def _read_flex(path: Path) -> tuple[list[_Trade], int]:
@@ -253,11 +381,11 @@ def _read_flex(path: Path) -> tuple[list[_Trade], int]:
     problems: list[str] = []
     ignored = executions = 0
     try:
-        for line, values in rows:
-            if isinstance(values, str):  # the row itself is malformed
-                problems.append(_clip(values))
+        for line, row in rows:
+            if isinstance(row, str):  # the row itself is malformed
+                problems.append(_clip(row))
                 continue
-            level = values.get("levelofdetail", "").strip().upper()
+            level = row.get("levelofdetail", "").strip().upper()
             if level and level != "EXECUTION":
                 ignored += 1
                 continue
@@ -265,9 +393,13 @@ def _read_flex(path: Path) -> tuple[list[_Trade], int]:
             if executions > MAX_EXECUTIONS:
                 raise _Refused([f"{path}:{line}: more than {MAX_EXECUTIONS:,} executions in one report; export a "
                                 "shorter period"])
+            texts = {**_EMPTY_ROW, **row}
             try:
-                trades.append(_trade_from_flex(f"{path}:{line}", values, path.name, now=now))
-            except ValueError as exc:
+                cells = FLEX_COLUMNS.clean(path, line, texts)
+                trades.append(_trade_from_flex(f"{path}:{line}", cells, texts, path.name, now=now))
+            except tabular.RowRefused as refused:  # a cell that is not what its column holds
+                problems.append(_clip(str(refused)))
+            except ValueError as exc:  # an execution that cannot be one
                 problems.append(_clip(f"{path}:{line}: {exc}"))
     except tabular.FileRefused as refused:
         raise _Refused([*problems, str(refused)]) from None
@@ -281,6 +413,7 @@ def _xml_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     parser = expat.ParserCreate()
     found: list[tuple[int, dict[str, str]]] = []
     root: list[str] = []
+    kept = frozenset(FLEX_COLUMNS.names)
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if not root:
@@ -289,8 +422,8 @@ def _xml_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 raise _Refused([f"{path}:{parser.CurrentLineNumber}: not an IBKR Flex report (the root element is "
                                 f"{tabular.clipped(name)}, expected FlexQueryResponse)"])
         if name == "Trade":
-            kept = {key: value for key, value in ((_column(k), v) for k, v in attrs.items()) if key in _KEPT}
-            found.append((parser.CurrentLineNumber, kept))
+            found.append((parser.CurrentLineNumber,
+                          {key: value for key, value in ((_column(k), v) for k, v in attrs.items()) if key in kept}))
 
     def doctype(*_args: Any) -> None:
         raise _Refused([f"{path}:{parser.CurrentLineNumber}: a DOCTYPE is not accepted in a Flex report"])
@@ -312,139 +445,82 @@ def _xml_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                         "FlexQueryResponse)"])
 
 
+def _flex_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The CSV records of a Flex report without its control rows (BOF, BOA, EOS, ...) and blank lines."""
+    for line, fields in tabular.csv_records(path, FLEX_FILE):
+        if fields and any(cell.strip() for cell in fields) and fields[0].strip().upper() not in _CONTROL_ROWS:
+            yield line, fields
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str] | str]]:
     """(line, kept columns) of each data row, or (line, the problem) for a row of the wrong shape."""
-    header: list[str] | None = None
-    raw_header: list[str] = []
-    for line, row in tabular.csv_records(path, FLEX_FILE):
-        if not row or all(not cell.strip() for cell in row) or row[0].strip().upper() in _CONTROL_ROWS:
-            continue
-        if header is None:
-            header, raw_header = [_column(cell) for cell in row], row
-            missing = [c for c in _REQUIRED if c not in header]
-            if missing:
-                raise _Refused([f"{path}:{line}: the header has no {', '.join(missing)} column(s); expected a Flex "
-                                "trade report with IBExecID, Conid, Buy/Sell, Quantity, TradePrice, Date/Time, "
-                                "Symbol and AssetClass"])
-            continue
-        if row == raw_header:  # the next section's header
-            continue
-        if len(row) != len(header):
-            yield line, f"{path}:{line}: expected {len(header)} fields, found {len(row)}"
-            continue
-        yield line, {key: value for key, value in zip(header, row) if key in _KEPT}
-    if header is None:
+    records = _flex_records(path)
+    first = next(records, None)
+    if first is None:
         raise _Refused([f"{path}: no header row found; expected a Flex trade report (CSV or XML)"])
+    line, raw_header = first
+    try:
+        header = FLEX_HEADER.check_header(path, line, raw_header)
+    except tabular.RowRefused as refused:
+        raise _Refused([f"{refused} (in a Flex trade report: IBExecID, Conid, Buy/Sell, Quantity, TradePrice, "
+                        "Date/Time, Symbol and AssetClass; other columns are ignored)"]) from None
+    for line, fields in records:
+        if fields == raw_header:  # the next section's header
+            continue
+        try:
+            # One row at a time, so every malformed row is listed, not only the first.
+            yield from FLEX_COLUMNS.rows(path, iter([(line, fields)]), header)
+        except tabular.RowRefused as refused:
+            yield line, str(refused)
 
 
-def _trade_from_flex(where: str, values: dict[str, str], file_name: str, *, now: datetime) -> _Trade:
-    def text(key: str) -> str:
-        return (values.get(key) or "").strip()
+def _trade_from_flex(where: str, cells: dict[str, Any], texts: dict[str, str], file_name: str, *,
+                     now: datetime) -> _Trade:
+    """One execution from the typed cells of its row; ValueError naming the field for one that cannot be.
 
-    exec_id = text("ibexecid")
-    if not exec_id:
-        raise ValueError("no ibExecID; export the Trades section at execution level")
-    if len(exec_id) > 64:
-        raise ValueError(f"ibExecID {tabular.shown(exec_id)} is longer than the 64 characters of an IBKR exec id")
-    con_id_text = text("conid")
-    if not re.fullmatch(r"[0-9]{1,10}", con_id_text) or not 0 < int(con_id_text) < 2**31:
-        raise ValueError(f"conid {tabular.shown(con_id_text)} is not an IBKR contract id")
-    side = text("buysell").upper()
-    if side not in Side.values:
-        if "(CA.)" in side:
-            raise ValueError(f"{tabular.clipped(side)} is a cancelled trade; record its correction as a reversing fill")
-        raise ValueError(f"buySell {tabular.shown(side)} must be BUY or SELL")
-    symbol = text("symbol")
-    sec_type = text("assetcategory").upper()
-    underlying = text("underlyingsymbol") if sec_type not in ("STK", "IND") and text("underlyingsymbol") else symbol
-    quantity = _flex_decimal(text("quantity"), "quantity")
+    ``texts`` holds each cell as written, to quote it in a message.
+    """
+    def written(key: str) -> str:
+        return tabular.clipped(texts[key].strip())
+
+    side, symbol, sec_type = cells["buysell"], cells["symbol"], cells["assetcategory"]
+    underlying = cells["underlyingsymbol"] if sec_type not in ("STK", "IND") and cells["underlyingsymbol"] else symbol
+    quantity = cells["quantity"]
     if quantity == 0:
         raise ValueError("quantity is 0")
     if (side == Side.BUY) != (quantity > 0):
         raise ValueError(
-            f"{side} with quantity {tabular.clipped(text('quantity'))}: Flex quantities are positive for a BUY and "
-            "negative for a SELL; check the export"
+            f"{side} with quantity {written('quantity')}: Flex quantities are positive for a BUY and negative for a "
+            "SELL; check the export"
         )
     bounds.check_plausible(quantity, "quantity", "quantity", digits=QUANTITY_DIGITS)
-    price = _flex_decimal(text("tradeprice"), "tradePrice")
+    price = cells["tradeprice"]
     if price <= 0:
-        raise ValueError(f"tradePrice {tabular.clipped(text('tradeprice'))} must be above 0: a fill at 0 is not a "
-                         "real execution")
-    bounds.check_plausible(price, "tradePrice", bounds.price_kind(sec_type))
+        raise ValueError(f"tradePrice {written('tradeprice')} must be above 0: a fill at 0 is not a real execution")
+    bounds.check_plausible(price, "tradePrice", bounds.price_kind(sec_type), digits=PRICE_DIGITS)
     commission = None
-    if text("ibcommission"):
-        charged = _flex_decimal(text("ibcommission"), "ibCommission")
+    if (charged := cells["ibcommission"]) is not None:
         if charged > 0:
-            raise ValueError(
-                f"ibCommission {tabular.clipped(text('ibcommission'))} is a credit; dspops records commissions as "
-                "costs. Record this fill by hand"
-            )
-        bounds.check_plausible(charged, "ibCommission", "commission", digits=bounds.MONEY_DIGITS)
-        currency = text("ibcommissioncurrency").upper()
-        if currency not in ("", "USD"):
-            raise ValueError(f"commission in {tabular.clipped(currency)}; dspops records commissions in USD. Record this "
-                             "fill by hand")
+            raise ValueError(f"ibCommission {written('ibcommission')} is a credit; dspops records commissions as "
+                             "costs. Record this fill by hand")
+        bounds.check_plausible(charged, "ibCommission", "commission", digits=COMMISSION_DIGITS)
+        if (currency := cells["ibcommissioncurrency"]) not in ("", "USD"):
+            raise ValueError(f"commission in {tabular.clipped(currency)}; dspops records commissions in USD. Record "
+                             "this fill by hand")
         commission = -charged
-    multiplier = None
-    if text("multiplier"):
-        multiplier = _flex_decimal(text("multiplier"), "multiplier")
+    if (multiplier := cells["multiplier"]) is not None:
         if multiplier <= 0:
-            raise ValueError(f"multiplier {tabular.clipped(text('multiplier'))} must be above 0")
-        bounds.check_plausible(multiplier, "multiplier", "multiplier")
-    expiry = bounds.check_date(_flex_date(text("expiry"), "expiry"), "expiry") if text("expiry") else None
-    account = text("accountid")
+            raise ValueError(f"multiplier {written('multiplier')} must be above 0")
+        bounds.check_plausible(multiplier, "multiplier", "multiplier", digits=MULTIPLIER_DIGITS)
+    executed = bounds.check_execution_time(cells["datetime"], now.astimezone(NEW_YORK).replace(microsecond=0),
+                                           "dateTime")
+    account = cells["accountid"]
     return _Trade(
-        where=where, exec_id=exec_id, con_id=int(con_id_text), sec_type=sec_type, symbol=underlying,
-        local_symbol=text("localsymbol") or symbol, side=side, quantity=abs(quantity), price=price,
-        commission=commission, executed_at=_flex_datetime(text("datetime"), now=now), order_ref=text("orderreference"),
-        account=account, multiplier=multiplier, expiry=expiry,
+        where=where, exec_id=cells["ibexecid"], con_id=cells["conid"], sec_type=sec_type, symbol=underlying,
+        local_symbol=cells["localsymbol"] or symbol, side=side, quantity=abs(quantity), price=price,
+        commission=commission, executed_at=executed.astimezone(timezone.utc), order_ref=cells["orderreference"],
+        account=account, multiplier=multiplier, expiry=cells["expiry"],
         note=f"Flex report {file_name}" + (f", account {account}" if account else ""),
-    )
-
-
-def _flex_decimal(value: str, name: str) -> Decimal:
-    try:
-        number = Decimal(value.replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(f"{name} {tabular.shown(value)} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{name} {tabular.shown(value)} is not a number")
-    return number
-
-
-_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y")
-_TIME_FORMATS = ("%H%M%S", "%H:%M:%S", "%H:%M")
-
-
-def _flex_date(value: str, name: str) -> date:
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(f"{name} {tabular.shown(value)} is not a date (expected 20260114 or 2026-01-14)")
-
-
-def _flex_datetime(value: str, *, now: datetime) -> datetime:
-    """A Flex dateTime ("20260114;105512", "2026-01-14, 10:55:12"), taken as New York time, in UTC.
-
-    The date lies in 2000-01-01 .. 2100-12-31 (checked before any time-zone arithmetic, which
-    overflows at the year 9999) and the execution is not in the future.
-    """
-    parts = [p for p in re.split(r"[;,\s]+", value.strip()) if p]
-    if len(parts) == 2:
-        for date_format in _DATE_FORMATS:
-            for time_format in _TIME_FORMATS:
-                try:
-                    local = datetime.strptime(f"{parts[0]} {parts[1]}", f"{date_format} {time_format}")
-                except ValueError:
-                    continue
-                bounds.check_date(local.date(), "dateTime")
-                executed = local.replace(tzinfo=NEW_YORK)
-                bounds.check_execution_time(executed, now.astimezone(NEW_YORK).replace(microsecond=0), "dateTime")
-                return executed.astimezone(timezone.utc)
-    raise ValueError(
-        f"dateTime {tabular.shown(value)} is not a date and time (expected 20260114;105512 or 2026-01-14, 10:55:12)"
     )
 
 
@@ -610,27 +686,27 @@ def _checked(trade: _Trade, now: datetime) -> list[str]:
     problems = []
     if not trade.exec_id:
         problems.append("the broker sent no exec id")
-    elif len(trade.exec_id) > 64:
-        problems.append(f"exec id {tabular.shown(trade.exec_id)} is longer than 64 characters")
+    elif len(trade.exec_id) > _max_length("exec_id"):
+        problems.append(f"exec id {tabular.shown(trade.exec_id)} is longer than {_max_length('exec_id')} characters")
     if trade.side not in Side.values:
         problems.append(f"side {tabular.shown(trade.side)} must be BUY or SELL")
     if not trade.quantity.is_finite() or trade.quantity <= 0:
         problems.append(f"quantity {trade.quantity} must be above 0")
     elif problem := _out_of_bounds(trade.quantity, "quantity", "quantity", QUANTITY_DIGITS):
         problems.append(problem)
-    elif trade.quantity != trade.quantity.quantize(QUANTITY_STEP):
-        problems.append(f"quantity {trade.quantity} has more than 4 decimals")
+    elif trade.quantity != trade.quantity.quantize(_step(QUANTITY_DIGITS)):
+        problems.append(f"quantity {trade.quantity} has more than {QUANTITY_DIGITS[1]} decimals")
     if not trade.price.is_finite() or trade.price <= 0:
         problems.append(f"price {trade.price} must be above 0: a fill at 0 is not a real execution")
-    elif problem := _out_of_bounds(trade.price, "price", bounds.price_kind(trade.sec_type), bounds.PRICE_DIGITS):
+    elif problem := _out_of_bounds(trade.price, "price", bounds.price_kind(trade.sec_type), PRICE_DIGITS):
         problems.append(problem)
     if trade.commission is not None and (not trade.commission.is_finite() or trade.commission < 0):
         problems.append(f"commission {trade.commission} cannot be negative")
     elif trade.commission is not None and (
-            problem := _out_of_bounds(trade.commission, "commission", "commission", bounds.MONEY_DIGITS)):
+            problem := _out_of_bounds(trade.commission, "commission", "commission", COMMISSION_DIGITS)):
         problems.append(problem)
     if trade.multiplier is not None and (
-            problem := _out_of_bounds(trade.multiplier, "multiplier", "multiplier", bounds.PRICE_DIGITS)):
+            problem := _out_of_bounds(trade.multiplier, "multiplier", "multiplier", MULTIPLIER_DIGITS)):
         problems.append(problem)
     try:
         bounds.check_execution_time(trade.executed_at, now, "execution time")
@@ -713,10 +789,11 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
         sleeve, why_none = attribution.sleeve_for(trade.order_ref, instrument)
         fill = Fill(
             sleeve=sleeve, instrument=instrument, side=trade.side, quantity=trade.quantity,
-            price=trade.price.quantize(PRICE_STEP),
-            commission=None if trade.commission is None else trade.commission.quantize(CENT, ROUND_HALF_UP),
-            executed_at=trade.executed_at, exec_id=trade.exec_id, order_ref=trade.order_ref[:64], source=source,
-            note=trade.note[:300], entered_by=user,
+            price=trade.price.quantize(_step(PRICE_DIGITS)),
+            commission=None if trade.commission is None else trade.commission.quantize(_step(COMMISSION_DIGITS),
+                                                                                       ROUND_HALF_UP),
+            executed_at=trade.executed_at, exec_id=trade.exec_id, order_ref=trade.order_ref[:_max_length("order_ref")],
+            source=source, note=trade.note[:_max_length("note")], entered_by=user,
         )
         try:
             fill.full_clean(validate_unique=False)

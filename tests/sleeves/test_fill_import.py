@@ -330,6 +330,61 @@ def test_every_bad_row_is_listed_when_there_are_several(booted, tmp_path):
         refused.value)
 
 
+def test_a_flex_csv_with_control_rows_section_headers_and_other_date_formats_imports(booted, tmp_path):
+    # A Flex CSV export with its BOF/BOS/EOS/EOF rows, the header repeated for the next section,
+    # the compact dateTime form, US dates and a quoted number with a thousands separator.
+    path = tmp_path / "trades.csv"
+    path.write_text("\n".join((
+        '"BOF","U1234567","trades","1","20260114","20260114"',
+        '"BOS","TRNT","Trades; ID=trades"',
+        CSV_HEADER,
+        CSV_SPY.replace('"2026-01-14, 10:55:12"', "20260114;105512").replace(",3,690.12,", ',3,"1,690.12",'),
+        '"EOS","TRNT","1"',
+        CSV_HEADER,
+        CSV_EEM.replace('"2026-01-14, 11:10:00"', '"01/14/2026 11:10:00"'),
+        "",
+        '"EOF","U1234567"',
+    )) + "\n")
+    report = import_flex(path=path)
+    spy, eem = Fill.objects.get(instrument__local_symbol="SPY"), Fill.objects.get(instrument__local_symbol="EEM")
+    assert (report.created, report.ignored) == (2, 0)
+    assert (spy.price, spy.executed_at) == (Decimal("1690.12"), datetime(2026, 1, 14, 15, 55, 12, tzinfo=UTC))
+    assert eem.executed_at == datetime(2026, 1, 14, 16, 10, tzinfo=UTC)
+
+
+def test_every_row_of_the_wrong_shape_is_listed(booted, tmp_path):
+    with pytest.raises(FillImportError, match=r"2 problems, so nothing was imported") as refused:
+        import_flex(path=write_csv(tmp_path, CSV_SPY, "U1234567,STK", CSV_EEM + ",extra"))
+    assert "trades.csv:3: expected 16 fields, found 2" in str(refused.value)
+    assert "trades.csv:4: expected 16 fields, found 17" in str(refused.value)
+
+
+def test_a_flex_header_without_a_needed_column_names_it(booted, tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text(CSV_HEADER.replace("IBExecID,", "") + "\n" + CSV_SPY.replace("0000e0b2.696789aa.01.01,", "") + "\n")
+    with pytest.raises(FillImportError) as refused:
+        import_flex(path=path)
+    assert str(refused.value).startswith(f"{path}:1: unexpected header (missing column(s) ibexecid); expected ")
+    assert "in a Flex trade report: IBExecID, Conid" in str(refused.value)
+
+
+@pytest.mark.parametrize("row, message", [
+    # The Fill.quantity column holds 4 decimals (its model field says so, not the importer).
+    (CSV_SPY.replace(",BUY,3,", ",BUY,3.00001,"), "trades.csv:2: quantity 3.00001 has more than 4 decimals"),
+    (CSV_SPY.replace(",756733,", ",,"), "trades.csv:2: conid '' is empty"),
+    (CSV_SPY.replace(",756733,", ",0,"), "trades.csv:2: conid '0' is not an IBKR contract id"),
+    (CSV_SPY.replace(",BUY,", ",BUY (Ca.),"), "trades.csv:2: buySell 'BUY (Ca.)' is a cancelled trade"),
+    (CSV_SPY.replace(",BUY,", ",HOLD,"), "trades.csv:2: buySell 'HOLD' must be BUY or SELL"),
+    (CSV_SPY.replace("0000e0b2.696789aa.01.01", ""), "trades.csv:2: ibExecID '' is empty; export the Trades section"),
+    (CSV_SPY.replace(",-1,USD,", ",-1,EUR,"), "trades.csv:2: commission in EUR; dspops records commissions in USD"),
+])
+def test_a_cell_that_its_column_cannot_hold_is_named_with_its_text(booted, tmp_path, row, message):
+    with pytest.raises(FillImportError) as refused:
+        import_flex(path=write_csv(tmp_path, row))
+    assert message in str(refused.value)
+    assert Fill.objects.count() == 0
+
+
 def test_a_file_that_is_not_a_flex_report_is_refused(booted, tmp_path):
     path = tmp_path / "other.xml"
     path.write_text("<Statement><Trade/></Statement>\n")
