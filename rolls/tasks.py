@@ -6,13 +6,23 @@ The task registry (dspops/tasks.py) schedules it and skips a day CFE does not tr
 from __future__ import annotations
 
 from dspops.core import calendars, clock
-from rolls.roll_service import RollError, active_position, run_checks
+from dspops.core.errors import OperatorError
+from rolls.roll_service import active_position, raise_unfilled_leg_alerts, run_checks
 from sleeves import parameters
 from sleeves.selectors import sleeve_settings
 
 
 def roll_check_task(*, by_person: bool = False) -> str:
-    """Check the roll when the active position's roll-by is within BOOK roll_alert_sessions CFE sessions."""
+    """Check the roll when the active position's roll-by is within BOOK roll_alert_sessions CFE sessions.
+
+    First, a roll left executing with a leg unfilled past the fill-warning time gets its warning (the
+    checklist page only shows it: a GET never writes).
+    """
+    late = "".join(f"{warning} " for warning in raise_unfilled_leg_alerts())
+    return late + _check_if_due()
+
+
+def _check_if_due() -> str:
     position = active_position()
     if position is None:
         return "no active VRP-CS position config: nothing to roll"
@@ -27,7 +37,7 @@ def roll_check_task(*, by_person: bool = False) -> str:
                 f"after {today}")
     try:
         check = run_checks(attempt=None, live=True, role="worker")
-    except RollError as exc:
+    except OperatorError as exc:
         return f"roll check not run: {exc}"
     failing = [r.label for r in check.results.all() if not r.passed]
     due = f"roll-by {position.roll_by} ({sessions} CFE sessions)"

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,7 +19,9 @@ from django.core.management.base import CommandError
 from dspops.core import calendars, clock
 from dspops.core import vx
 from sleeves.models import SpreadPosition
-from rolls.models import RollCheck
+from dspops.core.models import Alert
+from rolls.models import RollAttempt, RollCheck, RollState
+from rolls.roll_service import plan_roll
 from dspops.core.instruments import vxm_instrument
 from dspops.tasks import roll_check_task
 from sleeves.models import MonitorRun, RunStatus, Sleeve
@@ -125,7 +127,7 @@ def test_a_usage_error_exits_2():
 def test_the_task_skips_when_no_roll_by_is_near(book, broker, market_open):
     broker("calm_contango")
     # Three sessions out: just beyond the 2-session horizon on any day (also the session before a roll-by).
-    roll_by = calendars.session_offset(clock.trading_date(), 3, exchange="XCBF")
+    roll_by = calendars.session_offset(clock.trading_date(), 3, exchange=calendars.CFE)
     SpreadPosition.objects.filter(pk=book.pk).update(roll_by=roll_by)
     assert roll_check_task() == (f"no roll due within 2 sessions: roll-by {roll_by} is 3 CFE sessions "
                                  f"after {clock.trading_date()}")
@@ -134,7 +136,7 @@ def test_the_task_skips_when_no_roll_by_is_near(book, broker, market_open):
 
 def test_the_task_checks_the_roll_when_roll_by_is_two_sessions_away(book, broker, market_open):
     broker("calm_contango")
-    roll_by = calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange="XCBF"), 2, exchange="XCBF")
+    roll_by = calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange=calendars.CFE), 2, exchange=calendars.CFE)
     SpreadPosition.objects.filter(pk=book.pk).update(roll_by=roll_by)
     assert roll_check_task() == f"Roll check GO for roll-by {roll_by} (2 CFE sessions) (simulated broker)"
     assert RollCheck.objects.get().verdict == "GO"
@@ -143,8 +145,8 @@ def test_the_task_checks_the_roll_when_roll_by_is_two_sessions_away(book, broker
 def test_the_task_reports_do_not_roll_with_the_failing_checks(book, broker, market_open):
     broker("wide_markets")
     SpreadPosition.objects.filter(pk=book.pk).update(
-        roll_by=calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange="XCBF"), 1,
-                                         exchange="XCBF"))
+        roll_by=calendars.session_offset(calendars.session_on_or_before(clock.trading_date(), exchange=calendars.CFE), 1,
+                                         exchange=calendars.CFE))
     summary = roll_check_task()
     assert summary.startswith("Roll check DO NOT ROLL for roll-by") and "VX1 bid/ask width" in summary
 
@@ -185,3 +187,16 @@ def test_an_expired_config_is_refused_with_the_services_reason(booted, broker):
     _expired_config()
     code, out, message = roll_check("--live")
     assert code == 3 and "settled on" in message and not RollCheck.objects.exists()
+
+
+
+def test_the_task_warns_of_a_roll_left_executing_with_a_leg_unfilled(book, broker, market_open):
+    """The checklist page only shows a late leg (a GET never writes); the scheduled task raises its alert."""
+    broker("calm_contango")
+    attempt = plan_roll(user=None, rehearsal=True)
+    RollAttempt.objects.filter(pk=attempt.pk).update(state=RollState.EXECUTING,
+                                                     executing_since=clock.now() - timedelta(hours=2))
+    assert not Alert.objects.filter(code="roll_leg_unfilled").exists()
+    roll_check_task()
+    alert = Alert.objects.get(code="roll_leg_unfilled", resolved_at__isnull=True)
+    assert alert.subject == f"roll-{attempt.pk}"
