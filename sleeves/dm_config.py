@@ -1,8 +1,10 @@
 """The DM sleeve's config file, in the legacy ``dsp100k_etf_dual_momentum.yaml`` layout.
 
-Pure code (no Django). ``load_dm_config`` reads the file, checks every key the legacy layout
-has (LEGACY.md section 4.1) and returns the values dspops uses. ``dm_parameter_texts`` turns
-them into the DM settings of ``sleeves.parameters``.
+``load_dm_config`` reads the file, checks every key the legacy layout has (LEGACY.md section
+4.1) and returns the values dspops uses. ``dm_parameter_texts`` turns them into the DM settings
+of ``sleeves.parameters``. Which keys are DM settings, of what kind, and where each lives in the
+file is the DM settings' one declaration (``sleeves.strategies.dm.DM_SETTINGS``, through
+``sleeves.parameters``); nothing here repeats it.
 
 Every problem names the file, the line and the dotted key (``sleeve_dm.top_k``), so the
 operator can go straight to it.
@@ -103,30 +105,21 @@ for _spec in parameters.specs_for("DM"):
         _section, _key = _spec.config_key.split(".")
         SCHEMA[_section][_key] = _FILE_KIND[_spec.kind]
 
-# The DmConfig attribute of each DM setting (the file's name when it differs from the setting's).
-_CONFIG_FIELD = {"nav_fraction": "sleeve_dm_nav_pct"}
-
 
 @dataclass(frozen=True)
 class DmConfig:
-    """The checked DM config. Numbers are Decimals, exactly as written in the file."""
+    """The checked DM config.
+
+    ``settings`` holds every DM setting by its name (``top_k``, ``nav_fraction``, ``risk_scale``),
+    typed as ``sleeves.parameters`` reads it; numbers are Decimals, exactly as written in the file.
+    The other fields are the file's own keys dspops looks at.
+    """
 
     path: Path
+    settings: dict[str, Any]
     enabled: bool
-    risky_universe: tuple[str, ...]
-    cash_symbol: str
-    top_k: int
-    min_momentum: Decimal
-    momentum_window_days: int
-    momentum_skip_days: int
-    vol_target: Decimal
-    vol_lookback_days: int
-    max_leverage: Decimal
-    min_order_notional: Decimal
     rebalance_frequency: str
     lookback_days: int | None
-    sleeve_dm_nav_pct: Decimal
-    risk_scale: Decimal
     unknown_keys: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     # Every known key present in the file, by dotted path, typed.
@@ -199,10 +192,11 @@ def load_dm_config(path: Path | str, *, strict: bool) -> DmConfig:
     if strict:
         problems.extend(unknown_messages)
 
+    settings: dict[str, Any] = {}
     if not problems:
         # The settings' own bounds and cross-checks (top_k <= universe size, cash not risky, ...).
         try:
-            parameters.parse_settings("DM", _texts(values))
+            settings = parameters.parse_settings("DM", _texts(values))
         except parameters.ParameterError as exc:
             for line in str(exc).splitlines():
                 key = line.split(":", 1)[0]
@@ -216,21 +210,10 @@ def load_dm_config(path: Path | str, *, strict: bool) -> DmConfig:
 
     return DmConfig(
         path=path,
+        settings=settings,
         enabled=values.get("sleeve_dm.enabled", True),
-        risky_universe=values["sleeve_dm.risky_universe"],
-        cash_symbol=values["sleeve_dm.cash_symbol"],
-        top_k=values["sleeve_dm.top_k"],
-        min_momentum=values["sleeve_dm.min_momentum"],
-        momentum_window_days=values["sleeve_dm.momentum_window_days"],
-        momentum_skip_days=values["sleeve_dm.momentum_skip_days"],
-        vol_target=values["sleeve_dm.vol_target"],
-        vol_lookback_days=values["sleeve_dm.vol_lookback_days"],
-        max_leverage=values["sleeve_dm.max_leverage"],
-        min_order_notional=values["sleeve_dm.min_order_notional"],
         rebalance_frequency=frequency,
         lookback_days=values.get("sleeve_dm.lookback_days"),
-        sleeve_dm_nav_pct=values["general.sleeve_dm_nav_pct"],
-        risk_scale=values["general.risk_scale"],
         unknown_keys=tuple(unknown),
         warnings=tuple(unknown_messages),
         values=values,
@@ -239,7 +222,7 @@ def load_dm_config(path: Path | str, *, strict: bool) -> DmConfig:
 
 def dm_parameter_texts(cfg: DmConfig) -> dict[str, str]:
     """The DM sleeve settings (``sleeves.parameters`` scope "DM") as stored text."""
-    return _texts({dotted: getattr(cfg, _CONFIG_FIELD.get(key, key)) for key, dotted in PARAMETER_SOURCES.items()})
+    return {spec.key: spec.format(cfg.settings[spec.key]) for spec in parameters.specs_for("DM")}
 
 
 def _texts(values: dict[str, Any]) -> dict[str, str]:

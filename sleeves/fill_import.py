@@ -339,7 +339,7 @@ FLEX_COLUMNS = tabular.Table(
         tabular.Column("ibexecid", forms.CharField(max_length=_max_length("exec_id"), error_messages={
             "required": "is empty; export the Trades section at execution level",
             "max_length": "is longer than the %(limit_value)d characters of an IBKR exec id"}), label="ibExecID"),
-        tabular.Column("conid", tabular.WholeNumberField(  # a positive 32-bit integer, as IBKR and Instrument.con_id
+        tabular.Column("conid", tabular.WholeNumberField(  # IBKR contract ids are positive 32-bit integers
             max_digits=10, min_value=1, max_value=2**31 - 1,
             error_messages={"invalid": _CONTRACT_ID, "max_digits": _CONTRACT_ID, "min_value": _CONTRACT_ID,
                             "max_value": _CONTRACT_ID}), label="conid"),

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 
 from dspops.core import tabular
 from dspops.core.errors import OperatorError
+from sleeves.strategies import dm
 
 BOOK = "BOOK"  # book-wide settings (vol-target overlay, alert horizons): no sleeve
 
@@ -189,36 +190,15 @@ _SPECS: dict[str, tuple[ParameterSpec, ...]] = {
         ParameterSpec("near_level_points", "decimal", "Alert when the spread is this close to stop or TP",
                       "points", _d("0"), _d("5")),
     ),
-    "DM": (
-        ParameterSpec("risky_universe", "symbols", "ETFs that compete on momentum",
-                      config_key="sleeve_dm.risky_universe"),
-        ParameterSpec("cash_symbol", "symbol", "Where the unselected weight goes", config_key="sleeve_dm.cash_symbol"),
-        ParameterSpec("top_k", "int", "How many ETFs to hold", "ETFs", _d("1"), _d("20"), config_key="sleeve_dm.top_k"),
-        ParameterSpec("min_momentum", "decimal", "Hold an ETF only if its momentum is above this",
-                      "fraction", _d("-1"), _d("10"), config_key="sleeve_dm.min_momentum"),
-        ParameterSpec("momentum_window_days", "int", "Closes in the momentum window", "sessions",
-                      _d("20"), _d("1000"), config_key="sleeve_dm.momentum_window_days"),
-        ParameterSpec("momentum_skip_days", "int", "Most recent closes skipped", "sessions", _d("0"), _d("100"),
-                      config_key="sleeve_dm.momentum_skip_days"),
-        ParameterSpec("vol_target", "decimal", "Portfolio vol target", "fraction", _d("0.001"), _d("1"),
-                      config_key="sleeve_dm.vol_target"),
-        ParameterSpec("vol_lookback_days", "int", "Returns used for each ETF's vol", "sessions",
-                      _d("5"), _d("1000"), config_key="sleeve_dm.vol_lookback_days"),
-        ParameterSpec("max_leverage", "decimal", "Cap on the vol scale", "x", _d("0"), _d("5"),
-                      config_key="sleeve_dm.max_leverage"),
-        ParameterSpec("min_order_notional", "decimal", "Orders smaller than this are dropped", "USD",
-                      _d("0"), _d("1000000"), config_key="sleeve_dm.min_order_notional"),
-        ParameterSpec("nav_fraction", "decimal", "Share of NLV deployed by the sleeve", "fraction",
-                      _d("0"), _d("1"), config_key="general.sleeve_dm_nav_pct"),
-        ParameterSpec("risk_scale", "decimal", "Risk scale (DSP_RISK_SCALE overrides it)", "x",
-                      _d("0"), _d("1"), config_key="general.risk_scale"),
+    # The DM settings are declared once, on the pure DmSettings (sleeves.strategies.dm), with where the
+    # config file holds each one (sleeves.dm_config reads that file by these keys).
+    "DM": tuple(
+        ParameterSpec(s.key, s.kind, s.description, s.unit, s.minimum, s.maximum, config_key=s.config_key)
+        for s in dm.DM_SETTINGS
     ),
 }
 
 SCOPES = tuple(_SPECS)
-
-# The DM settings are declared once, above: their kinds, bounds, meanings and where the legacy
-# config file holds them (sleeves.dm_config reads that file by these keys).
 
 
 def specs_for(scope: str) -> tuple[ParameterSpec, ...]:

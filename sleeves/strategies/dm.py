@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
@@ -39,21 +39,58 @@ BUY, SELL = "BUY", "SELL"
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What the operator's side needs to know of one DM setting, in plain values (no Django).
+
+    The DM settings are declared once, here: each field of ``DmSettings`` carries its ``Setting``,
+    and ``DM_SETTINGS`` lists them (plus ``RISK_SCALE``). ``sleeves.parameters`` makes the stored,
+    editable DM settings from them, and ``sleeves.dm_config`` reads each from the config file at its
+    ``config_key`` (the legacy dsp100k_etf_dual_momentum.yaml layout, ``section.key``). ``kind`` is a
+    ``sleeves.parameters`` kind: "decimal", "int", "symbol" or "symbols".
+    """
+
+    kind: str
+    description: str
+    config_key: str
+    unit: str = ""
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    key: str = ""  # the setting's name: its DmSettings field's (filled in by DM_SETTINGS)
+
+
+def _setting(kind: str, description: str, unit: str = "", minimum: str | None = None, maximum: str | None = None,
+             *, config_key: str):
+    """A DmSettings field (no default: every threshold is passed in) that declares its setting."""
+    declared = Setting(kind, description, config_key, unit, None if minimum is None else Decimal(minimum),
+                       None if maximum is None else Decimal(maximum))
+    return field(metadata={"setting": declared})
+
+
+@dataclass(frozen=True)
 class DmSettings:
-    """The DM settings (DM keys of ``sleeves.parameters``; ``risk_scale`` arrives in the inputs
+    """The DM settings (each field declares its stored setting; ``risk_scale`` arrives in the inputs
     because DSP_RISK_SCALE overrides it). Raises ValueError for an impossible combination."""
 
-    risky_universe: tuple[str, ...]
-    cash_symbol: str
-    top_k: int
-    min_momentum: Decimal
-    momentum_window_days: int
-    momentum_skip_days: int
-    vol_target: Decimal
-    vol_lookback_days: int
-    max_leverage: Decimal
-    min_order_notional: Decimal
-    nav_fraction: Decimal
+    risky_universe: tuple[str, ...] = _setting("symbols", "ETFs that compete on momentum",
+                                               config_key="sleeve_dm.risky_universe")
+    cash_symbol: str = _setting("symbol", "Where the unselected weight goes", config_key="sleeve_dm.cash_symbol")
+    top_k: int = _setting("int", "How many ETFs to hold", "ETFs", "1", "20", config_key="sleeve_dm.top_k")
+    min_momentum: Decimal = _setting("decimal", "Hold an ETF only if its momentum is above this", "fraction", "-1",
+                                     "10", config_key="sleeve_dm.min_momentum")
+    momentum_window_days: int = _setting("int", "Closes in the momentum window", "sessions", "20", "1000",
+                                         config_key="sleeve_dm.momentum_window_days")
+    momentum_skip_days: int = _setting("int", "Most recent closes skipped", "sessions", "0", "100",
+                                       config_key="sleeve_dm.momentum_skip_days")
+    vol_target: Decimal = _setting("decimal", "Portfolio vol target", "fraction", "0.001", "1",
+                                   config_key="sleeve_dm.vol_target")
+    vol_lookback_days: int = _setting("int", "Returns used for each ETF's vol", "sessions", "5", "1000",
+                                      config_key="sleeve_dm.vol_lookback_days")
+    max_leverage: Decimal = _setting("decimal", "Cap on the vol scale", "x", "0", "5",
+                                     config_key="sleeve_dm.max_leverage")
+    min_order_notional: Decimal = _setting("decimal", "Orders smaller than this are dropped", "USD", "0", "1000000",
+                                           config_key="sleeve_dm.min_order_notional")
+    nav_fraction: Decimal = _setting("decimal", "Share of NLV deployed by the sleeve", "fraction", "0", "1",
+                                     config_key="general.sleeve_dm_nav_pct")
 
     def __post_init__(self):
         object.__setattr__(self, "risky_universe", tuple(self.risky_universe))
@@ -86,7 +123,18 @@ class DmSettings:
         return max(self.momentum_window_days + self.momentum_skip_days, self.vol_lookback_days + 1)
 
 
-# legacy/config/dsp100k_etf_dual_momentum.yaml (LEGACY.md 4.1). For tests and bootstrapping only.
+# A DM setting that is not a DmSettings field: the plan takes it from its inputs.
+RISK_SCALE = Setting("decimal", "Risk scale (DSP_RISK_SCALE overrides it)", "general.risk_scale", "x", Decimal("0"),
+                     Decimal("1"), key="risk_scale")
+
+# Every DM setting, in the order the admin lists them: DmSettings' fields, then the risk scale.
+DM_SETTINGS: tuple[Setting, ...] = (
+    *(replace(f.metadata["setting"], key=f.name) for f in fields(DmSettings)),
+    RISK_SCALE,
+)
+
+# The values of legacy/config/dsp100k_etf_dual_momentum.yaml (LEGACY.md 4.1), which config/ keeps;
+# for the strategy's tests (tests/sleeves/test_dm_settings.py checks they are the file's).
 LEGACY_DEFAULTS = DmSettings(
     risky_universe=("SPY", "EFA", "EEM", "IEF", "TLT", "TIP", "GLD", "PDBC", "UUP"),
     cash_symbol="SHY",

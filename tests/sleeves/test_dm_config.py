@@ -43,12 +43,15 @@ def problems(path: Path, *, strict: bool = True) -> list[str]:
 def test_the_repository_config_loads_in_strict_mode_with_the_legacy_defaults():
     cfg = load_dm_config(REPO_CONFIG, strict=True)
 
-    assert cfg.risky_universe == ("SPY", "EFA", "EEM", "IEF", "TLT", "TIP", "GLD", "PDBC", "UUP")
-    assert cfg.cash_symbol == "SHY"
-    assert (cfg.top_k, cfg.momentum_window_days, cfg.momentum_skip_days, cfg.vol_lookback_days) == (3, 252, 21, 63)
-    assert (cfg.min_momentum, cfg.vol_target, cfg.max_leverage) == (Decimal("0"), Decimal("0.08"), Decimal("1.5"))
-    assert cfg.min_order_notional == Decimal("100")
-    assert (cfg.sleeve_dm_nav_pct, cfg.risk_scale) == (Decimal("0.90"), Decimal("1"))
+    dm = cfg.settings
+    assert dm["risky_universe"] == ("SPY", "EFA", "EEM", "IEF", "TLT", "TIP", "GLD", "PDBC", "UUP")
+    assert dm["cash_symbol"] == "SHY"
+    assert (dm["top_k"], dm["momentum_window_days"], dm["momentum_skip_days"], dm["vol_lookback_days"]) == (
+        3, 252, 21, 63)
+    assert (dm["min_momentum"], dm["vol_target"], dm["max_leverage"]) == (Decimal("0"), Decimal("0.08"),
+                                                                         Decimal("1.5"))
+    assert dm["min_order_notional"] == Decimal("100")
+    assert (dm["nav_fraction"], dm["risk_scale"]) == (Decimal("0.90"), Decimal("1"))  # general.sleeve_dm_nav_pct
     assert cfg.rebalance_frequency == "monthly" and cfg.lookback_days == 420
     assert cfg.unknown_keys == ()
     assert cfg.values["ibkr.port"] == 7497
@@ -93,7 +96,7 @@ def test_non_strict_mode_returns_unknown_keys_as_warnings(tmp_path):
     assert cfg.unknown_keys == ("sleeve_dm.foo", "extras")
     assert len(cfg.warnings) == 2
     assert "sleeve_dm.foo" in cfg.warnings[0] and str(path) in cfg.warnings[0]
-    assert cfg.top_k == 2
+    assert cfg.settings["top_k"] == 2
 
 
 def test_a_wrong_type_names_the_key_and_the_file(tmp_path):
