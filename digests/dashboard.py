@@ -43,7 +43,7 @@ def latest_run(kind: str) -> MonitorRun | None:
 def roll_countdown(position: SpreadPosition, *, today: date) -> RollCountdown:
     days = (position.roll_by - today).days
     try:
-        sessions = calendars.sessions_until(today, position.roll_by, exchange="XCBF")
+        sessions = calendars.sessions_until(today, position.roll_by, exchange=calendars.CFE)
     except calendars.CalendarRangeError:
         # A config stored before dates were bounded (roll-by 1900-01-01): say so, never a server error.
         return RollCountdown(position.roll_by, None, days, "red",

@@ -34,7 +34,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from digests.alert_rules import (
-    CFE,
     SLEEVE_LABELS,
     NotASessionError,
     cs_legs,
@@ -46,6 +45,7 @@ from digests.alert_rules import (
     require_session,
 )
 from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.calendars import CFE
 from dspops.core.models import Alert, Severity
 from digests.models import Digest, DigestSource
 from digests.snapshot import (
@@ -83,6 +83,7 @@ from sleeves.models import (
     VrpErpLogEntry,
 )
 from sleeves.selectors import positions_by_sleeve, sleeve_settings
+from dspops.core.errors import OperatorError
 
 __all__ = [
     "BROKER_UNAVAILABLE",
@@ -105,7 +106,7 @@ ROLL_WINDOW_DAYS = 14
 LEGACY_NOTE = "Replaces the imported legacy digest"
 
 
-class DigestError(Exception):
+class DigestError(OperatorError):
     """The digest cannot be made as asked (the message says why and what to do)."""
 
 

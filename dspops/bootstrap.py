@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-from dspops.core import clock
+from dspops.core import calendars, clock
 from dspops.core.models import Instrument
 from dspops.core import vx
 from dspops.core.instruments import vxm_instrument
@@ -26,6 +26,7 @@ from rolls.roll_calendar import generate_roll_calendar
 from sleeves import parameters
 from sleeves.dm_config import dm_parameter_texts, load_dm_config
 from sleeves.models import Sleeve, SleeveParameter
+from dspops.core.errors import OperatorError
 
 OPERATOR_GROUP = "Operator"
 VIEWER_GROUP = "Viewer"
@@ -41,7 +42,7 @@ OPERATOR_PERMISSIONS = {
 VIEWABLE_APPS = ("dspops", "sleeves", "rolls", "digests", "django_q")
 
 
-class BootstrapError(Exception):
+class BootstrapError(OperatorError):
     """The config files are missing or invalid. The message names the file and the problem."""
 
 
@@ -134,7 +135,7 @@ def _instruments(config_dir: Path, report: BootstrapReport) -> None:
         if created:
             report.add(f"instrument {local_symbol}")
     n = _roll_sessions()
-    for cm in vx.front_contracts(clock.current_session(exchange="XCBF"), roll_sessions=n):
+    for cm in vx.front_contracts(clock.current_session(exchange=calendars.CFE), roll_sessions=n):
         before = Instrument.objects.filter(local_symbol=cm.local_symbol("VXM"), exchange="CFE").exists()
         vxm_instrument(cm)
         if not before:

@@ -47,7 +47,7 @@ def load_demo() -> list[str]:
         done.append(f"fill BUY {quantity} {symbol} @ {price}")
     sleeve = Sleeve.objects.get(code="VRP_CS")
     if not SpreadPosition.objects.filter(sleeve=sleeve, is_active=True).exists():
-        session = calendars.session_on_or_before(clock.trading_date(), exchange="XCBF")
+        session = calendars.session_on_or_before(clock.trading_date(), exchange=calendars.CFE)
         front, second, _ = vx.front_contracts(session, roll_sessions=roll_sessions_before())
         position = SpreadPosition(
             sleeve=sleeve, short_leg=vxm_instrument(front), long_leg=vxm_instrument(second), quantity=1,

@@ -22,6 +22,7 @@ from django_q.conf import croniter
 from django_q.models import Schedule
 
 from dspops.tasks import PREFIX, REGISTRY
+from dspops.core.errors import OperatorError
 
 # (name, dotted task, cron in New York time), one per registered task. The names are the ones the
 # schedules have always had, so setup_schedules updates the existing rows (their func moved to
@@ -31,7 +32,7 @@ SCHEDULES: tuple[tuple[str, str, str], ...] = tuple(
 )
 
 
-class ScheduleError(Exception):
+class ScheduleError(OperatorError):
     """The schedules cannot be set up; the message says why and what to do."""
 
 

@@ -25,7 +25,6 @@ from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLeg
 from rolls.roll_calendar import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.roll_states import RollState
 from sleeves.models import SpreadPosition
-from sleeves.parameters import ParameterError
 
 
 class SpreadPositionForm(forms.ModelForm):
@@ -335,7 +334,7 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         try:
             done = getattr(self, self.ACTIONS[action])(request, attempt)
         # ParameterError (unreadable VRP-CS settings) is listed until sleeves makes it an OperatorError.
-        except (OperatorError, ParameterError) as exc:
+        except OperatorError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         except ValidationError as exc:
             self.message_user(request, "Nothing was saved: " + " ".join(exc.messages), messages.ERROR)

@@ -101,7 +101,7 @@ def _load(exchange: str) -> _Sessions:
     return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions), hours=hours)
 
 
-def load(exchange: str = "XNYS") -> None:
+def load(exchange: str = NYSE) -> None:
     """Build the calendar for `exchange` now, so later lookups are fast.
 
     Raises ValueError for an unsupported exchange.
@@ -145,7 +145,7 @@ def in_window(day: date) -> bool:
     return CALENDAR_START <= day <= CALENDAR_END
 
 
-def is_session(day: date, *, exchange: str = "XNYS") -> bool:
+def is_session(day: date, *, exchange: str = NYSE) -> bool:
     """True if `day` is a trading session of `exchange`.
 
     Raises CalendarRangeError outside the loaded window, TypeError for a non-date.
@@ -155,7 +155,7 @@ def is_session(day: date, *, exchange: str = "XNYS") -> bool:
     return day in cal.session_set
 
 
-def previous_session(day: date, *, exchange: str = "XNYS") -> date:
+def previous_session(day: date, *, exchange: str = NYSE) -> date:
     """The last session strictly before `day`.
 
     Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
@@ -168,7 +168,7 @@ def previous_session(day: date, *, exchange: str = "XNYS") -> date:
     return cal.sessions[i - 1]
 
 
-def next_session(day: date, *, exchange: str = "XNYS") -> date:
+def next_session(day: date, *, exchange: str = NYSE) -> date:
     """The first session strictly after `day`.
 
     Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
@@ -181,7 +181,7 @@ def next_session(day: date, *, exchange: str = "XNYS") -> date:
     return cal.sessions[i]
 
 
-def session_on_or_before(day: date, *, exchange: str = "XNYS") -> date:
+def session_on_or_before(day: date, *, exchange: str = NYSE) -> date:
     """`day` if it is a session, else the previous session.
 
     Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
@@ -194,7 +194,7 @@ def session_on_or_before(day: date, *, exchange: str = "XNYS") -> date:
     return cal.sessions[i - 1]
 
 
-def session_on_or_after(day: date, *, exchange: str = "XNYS") -> date:
+def session_on_or_after(day: date, *, exchange: str = NYSE) -> date:
     """`day` if it is a session, else the next session.
 
     Raises CalendarRangeError if `day`, or the answer, is outside the loaded window.
@@ -207,7 +207,7 @@ def session_on_or_after(day: date, *, exchange: str = "XNYS") -> date:
     return cal.sessions[i]
 
 
-def sessions_in_range(start: date, end: date, *, exchange: str = "XNYS") -> list[date]:
+def sessions_in_range(start: date, end: date, *, exchange: str = NYSE) -> list[date]:
     """All sessions s with start <= s <= end, in order; empty if end < start.
 
     Raises CalendarRangeError if either bound is outside the loaded window.
@@ -220,7 +220,7 @@ def sessions_in_range(start: date, end: date, *, exchange: str = "XNYS") -> list
     return list(cal.sessions[lo:hi])
 
 
-def session_offset(day: date, n: int, *, exchange: str = "XNYS") -> date:
+def session_offset(day: date, n: int, *, exchange: str = NYSE) -> date:
     """The session `n` sessions after `day` (n > 0), before it (n < 0), or `day` (n == 0).
 
     Raises ValueError if `day` is not a session (the offset would be ambiguous),
@@ -245,7 +245,7 @@ def session_offset(day: date, n: int, *, exchange: str = "XNYS") -> date:
     return cal.sessions[j]
 
 
-def sessions_until(start: date, end: date, *, exchange: str = "XNYS") -> int:
+def sessions_until(start: date, end: date, *, exchange: str = NYSE) -> int:
     """Countdown from `start` to `end` in sessions.
 
     The number of sessions s with start < s <= end, so a Friday-to-Monday
@@ -261,7 +261,7 @@ def sessions_until(start: date, end: date, *, exchange: str = "XNYS") -> int:
     return bisect.bisect_right(cal.sessions, end) - bisect.bisect_right(cal.sessions, start)
 
 
-def is_first_session_of_month(day: date, *, exchange: str = "XNYS") -> bool:
+def is_first_session_of_month(day: date, *, exchange: str = NYSE) -> bool:
     """True if `day` is a session and no earlier session falls in the same month.
 
     Raises CalendarRangeError outside the loaded window.
@@ -278,7 +278,7 @@ def is_first_session_of_month(day: date, *, exchange: str = "XNYS") -> bool:
     return (prev.year, prev.month) != (day.year, day.month)
 
 
-def holidays_between(start: date, end: date, *, exchange: str = "XNYS") -> list[date]:
+def holidays_between(start: date, end: date, *, exchange: str = NYSE) -> list[date]:
     """Weekdays in [start, end] that are not sessions (holidays and ad hoc closures).
 
     Empty if end < start. Raises CalendarRangeError if either bound is outside
@@ -297,7 +297,7 @@ def holidays_between(start: date, end: date, *, exchange: str = "XNYS") -> list[
     return out
 
 
-def session_hours(day: date, *, exchange: str = "XNYS") -> tuple[datetime, datetime]:
+def session_hours(day: date, *, exchange: str = NYSE) -> tuple[datetime, datetime]:
     """The (open, close) of the session `day`, as aware UTC datetimes (early closes included).
 
     Raises ValueError when `day` is not a session, CalendarRangeError outside the window.
@@ -330,7 +330,7 @@ class MarketHours:
                 f"opens {reopen:%a %Y-%m-%d %H:%M} ET")
 
 
-def market_hours(moment: datetime, *, exchange: str = "XNYS") -> MarketHours:
+def market_hours(moment: datetime, *, exchange: str = NYSE) -> MarketHours:
     """Is `exchange` trading at the aware datetime `moment` (regular hours from exchange_calendars)?"""
     day = trading_date(moment)
     cal = _calendar(exchange)

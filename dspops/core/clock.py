@@ -19,12 +19,12 @@ def trading_date(moment: datetime | None = None) -> date:
     return calendars.trading_date(moment or now())
 
 
-def current_session(moment: datetime | None = None, *, exchange: str = "XNYS") -> date:
+def current_session(moment: datetime | None = None, *, exchange: str = calendars.NYSE) -> date:
     """Today's session if the market trades today, else the latest session before it."""
     return calendars.session_on_or_before(trading_date(moment), exchange=exchange)
 
 
-def is_trading_day(moment: datetime | None = None, *, exchange: str = "XNYS") -> bool:
+def is_trading_day(moment: datetime | None = None, *, exchange: str = calendars.NYSE) -> bool:
     return calendars.is_session(trading_date(moment), exchange=exchange)
 
 
@@ -64,7 +64,7 @@ class ActingSession:
                 f"the last one was {self.session})")
 
 
-def acting_session(moment: datetime | None = None, *, exchange: str = "XNYS") -> ActingSession:
+def acting_session(moment: datetime | None = None, *, exchange: str = calendars.NYSE) -> ActingSession:
     today = trading_date(moment)
     return ActingSession(today=today, session=calendars.session_on_or_before(today, exchange=exchange),
                          exchange=exchange)

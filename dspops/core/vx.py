@@ -58,7 +58,7 @@ MONTH_CODES = "FGHJKMNQUVXZ"
 MIN_YEAR = 2004
 MAX_YEAR = 2040
 
-CFE = "XCBF"
+CFE = calendars.CFE  # the exchange the VX calendar counts sessions on
 
 DEFAULT_ROLL_SESSIONS = 5
 

@@ -43,6 +43,7 @@ from dspops.core.calendars import CFE, NYSE
 from dspops.core.errors import OperatorError
 from sleeves.dm_config import DmConfig, DmConfigError, load_dm_config
 from sleeves.models import LogDataStatus, VrpCsLogEntry, VrpErpLogEntry, validate_spread_levels
+from sleeves.strategies import REGIMES, GateState
 
 DAILY_LOG = "paper_trading/daily_log.csv"
 ERP_LOG = "paper_trading/vrp_erp_log.csv"
@@ -59,7 +60,6 @@ CS_PLACEHOLDERS = {"vix": Decimal("15.0"), "vx1": Decimal("16.25"), "vx2": Decim
 PLACEHOLDER_VVIX = Decimal("85")
 ERP_PLACEHOLDERS = {"spy_price": Decimal("595.00"), "vix": Decimal("14.8")}
 
-REGIMES = ("CALM", "ELEVATED", "HIGH", "CRISIS")
 
 # Order records closer together than this belong to one burst (the 2026-01-14 one spans 22 min
 # with gaps of up to 10 min).
@@ -509,7 +509,7 @@ def _cs_row(line: int, row: dict[str, str], v: dict[str, Any], *, utc_offset: ti
     if missing:
         status = LogDataStatus.DATA_UNAVAILABLE
         reason = f"The legacy monitor logged nan for {', '.join(missing)}: it had no quotes."
-        if v["gate_state"] == "OPEN":
+        if v["gate_state"] == GateState.OPEN:
             flags.append("gate logged OPEN although its inputs were nan (legacy NaN reads as OPEN); "
                          "dspops counts a gate without inputs as UNKNOWN, i.e. closed.")
     else:

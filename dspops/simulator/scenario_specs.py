@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from dspops.core.errors import OperatorError
 
 __all__ = [
     "ACCOUNT_TAGS",
@@ -41,7 +42,7 @@ ACCOUNT_TAGS = (
 FILL_MODES = ("all", "none", "partial", "legs")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(OperatorError, ValueError):
     """A scenario file is missing, malformed or names something unknown."""
 
 

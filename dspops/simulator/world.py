@@ -142,7 +142,7 @@ class World:
         anchor = next((v for v in ((q.close, q.last) if q else ()) if v and v > 0), None)
         if spec is None and anchor is None:
             return []
-        exchange = "XCBF" if c.sec_type in ("FUT", "IND") else "XNYS"
+        exchange = calendars.CFE if c.sec_type in ("FUT", "IND") else calendars.NYSE
         end = calendars.previous_session(self.resolved.session, exchange=exchange)
         sessions: list[Any] = [end]
         while len(sessions) < days:
