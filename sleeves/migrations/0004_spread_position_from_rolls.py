@@ -5,23 +5,7 @@ import simple_history.models
 from django.conf import settings
 from django.db import migrations, models
 
-
-def _move_content_type(old_app, new_app, models):
-    """Keep the moved models' content types (and so their permissions and admin log entries)."""
-
-    def forwards(apps, schema_editor):
-        content_type = apps.get_model("contenttypes", "ContentType")
-        for model in models:
-            if not content_type.objects.filter(app_label=new_app, model=model).exists():
-                content_type.objects.filter(app_label=old_app, model=model).update(app_label=new_app)
-
-    def backwards(apps, schema_editor):
-        content_type = apps.get_model("contenttypes", "ContentType")
-        for model in models:
-            if not content_type.objects.filter(app_label=old_app, model=model).exists():
-                content_type.objects.filter(app_label=new_app, model=model).update(app_label=old_app)
-
-    return migrations.RunPython(forwards, backwards)
+from dspops.core.model_moves import move_content_types
 
 
 class Migration(migrations.Migration):
@@ -98,5 +82,5 @@ class Migration(migrations.Migration):
                     },
                 ),
         ]),
-        _move_content_type('rolls', 'sleeves', ('spreadposition', 'historicalspreadposition')),
+        move_content_types('rolls', 'sleeves', ('spreadposition', 'historicalspreadposition')),
     ]

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dspops.core.errors import OperatorError
 from sleeves.fill_import import import_flex
+from sleeves.management.commands._fill_output import write_fill_details
 
 
 class Command(BaseCommand):
@@ -26,10 +27,4 @@ class Command(BaseCommand):
             f"{len(report.unattributed)} unattributed"
             + (f", {report.ignored} non-execution row(s) ignored." if report.ignored else ".")
         )
-        for code, count in report.by_sleeve.items():
-            self.stdout.write(f"  {code}: {count}")
-        if report.unattributed:
-            self.stdout.write("Set the sleeve of these fills in the admin: " + ", ".join(report.unattributed))
-        if report.corrected:
-            self.stdout.write("IBKR corrected these executions; their earlier fills were reversed: "
-                              + ", ".join(report.corrected))
+        write_fill_details(self.stdout, report)

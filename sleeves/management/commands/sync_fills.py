@@ -6,6 +6,7 @@ from dspops.core import calendars, clock, formats
 from dspops.core.calendars import NEW_YORK
 from dspops.core.errors import OperatorError
 from sleeves.fill_import import sync_fills
+from sleeves.management.commands._fill_output import write_fill_details
 
 
 def parse_since(text: str) -> datetime:
@@ -51,10 +52,4 @@ class Command(BaseCommand):
             f"Executions since {formats.moment(since)} ({broker}): {report.created} created, "
             f"{report.skipped} skipped (already imported), {len(report.unattributed)} unattributed."
         )
-        for code, count in report.by_sleeve.items():
-            self.stdout.write(f"  {code}: {count}")
-        if report.unattributed:
-            self.stdout.write("Set the sleeve of these fills in the admin: " + ", ".join(report.unattributed))
-        if report.corrected:
-            self.stdout.write("IBKR corrected these executions; their earlier fills were reversed: "
-                              + ", ".join(report.corrected))
+        write_fill_details(self.stdout, report)
