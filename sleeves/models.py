@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds, calendars, formats
+from dspops.core import bounds, calendars, clock, formats
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
@@ -184,8 +184,6 @@ class Fill(models.Model):
         A reversal mirrors the fill it cancels: a value it copies from that fill is not checked again, so a
         fill stored before these bounds (dated 9999-12-31, say) can still be reversed.
         """
-        from dspops.core import clock
-
         reversed_fill = Fill.objects.filter(pk=self.reverses_id).first() if self.reverses_id else None
 
         def mirrored(name):

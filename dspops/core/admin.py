@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django_q import admin as django_q_admin
 
-from dspops.core import bounds, clock
+from dspops.core import bounds, calendars, clock, vx
 from dspops.core.admin_display import BoundedAdminMixin, UnreadableRowsMixin, YearDateFilter
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from dspops.core.models import Instrument, QuoteSnapshot
@@ -37,7 +37,6 @@ class InstrumentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        from dspops.core import calendars
 
         def settles(value):
             bounds.check_date(value, "Settlement date")
@@ -46,8 +45,6 @@ class InstrumentForm(forms.ModelForm):
                                          f"sessions in ({calendars.CALENDAR_START} to {calendars.CALENDAR_END})")
 
         def month(value):
-            from dspops.core import vx
-
             year, _, number = value.partition("-")
             if not (len(year) == 4 and year.isdigit() and len(number) == 2 and number.isdigit()
                     and 1 <= int(number) <= 12):

@@ -28,6 +28,7 @@ __all__ = ["GatewayError", "open_gateway", "qualify", "record_quotes", "refresh_
 
 def open_gateway(role: str) -> "Gateway":
     """A connected gateway for a role (web, worker, shell); use it as a context manager."""
+    # Lazy for start-up cost: only a broker read needs ib_insync (about 0.3 s to import).
     from dspops.core.broker.gateway import Gateway, GatewayConfig
 
     return Gateway(GatewayConfig.from_settings(role))

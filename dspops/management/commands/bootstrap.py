@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from dspops.bootstrap import BootstrapError, bootstrap
+from dspops.demo import load_demo
 
 
 class Command(BaseCommand):
@@ -23,8 +24,6 @@ class Command(BaseCommand):
         if not report.created:
             self.stdout.write("bootstrap: nothing to create, everything is in place.")
         if demo:
-            from dspops.demo import load_demo
-
             for line in load_demo():
                 self.stdout.write(f"demo: {line}")
         if report.operator_password:
