@@ -36,6 +36,25 @@ def test_the_dashboard_shows_alerts_first_then_each_sleeve_and_the_charts(operat
     assert page.index("BUY 1 VXMG7 now.") < page.index("Roll by 2026-12-09.")  # critical first
     assert "-1 VXMZ6 / +1 VXMF7" in page and 'id="roll-countdown"' in page
     assert page.count("/admin/dashboard/chart/") == 3
+    # Numbers and times by the kernel's formats: prices to the tick, sessions with their weekday, New York time as ET.
+    assert "0.65 on 2026-11-02 (Mon)" in page and "0.32 / 1.30" in page and "settles 2026-12-16 (Wed)" in page
+    assert "2026-11-24 10:00 ET" in page and "EST" not in page
+
+
+def test_the_dashboard_says_stored_monitor_outputs_in_the_kernel_formats(operator_client, position):
+    # Monitor outputs are stored as JSON text ("-88.00", "0.650000"): the page reads them as numbers.
+    MonitorRun.objects.create(
+        kind="vrp_cs", sleeve=Sleeve.objects.get(code="VRP_CS"), trading_date=date(2026, 11, 24), started_at=NOW,
+        finished_at=NOW, status="ok", triggered_by="test",
+        outputs={"spread": "0.650000", "pnl_usd": "-88.00", "gate_state": "OPEN", "gate_score": "0.8500"})
+    MonitorRun.objects.create(
+        kind="vrp_erp", sleeve=Sleeve.objects.get(code="VRP_ERP"), trading_date=date(2026, 11, 24), started_at=NOW,
+        finished_at=NOW, status="ok", triggered_by="test",
+        outputs={"regime": "NORMAL", "target_shares": 13, "actual_shares": None, "drift_pct": "3.5", "rebalance": False})
+    page = operator_client.get(reverse("admin:index")).content.decode()
+    assert "0.65 / -$88.00" in page and "OPEN (score 0.85)" in page
+    assert "13 / missing shares" in page and "3.50%" in page
+    assert page.count("Last run 2026-11-24 10:00 ET") == 2
 
 
 @pytest.mark.parametrize("name", ["vol", "spread", "erp"])

@@ -1,5 +1,6 @@
 """Reading the broker into the database: quotes, positions and account values over TCP."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -44,6 +45,11 @@ def test_the_broker_page_reads_the_simulator_and_shows_the_simulated_banner(oper
     page = operator_client.get(reverse("admin:dspops_brokersnapshot_changelist")).content.decode()
     assert "SIMULATED BROKER" in page and 'id="sim-banner"' in page
     assert "664.18" in page and "105000.00" in page
+    # Above the changelist (whose columns the admin renders), the page says money and times by the kernel's formats.
+    account = re.search(r'id="account-values".*?</table>', page, re.S).group(0)
+    assert "$105,000.00" in account and "$60,000.00" in account and "105000.00" not in account
+    assert re.search(r"<h2>Latest: SIM\S* at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d ET", page)
+    assert "EST" not in page and "EDT" not in page
 
 
 def test_a_viewer_cannot_read_the_broker_from_the_page(viewer_client, broker):
@@ -68,6 +74,8 @@ def test_the_broker_page_reconciles_and_shows_each_break(operator_client, broker
     page = response.content.decode()
     assert "reconciliation break(s); each is a critical alert." in page  # no fills recorded: every position breaks
     assert 'id="reconciliation-breaks"' in page and "VXM" in page
+    breaks = re.search(r'id="reconciliation-breaks".*?</table>', page, re.S).group(0)
+    assert '<td class="fail">+13</td>' in breaks  # SPY: 13 at the broker, none in the fills, as a signed count
     assert Alert.objects.filter(code="reconciliation_break", severity="critical").count() == 7
 
 
