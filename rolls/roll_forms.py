@@ -33,7 +33,8 @@ def raise_for_errors(form: forms.Form, what: str) -> None:
 
 
 def _price(label: str, required: bool = False, min_value: Decimal | None = None) -> forms.DecimalField:
-    return forms.DecimalField(label=label, required=required, max_digits=16, decimal_places=6, min_value=min_value,
+    return forms.DecimalField(label=label, required=required, max_digits=bounds.PRICE_DIGITS[0],
+                              decimal_places=bounds.PRICE_DIGITS[1], min_value=min_value,
                               widget=forms.NumberInput(attrs={"step": "0.01", "size": 8}))
 
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds, calendars, clock, formats
+from dspops.core import bounds, calendars, clock, formats, tabular
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
@@ -192,7 +192,8 @@ class Fill(models.Model):
         kind = bounds.price_kind(self.instrument.sec_type) if self.instrument_id else "stock_price"
         checks = (
             ("executed_at", lambda: bounds.check_execution_time(self.executed_at, clock.now(), "Execution time")),
-            ("quantity", lambda: bounds.check_plausible(self.quantity, "Quantity", "quantity", digits=(14, 4))),
+            ("quantity", lambda: bounds.check_plausible(
+                self.quantity, "Quantity", "quantity", digits=tabular.digits_of(Fill, "quantity"))),
             ("price", lambda: bounds.check_plausible(self.price, "Price", kind, digits=bounds.PRICE_DIGITS)),
             ("commission", lambda: bounds.check_plausible(self.commission, "Commission", "commission",
                                                           digits=bounds.MONEY_DIGITS)),

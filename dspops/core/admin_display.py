@@ -11,14 +11,21 @@ from datetime import date, datetime, time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import NotRelationField, display_for_field, get_fields_from_path
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import connections, models
 from django.db.models import Q
 from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 from django.utils.html import format_html, format_html_join
 
 from dspops.core import bounds
@@ -244,9 +251,6 @@ class UnreadableRowsMixin(BoundedAdminMixin):
     def changelist_view(self, request, extra_context=None):
         ids = self.unreadable_ids()
         if ids and request.method == "GET":
-            from django.middleware.csrf import get_token
-            from django.urls import reverse
-
             opts = self.model._meta
             text = format_html(
                 "{} {} row(s) hold a number too large for its column (stored before dspops bounded its inputs) "
@@ -262,15 +266,8 @@ class UnreadableRowsMixin(BoundedAdminMixin):
                          "can_discard_unreadable": bool(ids) and self.can_discard_unreadable(request)}
         return super().changelist_view(request, extra_context)
 
+    @method_decorator(require_POST)
     def discard_unreadable_view(self, request):
-        from django.contrib.admin.models import DELETION, LogEntry
-        from django.contrib.contenttypes.models import ContentType
-        from django.core.exceptions import PermissionDenied
-        from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-        from django.urls import reverse
-
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
         if not self.can_discard_unreadable(request):
             raise PermissionDenied
         ids = self.unreadable_ids()
@@ -288,8 +285,6 @@ class UnreadableRowsMixin(BoundedAdminMixin):
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
     def get_urls(self):
-        from django.urls import path
-
         opts = self.model._meta
         return [path("discard-unreadable/", self.admin_site.admin_view(self.discard_unreadable_view),
                      name=f"{opts.app_label}_{opts.model_name}_discard_unreadable")] + super().get_urls()

@@ -323,3 +323,15 @@ def test_a_negative_typed_quote_is_do_not_roll_with_the_typed_values_not_a_serve
         f"{book.third} (new back) quote is invalid (typed prices must be above 0 (bid 0.00, ask -0.01))")
     assert failing["vix"] == "VIX unknown"
     assert check.inputs["vix"]["reason"] == "VIX must be above 0 (typed -1)"
+
+
+def test_the_remove_unreadable_rows_button_refuses_a_get_and_removes_nothing(operator_client):
+    """A GET never writes: the discard view answers 405 (its POST-only guard is @require_POST)."""
+    from django.urls import reverse
+
+    from sleeves.models import Fill
+
+    before = Fill.objects.count()
+    response = operator_client.get(reverse("admin:sleeves_fill_discard_unreadable"))
+    assert (response.status_code, response["Allow"]) == (405, "POST")
+    assert Fill.objects.count() == before
