@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from django import forms
@@ -51,7 +51,11 @@ from django.db import transaction
 from dspops.core.alerts import raise_alert, resolve_alerts
 from dspops.core.models import Alert
 from dspops.core import bounds, clock, tabular
-from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.core.broker.errors import GatewayError
+from dspops.core.broker_sync import open_gateway
+
+if TYPE_CHECKING:  # the gateway module imports ib_insync: only a broker read pays for it (start-up cost)
+    from dspops.core.broker.gateway import Gateway
 from dspops.core.broker.types import Execution
 from dspops.core.calendars import NEW_YORK
 from dspops.core.errors import OperatorError
@@ -185,7 +189,7 @@ def sync_fills(
     inputs = {"since": since.isoformat()}
     try:
         if gateway is None:
-            with Gateway(GatewayConfig.from_settings(role)) as opened:
+            with open_gateway(role) as opened:
                 executions, simulated = opened.executions(since), opened.simulated
         else:
             executions, simulated = gateway.executions(since), gateway.simulated

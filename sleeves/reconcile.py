@@ -8,6 +8,8 @@ the run is DATA UNAVAILABLE and ReconcileError is raised: it never reports "no b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,7 +18,11 @@ from django.db import transaction
 
 from dspops.core import clock, formats
 from dspops.core.alerts import raise_alert, resolve_alerts
-from dspops.core.broker.gateway import Gateway, GatewayConfig, GatewayError
+from dspops.core.broker.errors import GatewayError
+from dspops.core.broker_sync import open_gateway
+
+if TYPE_CHECKING:  # the gateway module imports ib_insync: only a broker read pays for it (start-up cost)
+    from dspops.core.broker.gateway import Gateway
 from dspops.core.broker.types import BrokerPosition
 from dspops.core.errors import OperatorError
 from dspops.core.models import Instrument
@@ -97,7 +103,7 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
     started = clock.now()
     try:
         if gateway is None:
-            with Gateway(GatewayConfig.from_settings(role)) as opened:
+            with open_gateway(role) as opened:
                 positions, simulated = opened.positions(), opened.simulated
         else:
             positions, simulated = gateway.positions(), gateway.simulated
