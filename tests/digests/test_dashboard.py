@@ -50,7 +50,8 @@ def test_the_dashboard_says_stored_monitor_outputs_in_the_kernel_formats(operato
     MonitorRun.objects.create(
         kind="vrp_erp", sleeve=Sleeve.objects.get(code="VRP_ERP"), trading_date=date(2026, 11, 24), started_at=NOW,
         finished_at=NOW, status="ok", triggered_by="test",
-        outputs={"regime": "NORMAL", "target_shares": 13, "actual_shares": None, "drift_pct": "3.5", "rebalance": False})
+        outputs={"regime": "NORMAL", "target_shares": 13, "actual_shares": None, "drift_pct": "3.5",
+                 "rebalance": False})
     page = operator_client.get(reverse("admin:index")).content.decode()
     assert "0.65 / -$88.00" in page and "OPEN (score 0.85)" in page
     assert "13 / missing shares" in page and "3.50%" in page

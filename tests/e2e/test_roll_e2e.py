@@ -115,7 +115,7 @@ def test_a_real_roll_left_with_an_orphan_leg_is_escalated_with_the_orders_to_clo
     run_checks_and_see(page, "GO")
     execute_and_record_fills(page)
     # Entry 19.30 - 18.55 from the open ticket's fills; defaults 0.5x / 2x, editable.
-    expect(page.locator("#entry-spread")).to_have_text("0.7500")
+    expect(page.locator("#entry-spread")).to_have_text("0.75")  # to the tick (formats.price), no longer the raw Decimal
     expect(page.locator("input[name=stop_loss_spread]")).to_have_value("0.38")
     expect(page.locator("input[name=take_profit_spread]")).to_have_value("1.50")
 
