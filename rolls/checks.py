@@ -136,16 +136,16 @@ def _vix_check(ctx: RollContext, th: RollThresholds) -> CheckResult:
     if vix is None:
         reasons.append("VIX unknown")
     elif not vix.is_finite():
-        reasons.append(f"VIX is {vix}")
+        reasons.append(f"VIX is {vix}")  # not finite: said as the broker sent it
     elif limit is not None and vix >= limit:
-        reasons.append(f"VIX {vix} is at or above the limit {limit}: no new positions")
+        reasons.append(f"VIX {formats.price(vix)} is at or above the limit {formats.price(limit)}: no new positions")
     source = ctx.vix_source
     if ctx.vix_as_of is not None:
-        source = f"{source}, as of {ctx.vix_as_of.isoformat()}"
+        source = f"{source}, as of {formats.moment(ctx.vix_as_of, seconds=True)}"
     return _result(
         "vix", "VIX below the limit",
-        observed="unknown" if vix is None else str(vix),
-        threshold=f"< {limit}" if limit is not None else "not set",
+        observed="unknown" if vix is None else formats.price(vix),
+        threshold=f"< {formats.price(limit)}" if limit is not None else "not set",
         source=source, reasons=reasons,
     )
 
@@ -159,13 +159,14 @@ def _spread_check(ctx: RollContext, th: RollThresholds) -> CheckResult:
     observed = "unknown"
     if front is not None and back is not None:
         spread = back.mid - front.mid
-        observed = f"{spread} ({ctx.middle} {back.mid} - {ctx.old_front} {front.mid})"
+        observed = (f"{formats.price(spread)} ({ctx.middle} {formats.price(back.mid)} - {ctx.old_front} "
+                    f"{formats.price(front.mid)})")
         if limit is not None and spread <= limit:
-            reasons.append(f"spread {spread} is not above {limit}: do not open a new spread")
+            reasons.append(f"spread {formats.price(spread)} is not above {formats.price(limit)}: do not open a new spread")
     return _result(
         "spread", "Spread VX2 - VX1",
         observed=observed,
-        threshold=f"> {limit}" if limit is not None else "not set",
+        threshold=f"> {formats.price(limit)}" if limit is not None else "not set",
         source=_quote_sources(ctx, (ctx.old_front, ctx.middle)), reasons=reasons,
     )
 
@@ -179,12 +180,12 @@ def _width_check(ctx: RollContext, th: RollThresholds, name: str, label: str,
         reasons.append(problem)
     observed = "unknown"
     if quote is not None:
-        observed = f"{quote.width} ({quote.bid} / {quote.ask})"
+        observed = f"{formats.price(quote.width)} ({formats.price(quote.bid)} / {formats.price(quote.ask)})"
         if limit is not None and quote.width > limit:
-            reasons.append(f"{leg_name(ctx, symbol)} bid/ask width {quote.width} is above {limit}")
+            reasons.append(f"{leg_name(ctx, symbol)} bid/ask width {formats.price(quote.width)} is above {formats.price(limit)}")
     return _result(
         name, label, observed=observed,
-        threshold=f"<= {limit}" if limit is not None else "not set",
+        threshold=f"<= {formats.price(limit)}" if limit is not None else "not set",
         source=_quote_sources(ctx, (symbol,)), reasons=reasons,
     )
 
@@ -205,16 +206,16 @@ def _combo_width_check(ctx: RollContext, th: RollThresholds) -> CheckResult:
             observed.append(f"{what} unknown")
             continue
         width = near_q.width + far_q.width
-        observed.append(f"{what} {width}")
+        observed.append(f"{what} {formats.price(width)}")
         if limit is not None and width > limit:
             reasons.append(
-                f"{what} combo {near}/{far} market width {width} is above {limit}: "
+                f"{what} combo {near}/{far} market width {formats.price(width)} is above {formats.price(limit)}: "
                 "wait; do not cross it"
             )
     return _result(
         "combo_width", "Combo market width",
         observed=", ".join(observed),
-        threshold=f"<= {limit} (each combo)" if limit is not None else "not set",
+        threshold=f"<= {formats.price(limit)} (each combo)" if limit is not None else "not set",
         source=_quote_sources(ctx, (ctx.old_front, ctx.middle, ctx.new_back)), reasons=reasons,
     )
 
@@ -290,7 +291,7 @@ def _freshness(what: str, source: str, as_of: datetime | None, now: datetime,
     if as_of is None:
         reasons.append(f"{what} quote has no as-of time")
     elif as_of.utcoffset() is None:
-        reasons.append(f"{what} quote's as-of time {as_of.isoformat()} has no time zone")
+        reasons.append(f"{what} quote's as-of time {as_of:%Y-%m-%d %H:%M:%S} has no time zone")
     else:
         age = (now - as_of).total_seconds()
         age_text = f"{_seconds(age)} s"

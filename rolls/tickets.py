@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from dspops.core.calendars import trading_date
 from dspops.core.vx import parse_local_symbol
 from rolls.roll_inputs import LegQuote, RollContext, RollThresholds, threshold_value, usable_quote
+from dspops.core import formats
 
 __all__ = [
     "RollTickets",
@@ -131,7 +132,7 @@ def _ticket(ctx: RollContext, *, title: str, combo_action: str, near: str, far: 
         ("Combo action", combo_action),
         ("Quantity", str(q)),
         ("Order type", "LMT"),
-        ("Limit price", str(limit)),
+        ("Limit price", formats.price(limit)),
         ("Time in force", "DAY"),
         ("Outside RTH", "No"),
         ("Fills as", ", ".join(f"{leg.action} {q} {leg.local_symbol}" for leg in legs)),

@@ -93,7 +93,7 @@ def test_a_rehearsal_rolls_to_verified_by_clicking_then_wide_markets_say_do_not_
     expect(page.locator("#verdict")).to_have_class("verdict-nogo")
     expect(page.locator("#check-old_front_width")).to_contain_text("bid/ask width 0.35 is above 0.15")
     expect(page.locator("#check-middle_width")).to_contain_text("bid/ask width 0.35 is above 0.15")
-    expect(page.locator("#check-new_back_width")).to_contain_text("bid/ask width 0.5 is above 0.20")
+    expect(page.locator("#check-new_back_width")).to_contain_text("bid/ask width 0.50 is above 0.20")
     expect(page.locator("#check-combo_width")).to_contain_text("is above 0.30")
     expect(page.locator("#no-tickets")).to_be_visible()
     expect(page.locator("#start-executing")).to_have_count(0)

@@ -120,7 +120,7 @@ def test_a_check_outside_cfe_hours_is_no_go_however_calm_the_book(cfe_open, hour
 
 def test_every_check_records_what_it_saw_and_its_threshold():
     by_name = {c.name: c for c in pre_roll_checks(context(), thresholds())}
-    assert by_name["vix"].observed == "16.50" and by_name["vix"].threshold == "< 30"
+    assert by_name["vix"].observed == "16.50" and by_name["vix"].threshold == "< 30.00"
     assert by_name["spread"].observed.startswith("0.80 ")
     assert by_name["spread"].threshold == "> 0.50"
     assert by_name["old_front_width"].observed.startswith("0.02")

@@ -78,7 +78,7 @@ def test_the_text_report_says_go_and_shows_the_tickets(book, broker):
     code, out, _ = roll_check("--live")
     assert code == 0
     assert out.splitlines()[0].endswith(": GO — SIMULATED BROKER")
-    assert "  PASS VIX below the limit: 16.12 (threshold < 30;" in out
+    assert "  PASS VIX below the limit: 16.12 (threshold < 30.00;" in out
     assert "ticket Close the old spread: SELL 1" in out and "net per contract:" in out
 
 

@@ -180,7 +180,7 @@ def test_wide_markets_say_do_not_roll_name_the_failing_widths_and_show_no_ticket
     for name in ("old_front_width", "middle_width", "new_back_width", "combo_width"):
         assert 'class="fail">FAIL' in rows[name], name
     assert "bid/ask width 0.35 is above 0.15" in rows["old_front_width"]
-    assert "bid/ask width 0.5 is above 0.20" in rows["new_back_width"]
+    assert "bid/ask width 0.50 is above 0.20" in rows["new_back_width"]
     assert 'class="pass">PASS' in rows["gate"]
     assert 'id="no-tickets"' in page and 'id="tws-fields-1"' not in page
     assert 'id="start-executing"' not in page
@@ -546,7 +546,7 @@ def test_the_runbook_prints_the_checklist_with_todays_thresholds_the_rules_timel
     page = operator_client.get(reverse("admin:rolls_rollattempt_runbook")).content.decode()
     checks_table = re.search(r'id="runbook-checks".*?</table>', page, re.S).group(0)
     requirements = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td>", checks_table)
-    assert ("VIX below the limit", "&lt; 30") in requirements
+    assert ("VIX below the limit", "&lt; 30.00") in requirements
     assert ("Spread VX2 - VX1", "&gt; 0.50") in requirements
     assert ("VX1 bid/ask width", "&lt;= 0.15") in requirements
     assert ("New back-month width", "&lt;= 0.20") in requirements
