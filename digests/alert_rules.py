@@ -47,7 +47,7 @@ from sleeves.models import (
     VrpErpLogEntry,
 )
 from sleeves.selectors import sleeve_settings
-from sleeves.strategies.vrp_cs import GateState
+from sleeves.strategies import GATE_STATES, GateState
 
 __all__ = [
     "CODES",
@@ -65,10 +65,6 @@ __all__ = [
     "require_session",
     "watched_inputs",
 ]
-
-# The gate states a VRP-CS log row may record; anything else (or a gate logged without its inputs)
-# is UNKNOWN, which counts as CLOSED.
-RECORDED_GATE_STATES = (GateState.OPEN, GateState.REDUCE, GateState.CLOSED)
 
 # The registry codes (dspops.core.alerts.REGISTRY) these rules raise and resolve; the others
 # belong to the services that raise them (reconciliation, the roll service, the live digest).
@@ -167,7 +163,7 @@ def effective_gate(entry: VrpCsLogEntry) -> GateState:
     The legacy monitor logged OPEN on rows whose quotes were nan; DECISIONS §3 reads that as UNKNOWN.
     """
     state = (entry.gate_state or "").upper()
-    if state not in RECORDED_GATE_STATES:
+    if state not in GATE_STATES:
         return GateState.UNKNOWN
     if entry.gate_score is None and entry.data_status != LogDataStatus.OK:
         return GateState.UNKNOWN
@@ -474,11 +470,9 @@ def _unattributed_fill_rules(ctx: _Context) -> RuleResult:
     open_messages = dict(Alert.objects.filter(code="fill_unattributed", resolved_at__isnull=True)
                          .values_list("subject", "message"))
     for fill in fills:
-        subject = fill.exec_id or f"fill #{fill.pk}"
-        message = open_messages.get(subject) or (
-            f"Fill {subject} ({fill.side} {formats.quantity(fill.quantity)} {fill.instrument} @ "
-            f"{formats.price(fill.price)}, {formats.moment(fill.executed_at)}) has no sleeve. Set its sleeve on the "
-            "fill in the admin; until then it counts in no sleeve's position.")
+        # An open alert keeps the message the import gave it: only the import knows why attribution failed.
+        subject, message = fill.unattributed_alert()
+        message = open_messages.get(subject) or message
         result.add("fill_unattributed", Severity.WARNING, subject, message)
     return result
 

@@ -820,15 +820,8 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
             by_sleeve[fill.sleeve.code] += 1
             continue
         unattributed.append(trade.exec_id)
-        when = fill.executed_at.astimezone(NEW_YORK)
-        raise_alert(
-            code=UNATTRIBUTED_ALERT, subject=trade.exec_id, severity="warning",
-            message=(
-                f"Fill {trade.exec_id} ({fill.side} {fill.quantity.normalize():f} {fill.instrument} @ "
-                f"{fill.price.normalize():f}, {when:%Y-%m-%d %H:%M} New York) has no sleeve: {why_none}. "
-                "Set its sleeve on the fill in the admin; until then it counts in no sleeve's position."
-            ),
-        )
+        subject, message = fill.unattributed_alert(why=why_none)
+        raise_alert(code=UNATTRIBUTED_ALERT, subject=subject, severity="warning", message=message)
     return FillImportReport(
         created=len(pending), skipped=skipped, unattributed=unattributed, simulated=simulated, source=source,
         by_sleeve=dict(sorted(by_sleeve.items())), corrected=corrected,

@@ -177,6 +177,18 @@ class Fill(models.Model):
     def signed_quantity(self) -> Decimal:
         return self.quantity if self.side == Side.BUY else -self.quantity
 
+    def unattributed_alert(self, *, why: str = "") -> tuple[str, str]:
+        """The fill_unattributed alert for this fill, the same wherever it is raised: (subject, message).
+
+        ``why`` is the reason attribution gave, known only while importing; the digest's rule has none.
+        """
+        subject = self.exec_id or f"fill #{self.pk}"
+        reason = f": {why}" if why else ""
+        return subject, (
+            f"Fill {subject} ({self}, {formats.moment(self.executed_at)}) has no sleeve{reason}. Set its sleeve on "
+            "the fill in the admin; until then it counts in no sleeve's position."
+        )
+
     def clean(self):
         """Every number within its plausible range and column, the time within the date bounds and not in
         the future (DECISIONS.md section 11).

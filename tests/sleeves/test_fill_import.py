@@ -114,6 +114,9 @@ def test_spy_without_an_order_ref_is_left_unattributed_with_a_warning_alert(boot
     assert Fill.objects.get().sleeve is None
     assert (alert.subject, alert.severity) == (exec_id(1), "warning")
     assert "it has no order ref and SPY can belong to DM or VRP_ERP" in alert.message
+    # The same wording as the digest's rule (Fill.unattributed_alert): price to the tick, time labelled ET.
+    assert f"Fill {exec_id(1)} (BUY " in alert.message and " SPY @ 664.20, " in alert.message
+    assert " ET) has no sleeve: it has no order ref" in alert.message
     assert "Set its sleeve on the fill in the admin" in alert.message
 
 
