@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from digests import views
-from digests.dashboard import dashboard_context
+from dspops.dashboard import dashboard_context
 from dspops import tasks
 
 

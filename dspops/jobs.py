@@ -23,12 +23,13 @@ from django.db.models import Max
 
 from digests.models import Digest
 from digests.services import LiveRefresh, generate_digest, live_session
+from dspops.core.errors import OperatorError
 from dspops.core import clock
 from dspops.core.broker_sync import GatewayError, open_gateway, refresh_broker_snapshot
 from dspops.core.models import BrokerSnapshot, QuoteSnapshot
-from sleeves.fill_import import FillImportError, sync_fills
+from sleeves.fill_import import sync_fills
 from sleeves.monitors import MonitorOutcome, run_vol_target, run_vrp_cs_monitor, run_vrp_erp_monitor
-from sleeves.reconcile import ReconcileError, reconcile
+from sleeves.reconcile import reconcile
 from sleeves.selectors import watched_instruments
 
 if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at start-up
@@ -134,9 +135,6 @@ class StepResult:
     error: str = ""
 
 
-WARM_UP_ERRORS = (FillImportError, ReconcileError, GatewayError)
-
-
 def warm_up(session: BrokerSession, *, triggered_by: str = "warm-up") -> Iterator[StepResult]:
     """Bring a freshly started dspops up to date on one session: import recent executions, update the
     vol-target overlay, run both monitors, reconcile. Each step reports as it ends; a step that fails
@@ -160,5 +158,5 @@ def warm_up(session: BrokerSession, *, triggered_by: str = "warm-up") -> Iterato
     for name, run, summary in steps:
         try:
             yield StepResult(name, summary=summary(run()))
-        except WARM_UP_ERRORS as exc:
+        except OperatorError as exc:  # one step failing (broker, fills, a setting) does not stop the others
             yield StepResult(name, error=str(exc))

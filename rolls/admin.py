@@ -265,6 +265,7 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
             "quotes": roll_selectors.check_quote_rows(check) if check else [],
             "net_legs": roll_selectors.net_leg_rows(check.net_legs, attempt) if check else [],
             "can_act": can_act,
+            "can_start": attempt.state == RollState.CHECKED_GO,  # the template never spells a state
             "can_check": can_act and roll_selectors.can_become(attempt, RollState.CHECKED_GO),
             "manual_form": roll_forms.ManualQuoteForm(legs=legs),
             "go_valid_until": valid_until,

@@ -74,7 +74,7 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
               "Check the working order in TWS; record the fill when it comes.", "every leg is recorded"),
     AlertKind("orphan_leg", "A roll left a leg without its pair", Severity.CRITICAL,
               "Enter the orders the roll page gives to close the orphan legs.", "the broker holds a whole spread"),
-    # Raised by the live digest (the site's live jobs) when TWS cannot be reached.
+    # Raised by the digest service when the live job that feeds it could not reach TWS.
     AlertKind("broker_unavailable", "TWS could not be reached", Severity.CRITICAL,
               "Start TWS or IB Gateway and check its API settings, then run again.",
               "a later live run reaches TWS"),

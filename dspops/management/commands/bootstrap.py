@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.bootstrap import BootstrapError, bootstrap
+from dspops.core.errors import OperatorError
+from dspops.bootstrap import bootstrap
 from dspops.demo import load_demo
 
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, demo=False, **options):
         try:
             report = bootstrap()
-        except BootstrapError as exc:
+        except OperatorError as exc:  # BootstrapError: a config file; OutOfBounds: a value in it
             raise CommandError(str(exc)) from None
         for line in report.created:
             self.stdout.write(f"created {line}")

@@ -2,7 +2,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from digests.services import DigestError, NotASessionError, generate_digest
+from digests.services import NotASessionError, generate_digest
+from dspops.core.errors import OperatorError
 from dspops.core import clock
 from dspops.core.models import Alert, Severity
 from dspops.jobs import live_digest
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                                          triggered_by="command")
         except NotASessionError as exc:
             raise CommandError(str(exc), returncode=2) from None
-        except DigestError as exc:
+        except OperatorError as exc:  # DigestError, the broker, a setting
             raise CommandError(str(exc)) from None
 
         banner = " — SIMULATED BROKER" if digest.simulated else ""

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from django_q.models import Schedule
 
+from dspops.core import formats
 from dspops.core.calendars import NEW_YORK
 from dspops.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
 
@@ -31,5 +32,5 @@ class Command(BaseCommand):
                           f"{len(report.unchanged)} unchanged, {len(report.removed)} removed")
         for schedule in Schedule.objects.filter(name__startswith=PREFIX).order_by("next_run", "name"):
             next_run = schedule.next_run.astimezone(NEW_YORK)
-            self.stdout.write(f"  {schedule.name:<26} {schedule.cron:<14} next {next_run:%a %Y-%m-%d %H:%M %Z}  "
+            self.stdout.write(f"  {schedule.name:<26} {schedule.cron:<14} next {formats.moment(next_run)}  "
                               f"{schedule.func}")

@@ -22,6 +22,8 @@ from sleeves.models import SpreadPosition
 from rolls.models import RollAttempt
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
 from sleeves.selectors import positions_by_sleeve, sleeve_settings
+from django_q.models import Task
+from rolls.roll_states import OPEN_ROLL_STATES
 
 SEVERITY_ORDER = Case(When(severity="critical", then=Value(0)), When(severity="warning", then=Value(1)),
                       default=Value(2), output_field=IntegerField())
@@ -82,7 +84,7 @@ def dashboard_context(request) -> dict:
             "countdown": roll_countdown(position, today=today) if position else None,
             "run": cs_run,
             "out": cs_run.outputs if cs_run else {},
-            "open_roll": RollAttempt.objects.exclude(state__in=["closed", "aborted"]).first(),
+            "open_roll": RollAttempt.objects.filter(state__in=OPEN_ROLL_STATES).first(),
         },
         "erp": {"run": erp_run, "out": erp_run.outputs if erp_run else {}},
         "dm": {
@@ -116,8 +118,6 @@ class TaskStatus:
 
 
 def task_status(task_id: str) -> TaskStatus:
-    from django_q.models import Task
-
     task = Task.objects.filter(id=task_id).first()
     if task is None:
         return TaskStatus(task_id, "", "queued", "Waiting for the worker to pick it up (this page refreshes).")
