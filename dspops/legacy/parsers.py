@@ -30,6 +30,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -446,6 +447,39 @@ def _unique_key(key: str, seen: Counter) -> str:
     return key if seen[key] == 1 else f"{key}#{seen[key]}"
 
 
+# What one log's rows say beyond their cells: (data status, reason, flags), from the row's text, its typed
+# cells (by model field; the checks may correct them) and when it was logged.
+_RowStatus = Callable[..., tuple[str, str, list[str]]]
+
+
+def _read_log(path: Path, table: tabular.Table, row_status: _RowStatus, *, key_prefix: str,
+              utc_offset: timedelta, duplicates: list[tuple[int, int]] | None) -> list[LogRow]:
+    """The rows of one monitor log; an exact repeat of an earlier row is left out and added to ``duplicates``.
+
+    A row's problem (any ValueError: a _RowError, a date outside the calendar) stops the import with the
+    file and line.
+    """
+    rows: list[LogRow] = []
+    seen: Counter = Counter()
+    repeats = _Repeats(duplicates)
+    table = replace(table, limits=CSV_LIMITS)  # CSV_LIMITS as it is now (a test lowers it)
+    for line, row in _log_rows(path, table):
+        if repeats.seen(line, tuple(cell.strip() for cell in row.values())):
+            continue
+        try:
+            v = _cleaned(path, line, table, row)
+            logged_at = _logged_at(v, utc_offset)
+            trading_date, stale = _session_for(logged_at)
+            status, reason, flags = row_status(row, v, logged_at=logged_at, trading_date=trading_date,
+                                               utc_offset=utc_offset)
+        except ValueError as exc:
+            raise _error(path, line, str(exc)) from None
+        key = _unique_key(f"{key_prefix}:{row['date'].strip()}T{row['time'].strip()}", seen)
+        flags = [stale, *flags] if stale else flags
+        rows.append(LogRow(line, key, logged_at, trading_date, status, reason, v, dict(row), tuple(flags)))
+    return rows
+
+
 def _logged_at(values: dict[str, Any], utc_offset: timedelta) -> datetime:
     """The row's date and time (taken out of ``values``) as a UTC moment."""
     return _logged_moment(datetime.combine(values.pop("date"), values.pop("time")), utc_offset, "date, time:")
@@ -479,32 +513,18 @@ CS_INPUTS = ("vix", "vx1", "vx2", "spread")
 def parse_daily_log(path: Path, *, utc_offset: timedelta,
                     duplicates: list[tuple[int, int]] | None = None) -> list[LogRow]:
     """The rows of daily_log.csv; an exact repeat of an earlier row is left out and added to ``duplicates``."""
-    rows: list[LogRow] = []
-    seen: Counter = Counter()
-    repeats = _Repeats(duplicates)
-    table = replace(CS_TABLE, limits=CSV_LIMITS)  # CSV_LIMITS as it is now (a test lowers it)
-    for line, row in _log_rows(path, table):
-        if repeats.seen(line, tuple(cell.strip() for cell in row.values())):
-            continue
-        try:
-            rows.append(_cs_row(line, row, _cleaned(path, line, table, row), utc_offset=utc_offset, seen=seen))
-        except _RowError as exc:
-            raise _error(path, line, str(exc)) from None
-        except (ValueError, calendars.CalendarRangeError) as exc:
-            raise _error(path, line, str(exc)) from None
-    return rows
+    return _read_log(path, CS_TABLE, _cs_status, key_prefix="cs", utc_offset=utc_offset, duplicates=duplicates)
 
 
-def _cs_row(line: int, row: dict[str, str], v: dict[str, Any], *, utc_offset: timedelta, seen: Counter) -> LogRow:
-    """One row of the log, its cells already typed (``v``, by model field), with what it got wrong flagged."""
-    logged_at = _logged_at(v, utc_offset)
-    trading_date, stale = _session_for(logged_at)
+def _cs_status(row: dict[str, str], v: dict[str, Any], *, logged_at: datetime, trading_date: date,
+               utc_offset: timedelta) -> tuple[str, str, list[str]]:
+    """What one row of the log says: (data status, reason, what it got wrong)."""
     if len(v["gate_state"]) > 8:
         raise _RowError(f"gate_state: {tabular.shown(row['gate_state'])} is not a gate state (OPEN, REDUCE, CLOSED).")
     if v["roll_by"] is not None:
         v["sessions_to_roll"] = calendars.sessions_until(trading_date, v["roll_by"], exchange=CFE)
 
-    flags: list[str] = [stale] if stale else []
+    flags: list[str] = []
     missing = [name for name in CS_INPUTS if v[name] is None]
     if missing:
         status = LogDataStatus.DATA_UNAVAILABLE
@@ -535,8 +555,7 @@ def _cs_row(line: int, row: dict[str, str], v: dict[str, Any], *, utc_offset: ti
                 f"days_to_roll {v['days_to_roll']} counts calendar days; it is {v['sessions_to_roll']} CFE "
                 f"session(s) from {trading_date} to the roll-by {v['roll_by']}."
             )
-    key = _unique_key(f"cs:{row['date'].strip()}T{row['time'].strip()}", seen)
-    return LogRow(line, key, logged_at, trading_date, status, reason, v, dict(row), tuple(flags))
+    return status, reason, flags
 
 
 def _cs_level_flags(v: dict[str, Any]) -> list[str]:
@@ -623,28 +642,13 @@ ERP_TABLE = tabular.Table(columns=(
 def parse_erp_log(path: Path, *, utc_offset: timedelta,
                   duplicates: list[tuple[int, int]] | None = None) -> list[LogRow]:
     """The rows of vrp_erp_log.csv; an exact repeat of an earlier row is left out and added to ``duplicates``."""
-    rows: list[LogRow] = []
-    seen: Counter = Counter()
-    repeats = _Repeats(duplicates)
-    table = replace(ERP_TABLE, limits=CSV_LIMITS)  # CSV_LIMITS as it is now (a test lowers it)
-    for line, row in _log_rows(path, table):
-        if repeats.seen(line, tuple(cell.strip() for cell in row.values())):
-            continue
-        try:
-            rows.append(_erp_row(line, row, _cleaned(path, line, table, row), utc_offset=utc_offset, seen=seen))
-        except _RowError as exc:
-            raise _error(path, line, str(exc)) from None
-        except (ValueError, calendars.CalendarRangeError) as exc:
-            raise _error(path, line, str(exc)) from None
-    return rows
+    return _read_log(path, ERP_TABLE, _erp_status, key_prefix="erp", utc_offset=utc_offset,
+                     duplicates=duplicates)
 
 
-def _erp_row(line: int, row: dict[str, str], v: dict[str, Any], *, utc_offset: timedelta, seen: Counter) -> LogRow:
-    """One row of the log, its cells already typed (``v``, by model field), with what it got wrong flagged."""
-    logged_at = _logged_at(v, utc_offset)
-    trading_date, stale = _session_for(logged_at)
-
-    flags: list[str] = [stale] if stale else []
+def _erp_status(row: dict[str, str], v: dict[str, Any], **_when: Any) -> tuple[str, str, list[str]]:
+    """What one row of the log says: (data status, reason, what it got wrong); when it was logged does not matter."""
+    flags: list[str] = []
     problems: list[str] = []
     for name, placeholder in ERP_PLACEHOLDERS.items():
         if v[name] is not None and v[name] == placeholder:
@@ -664,8 +668,7 @@ def _erp_row(line: int, row: dict[str, str], v: dict[str, Any], *, utc_offset: t
         status, reason = LogDataStatus.DATA_UNAVAILABLE, "Legacy log: " + "; ".join(problems) + "."
     else:
         status, reason = LogDataStatus.OK, ""
-    key = _unique_key(f"erp:{row['date'].strip()}T{row['time'].strip()}", seen)
-    return LogRow(line, key, logged_at, trading_date, status, reason, v, dict(row), tuple(flags))
+    return status, reason, flags
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ created, updated or skipped on the file's FileReport and adds the record's flags
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -193,39 +194,55 @@ def _run_json(row: LogRow, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: _iso(row.values.get(name)) for name in names}
 
 
-def write_cs_log(parsed: Parsed, report: ImportReport, *, sleeves, user, now: datetime) -> None:
-    rows = parsed.cs_rows
-    if rows is None:
-        return
-    fr = report.file(DAILY_LOG)
-    sleeve = sleeves[SleeveCode.VRP_CS]
-    existing = set(VrpCsLogEntry.objects.filter(import_key__in=[r.import_key for r in rows])
+def _write_log_rows(rows: list[LogRow], report: ImportReport, *, file: str,
+                    model: type[VrpCsLogEntry | VrpErpLogEntry], kind: RunKind, sleeve: Sleeve, quotes: tuple[str, ...],
+                    inputs: Callable[[LogRow], dict[str, Any]],
+                    outputs: Callable[[LogRow], dict[str, Any]]) -> FileReport:
+    """One monitor run and its log entry per row of a monitor log; a row imported before is skipped.
+
+    ``quotes`` are the values the legacy monitor read from the market (their source is the legacy log);
+    ``inputs`` and ``outputs`` give the run's JSON for a row (the line and the flags are added to outputs).
+    """
+    fr = report.file(file)
+    existing = set(model.objects.filter(import_key__in=[r.import_key for r in rows])
                    .values_list("import_key", flat=True))
-    inputs = ("vix", "vx1", "vx2", "entry_spread", "stop_loss_level", "take_profit_level", "roll_by")
-    outputs = ("spread", "pnl_usd", "gate_state", "gate_score", "contango_pct", "days_to_roll",
-               "sessions_to_roll", "stop_loss_hit", "take_profit_hit")
     for row in rows:
         if row.import_key in existing:
             fr.skipped += 1
             continue
         run = MonitorRun.objects.create(
-            kind=RunKind.VRP_CS, sleeve=sleeve, trading_date=row.trading_date, started_at=row.logged_at,
+            kind=kind, sleeve=sleeve, trading_date=row.trading_date, started_at=row.logged_at,
             finished_at=row.logged_at,
             status=RunStatus.OK if row.data_status == LogDataStatus.OK else RunStatus.DATA_UNAVAILABLE,
-            reason=row.reason, triggered_by=TRIGGERED_BY, inputs=_run_json(row, inputs),
+            reason=row.reason, triggered_by=TRIGGERED_BY, inputs=inputs(row),
             sources={name: {"source": DataSource.LEGACY, "as_of": row.logged_at.isoformat()}
-                     for name in ("vix", "vx1", "vx2") if row.values[name] is not None},
-            outputs={**_run_json(row, outputs), "legacy_line": row.line, "flags": list(row.flags)},
+                     for name in quotes if row.values[name] is not None},
+            outputs={**outputs(row), "legacy_line": row.line, "flags": list(row.flags)},
         )
-        entry = VrpCsLogEntry(run=run, logged_at=row.logged_at, trading_date=row.trading_date,
-                              data_status=row.data_status, flags=list(row.flags), source=DataSource.LEGACY,
-                              import_key=row.import_key, **row.values)
-        _clean(entry, DAILY_LOG, row.line)
+        entry = model(run=run, logged_at=row.logged_at, trading_date=row.trading_date,
+                      data_status=row.data_status, flags=list(row.flags), source=DataSource.LEGACY,
+                      import_key=row.import_key, **row.values)
+        _clean(entry, file, row.line)
         entry.save()
         fr.created += 1
         fr.rows["MonitorRun"] += 1
-        fr.rows["VrpCsLogEntry"] += 1
-        report.flags.extend(Flag(DAILY_LOG, row.line, message) for message in row.flags)
+        fr.rows[model.__name__] += 1
+        report.flags.extend(Flag(file, row.line, message) for message in row.flags)
+    return fr
+
+
+def write_cs_log(parsed: Parsed, report: ImportReport, *, sleeves, user, now: datetime) -> None:
+    rows = parsed.cs_rows
+    if rows is None:
+        return
+    inputs = ("vix", "vx1", "vx2", "entry_spread", "stop_loss_level", "take_profit_level", "roll_by")
+    outputs = ("spread", "pnl_usd", "gate_state", "gate_score", "contango_pct", "days_to_roll",
+               "sessions_to_roll", "stop_loss_hit", "take_profit_hit")
+    fr = _write_log_rows(
+        rows, report, file=DAILY_LOG, model=VrpCsLogEntry, kind=RunKind.VRP_CS, sleeve=sleeves[SleeveCode.VRP_CS],
+        quotes=("vix", "vx1", "vx2"), inputs=lambda row: _run_json(row, inputs),
+        outputs=lambda row: _run_json(row, outputs),
+    )
 
     # The roll-by dates the legacy monitor worked to, as the operator's plan per contract.
     plans: dict[vx.ContractMonth, tuple[date, int]] = {}
@@ -250,34 +267,12 @@ def write_erp_log(parsed: Parsed, report: ImportReport, *, sleeves) -> None:
     rows = parsed.erp_rows
     if rows is None:
         return
-    fr = report.file(ERP_LOG)
-    sleeve = sleeves[SleeveCode.VRP_ERP]
-    existing = set(VrpErpLogEntry.objects.filter(import_key__in=[r.import_key for r in rows])
-                   .values_list("import_key", flat=True))
-    for row in rows:
-        if row.import_key in existing:
-            fr.skipped += 1
-            continue
-        run = MonitorRun.objects.create(
-            kind=RunKind.VRP_ERP, sleeve=sleeve, trading_date=row.trading_date, started_at=row.logged_at,
-            finished_at=row.logged_at,
-            status=RunStatus.OK if row.data_status == LogDataStatus.OK else RunStatus.DATA_UNAVAILABLE,
-            reason=row.reason, triggered_by=TRIGGERED_BY,
-            inputs={**_run_json(row, ("vix", "spy_price", "actual_shares", "avg_cost")), "logged": row.raw},
-            sources={name: {"source": DataSource.LEGACY, "as_of": row.logged_at.isoformat()}
-                     for name in ("vix", "spy_price") if row.values[name] is not None},
-            outputs={**_run_json(row, ("regime", "target_shares", "drift_pct", "rebalance_signal")),
-                     "legacy_line": row.line, "flags": list(row.flags)},
-        )
-        entry = VrpErpLogEntry(run=run, logged_at=row.logged_at, trading_date=row.trading_date,
-                               data_status=row.data_status, flags=list(row.flags), source=DataSource.LEGACY,
-                               import_key=row.import_key, **row.values)
-        _clean(entry, ERP_LOG, row.line)
-        entry.save()
-        fr.created += 1
-        fr.rows["MonitorRun"] += 1
-        fr.rows["VrpErpLogEntry"] += 1
-        report.flags.extend(Flag(ERP_LOG, row.line, message) for message in row.flags)
+    _write_log_rows(
+        rows, report, file=ERP_LOG, model=VrpErpLogEntry, kind=RunKind.VRP_ERP, sleeve=sleeves[SleeveCode.VRP_ERP],
+        quotes=("vix", "spy_price"),
+        inputs=lambda row: {**_run_json(row, ("vix", "spy_price", "actual_shares", "avg_cost")), "logged": row.raw},
+        outputs=lambda row: _run_json(row, ("regime", "target_shares", "drift_pct", "rebalance_signal")),
+    )
 
 
 def write_trades(parsed: Parsed, report: ImportReport, *, sleeves, now: datetime) -> None:
