@@ -138,6 +138,11 @@ class Fill(models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    confirmed_warnings = models.JSONField(
+        default=list, blank=True,
+        help_text="The warnings the person who entered the fill saw and confirmed (an instrument outside the "
+                  "sleeve, a date that is not a session, a price far from the quote), word for word.",
+    )
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by",
         help_text="The fill this one cancels out.",

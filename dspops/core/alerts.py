@@ -74,6 +74,15 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
               "Check the working order in TWS; record the fill when it comes.", "every leg is recorded"),
     AlertKind("orphan_leg", "A roll left a leg without its pair", Severity.CRITICAL,
               "Enter the orders the roll page gives to close the orphan legs.", "the broker holds a whole spread"),
+    AlertKind("roll_fills_not_at_broker", "A roll's recorded fills are not at the broker", Severity.CRITICAL,
+              "The broker still holds the spread as it was before the roll: check TWS executions, pull the fills, "
+              "or reverse the recorded fills. Do not trade the roll again.",
+              "the broker shows the roll's fills, or the recorded fills are reversed"),
+    # Raised by the VRP-CS monitor and by reconciliation (sleeves), whatever a roll is doing.
+    AlertKind("naked_leg", "VRP-CS holds a leg without its pair", Severity.CRITICAL,
+              "Enter the order the alert names to flatten each leg that is not part of the configured spread, or "
+              "correct the position config if it is wrong.",
+              "the VXM holding is exactly -q front / +q next month of the config"),
     # Raised by the digest service when the live job that feeds it could not reach TWS.
     AlertKind("broker_unavailable", "TWS could not be reached", Severity.CRITICAL,
               "Start TWS or IB Gateway and check its API settings, then run again.",
