@@ -187,8 +187,9 @@ class Alert(models.Model):
     """Something the operator must know or do.
 
     An alert that is still true on a later run is the same row (same ``code`` and ``subject``):
-    ``last_seen_at`` and ``occurrences`` move, no copy is made. It is resolved when its condition
-    no longer holds.
+    ``last_seen_at``, ``last_session`` and ``occurrences`` move, no copy is made. It is resolved when
+    its condition no longer holds. Acknowledged is not resolved: an acknowledged alert stays open,
+    listed and counted apart, until its rule resolves it (DECISIONS.md section 10).
     """
 
     severity = models.CharField(max_length=8, choices=Severity.choices)
@@ -199,8 +200,17 @@ class Alert(models.Model):
     # By name, not by import: the kernel sits below sleeves; an alert may name the sleeve it is about.
     sleeve = models.ForeignKey("sleeves.Sleeve", null=True, blank=True, on_delete=models.PROTECT, related_name="alerts")
     message = models.TextField(help_text="What is wrong and what to do.")
+    # What it is about (a roll, a fill, a contract...), by content type: the kernel names no upper model.
+    about_type = models.ForeignKey(
+        "contenttypes.ContentType", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    about_id = models.CharField(max_length=64, blank=True, help_text="The key of the object it is about.")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    # Dated by trading session as well as by time (a closed day: the last NYSE session). Empty on rows
+    # stored before sessions were recorded.
+    first_session = models.DateField(null=True, blank=True, help_text="The session it was first raised for.")
+    last_session = models.DateField(null=True, blank=True, help_text="The latest session it was raised for.")
     occurrences = models.PositiveIntegerField(default=1)
     resolved_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
@@ -235,3 +245,14 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    @property
+    def state(self) -> str:
+        """resolved / acknowledged / open, in the operator's words."""
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"
