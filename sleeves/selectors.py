@@ -10,81 +10,175 @@ from typing import Any
 
 from dspops.core import calendars, clock, vx
 from dspops.core.instruments import vxm_instrument
-from dspops.core.models import Instrument, SecType
+from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from sleeves import parameters
+from sleeves.inputs import from_quote
 from sleeves.models import Fill, MonitorRun, RunKind, Side, Sleeve, SleeveParameter, SpreadPosition
+
+MARK_PREFERENCE = ("mid", "last", "close")  # the price a position is valued at, first present wins
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The price a position is valued at: the latest stored quote of its instrument (mid, else last, else
+    close), with where and when it was observed. ``price`` None: no usable quote, and ``reason`` says why."""
+
+    price: Decimal | None
+    basis: str  # "mid", "last" or "close"; "" when missing
+    source: str | None
+    as_of: datetime | None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Position:
-    """A sleeve's net holding of one instrument, derived from its fills."""
+    """A sleeve's net holding of one instrument, derived from its fills.
+
+    A fill that has been reversed and its reversal are left out: the pair changes nothing (DECISIONS.md
+    section 9). Prices and average cost are per unit, in points; the USD figures apply the instrument's
+    multiplier. Realised P&L is before commissions; the commissions are listed beside it.
+    """
 
     sleeve_code: str | None  # None: fills not yet attributed to a sleeve
     instrument: Instrument
     quantity: Decimal
     average_cost: Decimal | None  # per unit, in points; None when flat
     realized_pnl_points: Decimal  # per unit points x quantity, before the multiplier
-    fill_count: int
+    fill_count: int  # the fills that count (a reversed fill and its reversal do not)
+    commissions_usd: Decimal = Decimal(0)  # the sum of the commissions that are known
+    commissions_missing: int = 0  # fills whose commission the broker has not reported (not counted as 0)
+    mark: Mark | None = None
+
+    @property
+    def multiplier(self) -> Decimal:
+        return self.instrument.multiplier
 
     @property
     def realized_pnl_usd(self) -> Decimal:
         return self.realized_pnl_points * self.instrument.multiplier
 
+    @property
+    def mark_price(self) -> Decimal | None:
+        return self.mark.price if self.mark is not None else None
+
+    @property
+    def market_value_usd(self) -> Decimal | None:
+        """quantity x mark x multiplier; None (shown as missing, never 0) when there is no mark."""
+        if self.quantity == 0:
+            return Decimal(0)
+        if self.mark_price is None:
+            return None
+        return self.quantity * self.mark_price * self.instrument.multiplier
+
+    @property
+    def unrealized_pnl_usd(self) -> Decimal | None:
+        """(mark - average cost) x quantity x multiplier; None when there is no mark."""
+        if self.quantity == 0:
+            return Decimal(0)
+        if self.mark_price is None or self.average_cost is None:
+            return None
+        return (self.mark_price - self.average_cost) * self.quantity * self.instrument.multiplier
+
+
+def mark_of(instrument: Instrument, *, as_of: datetime | None = None) -> Mark:
+    """The one mark every view values a position at: the latest stored quote of ``instrument`` observed by
+    ``as_of`` (default: now), its mid, else last, else close. An invalid quote, or none, gives no price."""
+    quote = (QuoteSnapshot.objects.filter(instrument=instrument, as_of__lte=as_of or clock.now())
+             .order_by("-as_of", "-id").first())
+    name = instrument.local_symbol or instrument.symbol
+    observed = from_quote(name, quote, prefer=MARK_PREFERENCE)
+    if observed.missing:
+        reason = observed.reason if quote is not None else f"no stored quote for {name}"
+        return Mark(None, "", quote.source if quote else None, quote.as_of if quote else None, reason=reason)
+    return Mark(observed.value, observed.detail, observed.source, observed.as_of)
+
+
+def counted_fills(*, as_of: datetime | None = None):
+    """The fills that make positions up to ``as_of``: a reversal, and a fill whose reversal is dated by then,
+    are left out together, so the pair leaves no trace (DECISIONS.md section 9)."""
+    fills = Fill.objects.filter(reverses__isnull=True)
+    if as_of is None:
+        return fills.filter(reversed_by__isnull=True)
+    return fills.filter(executed_at__lte=as_of).exclude(reversed_by__executed_at__lte=as_of)
+
 
 def positions_by_sleeve(
     *, as_of: datetime | None = None, sleeve: Sleeve | None = None, include_flat: bool = False
 ) -> list[Position]:
-    """Net position and average cost per (sleeve, instrument), from fills up to ``as_of``.
+    """THE positions selector: net position, average cost, realised P&L, commissions and mark per
+    (sleeve, instrument), from the fills up to ``as_of``. Every page, digest, command and check reads it.
 
     Average cost follows the average-cost method: adding to a position moves the average,
     reducing it realises P&L at the average, and crossing through zero starts a new average at
-    the crossing fill's price. Unattributed fills form their own group (sleeve_code None).
+    the crossing fill's price. A reversed fill and its reversal are left out (see counted_fills).
+    Unattributed fills form their own group (sleeve_code None).
     """
-    fills = Fill.objects.all()
-    if as_of is not None:
-        fills = fills.filter(executed_at__lte=as_of)
+    fills = counted_fills(as_of=as_of)
     if sleeve is not None:
         fills = fills.filter(sleeve=sleeve)
     rows = fills.order_by("executed_at", "id").values_list(
-        "sleeve__code", "instrument_id", "side", "quantity", "price"
+        "sleeve__code", "instrument_id", "side", "quantity", "price", "commission"
     )
-    books: dict[tuple[str | None, int], list[Decimal]] = defaultdict(
-        lambda: [Decimal(0), Decimal(0), Decimal(0), 0]  # quantity, average, realised, count
-    )
-    for sleeve_code, instrument_id, side, quantity, price in rows.iterator(chunk_size=5000):
-        book = books[(sleeve_code, instrument_id)]
-        held, average, realised, count = book
-        signed = quantity if side == Side.BUY else -quantity
-        if held == 0 or (held > 0) == (signed > 0):
-            new_held = held + signed
-            average = (average * abs(held) + price * abs(signed)) / abs(new_held)
-        else:
-            closing = min(abs(signed), abs(held))
-            direction = 1 if held > 0 else -1
-            realised += (price - average) * closing * direction
-            new_held = held + signed
-            if new_held == 0:
-                average = Decimal(0)
-            elif (new_held > 0) != (held > 0):
-                average = price
-        books[(sleeve_code, instrument_id)] = [new_held, average, realised, count + 1]
+    books: dict[tuple[str | None, int], _Book] = defaultdict(_Book)
+    for sleeve_code, instrument_id, side, quantity, price, commission in rows.iterator(chunk_size=5000):
+        books[(sleeve_code, instrument_id)].add(quantity if side == Side.BUY else -quantity, price, commission)
     instruments = Instrument.objects.in_bulk({key[1] for key in books})
+    marks: dict[int, Mark] = {}
     result = []
-    for (sleeve_code, instrument_id), (held, average, realised, count) in books.items():
-        if held == 0 and not include_flat:
+    for (sleeve_code, instrument_id), book in books.items():
+        if book.held == 0 and not include_flat:
             continue
+        instrument = instruments[instrument_id]
+        if instrument_id not in marks:
+            marks[instrument_id] = mark_of(instrument, as_of=as_of)
         result.append(
             Position(
                 sleeve_code=sleeve_code,
-                instrument=instruments[instrument_id],
-                quantity=held,
-                average_cost=average.quantize(Decimal("0.000001")) if held else None,
-                realized_pnl_points=realised,
-                fill_count=count,
+                instrument=instrument,
+                quantity=book.held,
+                average_cost=book.average.quantize(Decimal("0.000001")) if book.held else None,
+                realized_pnl_points=book.realised,
+                fill_count=book.count,
+                commissions_usd=book.commissions,
+                commissions_missing=book.commissions_missing,
+                mark=marks[instrument_id],
             )
         )
     result.sort(key=lambda p: (p.sleeve_code or "~", p.instrument.sec_type, p.instrument.local_symbol))
     return result
+
+
+class _Book:
+    """One (sleeve, instrument) running book by the average-cost method."""
+
+    def __init__(self) -> None:
+        self.held = Decimal(0)
+        self.average = Decimal(0)
+        self.realised = Decimal(0)
+        self.count = 0
+        self.commissions = Decimal(0)
+        self.commissions_missing = 0
+
+    def add(self, signed: Decimal, price: Decimal, commission: Decimal | None) -> None:
+        held = self.held
+        if held == 0 or (held > 0) == (signed > 0):
+            new_held = held + signed
+            self.average = (self.average * abs(held) + price * abs(signed)) / abs(new_held)
+        else:
+            closing = min(abs(signed), abs(held))
+            direction = 1 if held > 0 else -1
+            self.realised += (price - self.average) * closing * direction
+            new_held = held + signed
+            if new_held == 0:
+                self.average = Decimal(0)
+            elif (new_held > 0) != (held > 0):
+                self.average = price
+        self.held = new_held
+        self.count += 1
+        if commission is None:
+            self.commissions_missing += 1
+        else:
+            self.commissions += commission
 
 
 def net_positions_by_instrument(*, as_of: datetime | None = None) -> dict[int, Decimal]:
