@@ -24,7 +24,7 @@ from rolls.flags import spread_position_flags
 from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollTransition
 from rolls.roll_calendar import countdown, fill_spread_defaults, generate_roll_calendar
 from rolls.roll_states import RollState
-from sleeves.models import SpreadPosition
+from sleeves.models import Sleeve, SleeveCode, SpreadPosition
 
 
 class SpreadPositionForm(forms.ModelForm):
@@ -49,6 +49,16 @@ class SpreadPositionForm(forms.ModelForm):
     def _post_clean(self):
         # Fill the blanks on the instance before the model's own validation runs.
         construct_instance(self, self.instance, self._meta.fields, self._meta.exclude)
+        if not self.instance.sleeve_id:  # the config is always VRP-CS's: the sleeve is not a choice in the form
+            self.instance.sleeve = Sleeve.objects.filter(code=SleeveCode.VRP_CS).first()
+            if self.instance.sleeve is None:
+                self.add_error(None, "The VRP-CS sleeve does not exist yet: run bootstrap, then enter the config.")
+                return
+        if self.instance.short_leg_id and self.instance.long_leg_id and self.instance._reversed_legs():
+            # One message for swapped legs (the model's); the calendar and levels taken from the wrong leg
+            # would only add consequences of it.
+            self.add_error(None, self.instance._reversed_legs())
+            return
         try:
             fill_spread_defaults(self.instance)
         except ValueError as exc:  # the short leg's month is outside the calendar (CalendarRangeError)
@@ -73,9 +83,10 @@ class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     search_fields = ("short_leg__local_symbol", "long_leg__local_symbol", "note")
     list_select_related = ("sleeve", "short_leg", "long_leg")
     autocomplete_fields = ("short_leg", "long_leg")
-    readonly_fields = ("flags_display",)
+    # The sleeve is always VRP-CS (the model refuses any other): shown, never chosen.
+    readonly_fields = ("sleeve_shown", "flags_display")
     fieldsets = (
-        (None, {"fields": ("sleeve", "is_active", "short_leg", "long_leg", "quantity")}),
+        (None, {"fields": ("sleeve_shown", "is_active", "short_leg", "long_leg", "quantity")}),
         ("Entry", {"fields": ("entry_date", "short_entry_price", "long_entry_price", "entry_spread")}),
         ("Exit levels (stop below entry, take-profit above it)", {"fields": ("stop_loss_spread", "take_profit_spread")}),
         ("Calendar (computed from the short leg; a hand edit is flagged)", {"fields": ("settlement_date", "roll_by", "flags_display")}),
@@ -84,6 +95,12 @@ class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead; the history keeps every version
+
+    @admin.display(description="sleeve")
+    def sleeve_shown(self, obj):
+        if obj is not None and obj.sleeve_id:
+            return str(obj.sleeve)
+        return SleeveCode.VRP_CS.label
 
     @admin.display(description="flags")
     def flags_display(self, obj):
@@ -180,7 +197,7 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
     ACTIONS = {
         "run-checks": "_run_checks", "manual-checks": "_manual_checks", "start-executing": "_start_executing",
         "record-fill": "_record_fill", "pull-fills": "_pull_fills", "verify": "_verify", "close": "_close",
-        "abort": "_abort",
+        "abort": "_abort", "reverse-leg-fill": "_reverse_leg_fill",
     }
 
     def has_add_permission(self, request):
@@ -277,6 +294,10 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
             "verify_form": verify_form,
             "proposed": proposed,
             "orphan_alerts": roll_selectors.orphan_alerts(attempt) if attempt.state == RollState.ESCALATED else [],
+            "diagnosis": roll_selectors.diagnosis(attempt),
+            "booked_fills": roll_selectors.booked_leg_fills(attempt),
+            "leg_fills": list(attempt.leg_fills.select_related("instrument", "fill", "reversed_by")),
+            "can_reverse_legs": can_act and attempt.state in roll_selectors.CORRECTABLE_STATES,
             "can_close": can_act and roll_selectors.can_become(attempt, RollState.CLOSED),
             "can_abort": can_act and roll_selectors.can_become(attempt, RollState.ABORTED),
             "abort_form": roll_forms.AbortForm(),
@@ -377,11 +398,24 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         form = roll_forms.LegFillForm(request.POST, prefix=f"leg{index}")
         roll_forms.raise_for_errors(form, f"The {ticket} ticket's {side} {instrument} fill")
         data = form.cleaned_data
-        roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
-                                     quantity=data["quantity"], price=data["price"], executed_at=data["executed_at"],
-                                     user=request.user)
+        leg = roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
+                                           quantity=data["quantity"], price=data["price"],
+                                           executed_at=data["executed_at"], user=request.user,
+                                           confirm=data["confirm"])
         text = f"Recorded {side} {data['quantity']} {instrument} @ {formats.price(data['price'])} ({ticket} ticket)"
+        if leg.confirmed_warnings:
+            text += "; confirmed: " + " ".join(leg.confirmed_warnings)
         return _Done(text + ".", text)
+
+    def _reverse_leg_fill(self, request, attempt) -> _Done:
+        form = roll_forms.ReverseLegFillForm(request.POST)
+        roll_forms.raise_for_errors(form, "Reversing the leg fill")
+        leg = attempt.leg_fills.filter(pk=form.cleaned_data["leg_fill"]).first()
+        if leg is None:
+            raise roll_forms.PageInputError("That leg fill is not one of this roll's; reload the page.")
+        roll_service.reverse_leg_fill(leg=leg, user=request.user, reason=form.cleaned_data["reason"])
+        text = f"Reversed {leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)} ({leg.ticket} ticket)"
+        return _Done(f"{text}: record the leg again.", f"{text}: {form.cleaned_data['reason']}", messages.WARNING)
 
     def _pull_fills(self, request, attempt) -> _Done:
         pulled = roll_service.pull_leg_fills(attempt=attempt, user=request.user, role="web")
@@ -414,8 +448,15 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
     def _abort(self, request, attempt) -> _Done:
         form = roll_forms.AbortForm(request.POST)
         roll_forms.raise_for_errors(form, "Abort")
-        roll_service.abort(attempt=attempt, user=request.user, why=form.cleaned_data["why"])
-        return _Done("The roll is aborted.", f"Aborted: {form.cleaned_data['why']}", messages.WARNING)
+        booked = roll_service.booked_leg_fills(attempt) if form.cleaned_data["reverse_fills"] else []
+        roll_service.abort(attempt=attempt, user=request.user, why=form.cleaned_data["why"],
+                           reverse_fills=form.cleaned_data["reverse_fills"])
+        text = "The roll is aborted."
+        if booked:
+            text += f" {len(booked)} recorded fill(s) reversed: " + "; ".join(
+                f"{leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)}" for leg in booked) + "."
+        return _Done(text, f"Aborted: {form.cleaned_data['why']}" + (f" ({len(booked)} fills reversed)" if booked
+                                                                     else ""), messages.WARNING)
 
 
 # --- the roll's records, read-only (they are written only by the roll service) ----------------------

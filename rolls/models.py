@@ -96,6 +96,16 @@ class RollAttempt(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     executing_since = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    positions_before = models.JSONField(
+        null=True, blank=True,
+        help_text="The VXM positions the broker held when trading began (from the GO check that allowed it): "
+                  "symbol -> signed quantity. Verification compares the broker with them to tell fills that never "
+                  "reached the broker from a half-done roll.")
+    positions_before_source = models.CharField(max_length=200, blank=True)
+    diagnosis = models.JSONField(
+        null=True, blank=True,
+        help_text="The latest verification: what it found (complete, not at the broker, orphan legs, a break), "
+                  "its message, the orders it advises and the positions nobody planned.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -189,6 +199,15 @@ class RollLegFill(models.Model):
     exec_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     fill = models.OneToOneField("sleeves.Fill", null=True, blank=True, on_delete=models.PROTECT, related_name="roll_leg")
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    confirmed_warnings = models.JSONField(
+        default=list, blank=True,
+        help_text="The warnings the operator saw and confirmed when recording this fill (a price far from the "
+                  "leg's quote, a combo price far from the ticket's limit), word for word.")
+    reversed_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When this leg fill was reversed (it then counts for nothing).")
+    reversed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    reversal_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["executed_at", "id"]
@@ -199,4 +218,9 @@ class RollLegFill(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.ticket}: {self.side} {self.quantity} {self.instrument} @ {formats.price(self.price)}"
+        text = f"{self.ticket}: {self.side} {self.quantity} {self.instrument} @ {formats.price(self.price)}"
+        return f"{text} (reversed)" if self.reversed_at else text
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None

@@ -119,6 +119,16 @@ class LegFillForm(BoundedForm):
     executed_at = forms.DateTimeField(label="time (New York)", input_formats=NEW_YORK_FORMATS,
                                       widget=forms.TextInput(attrs={"size": 19,
                                                                     "placeholder": "YYYY-MM-DD HH:MM:SS"}))
+    confirm = forms.BooleanField(
+        label="I checked it: the price is right even though it is far from the quote or the limit", required=False,
+        help_text="Needed only when dspops warns about the price; the warnings are stored with the fill.")
+
+
+class ReverseLegFillForm(forms.Form):
+    """Take back one recorded leg fill (it was typed wrong); it can then be recorded again."""
+
+    leg_fill = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label="why", max_length=300, widget=forms.TextInput(attrs={"size": 40}))
 
 
 class VerifyForm(BoundedForm):
@@ -132,3 +142,5 @@ class VerifyForm(BoundedForm):
 
 class AbortForm(forms.Form):
     why = forms.CharField(label="why the roll is aborted", widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    reverse_fills = forms.BooleanField(
+        label="Reverse every fill this roll recorded (they never happened at the broker)", required=False)

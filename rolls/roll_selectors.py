@@ -18,6 +18,7 @@ from rolls.roll_states import OPEN_ROLL_STATES, RollState
 from rolls.roll_service import (  # noqa: F401 (proposed_levels and ProposedLevels are shown by the pages)
     ProposedLevels,
     active_position,
+    booked_leg_fills,
     go_expires_at,
     leg_status,
     orphan_alert_subject,
@@ -99,6 +100,17 @@ def _leg_symbols(attempt_or_legs) -> tuple[str, str, str]:
 def orphan_alerts(attempt: RollAttempt):
     """The open critical orphan-leg alerts the verification raised for this roll."""
     return Alert.objects.filter(code="orphan_leg", subject=orphan_alert_subject(attempt), resolved_at__isnull=True)
+
+
+def diagnosis(attempt: RollAttempt) -> dict | None:
+    """What the latest verification of an escalated roll found (kind, message, orders, breaks), or None."""
+    if attempt.state != RollState.ESCALATED or not attempt.diagnosis:
+        return None
+    return attempt.diagnosis
+
+
+# A recorded leg fill can be reversed (and recorded again) until the roll is verified.
+CORRECTABLE_STATES = (RollState.EXECUTING, RollState.LEGS_FILLED, RollState.ESCALATED)
 
 
 @dataclass(frozen=True)

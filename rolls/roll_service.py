@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from dspops.core import calendars, clock, formats, vx
+from dspops.core import bounds, calendars, clock, formats, vx
 from dspops.core.alerts import raise_alert, resolve_alerts
 from dspops.core.broker_sync import GatewayError, open_gateway, record_quotes
 from dspops.core.errors import OperatorError
@@ -29,6 +29,7 @@ from sleeves import parameters
 from sleeves.fill_import import FillImportError, sync_fills
 from sleeves.models import Fill, FillSource, SignalState, SpreadPosition, default_levels, validate_spread_levels
 from sleeves.selectors import sleeve_settings
+from sleeves.services import reverse_fills
 from sleeves.strategies import GateState
 
 log = logging.getLogger("dspops.rolls")
@@ -355,7 +356,11 @@ def start_executing(*, attempt: RollAttempt, user, now: datetime | None = None) 
         raise RollError(f"The GO verdict from {formats.moment(latest.checked_at, seconds=True)} expired at "
                         f"{formats.moment(expires, seconds=True)} (its time limit or the CFE close): "
                         "re-run the checks before trading.")
+    positions = latest.inputs.get("positions")
     return transition(attempt=attempt, to_state=RollState.EXECUTING, user=user, now=now, executing_since=now,
+                      positions_before=positions, positions_before_source=(
+                          f"the GO check of {formats.moment(latest.checked_at, seconds=True)}: "
+                          f"{latest.inputs.get('positions_source') or 'source not recorded'}")[:200],
                       why="Operator is placing the two combos in TWS" + (" (rehearsal)" if attempt.rehearsal else ""))
 
 
@@ -383,7 +388,7 @@ def leg_status(attempt: RollAttempt, *, now: datetime | None = None) -> list[Leg
     now = now or clock.now()
     minutes = sleeve_settings("VRP_CS")["fill_warning_minutes"]
     fills = defaultdict(list)
-    for fill in attempt.leg_fills.all():
+    for fill in attempt.leg_fills.filter(reversed_at__isnull=True):
         fills[(fill.ticket, fill.instrument_id, fill.side)].append(fill)
     rows = []
     for ticket, instrument, side in required_legs(attempt):
@@ -418,9 +423,85 @@ def raise_unfilled_leg_alerts(*, now: datetime | None = None) -> list[str]:
     return [text for attempt in executing for text in raise_fill_warnings(attempt, now=now)]
 
 
+class NeedsConfirmation(RollError):
+    """A leg fill that looks wrong: recorded only when the operator confirms the warnings it lists."""
+
+    def __init__(self, warnings: list[str]):
+        self.warnings = list(warnings)
+        super().__init__("Nothing was recorded: " + " ".join(self.warnings)
+                         + " If the fill is right, tick the confirmation and record it again.")
+
+
+def _go_check(attempt: RollAttempt) -> RollCheck | None:
+    """The GO check that allowed trading (the latest GO of the attempt)."""
+    return attempt.checks.filter(verdict="GO").order_by("-checked_at", "-id").first()
+
+
+def _combo_legs(attempt: RollAttempt, ticket: str) -> tuple[Instrument, Instrument]:
+    """(near, far) of a ticket's calendar combo; its price is far - near."""
+    return (attempt.old_front, attempt.middle) if ticket == "close" else (attempt.middle, attempt.new_back)
+
+
+def leg_fill_warnings(*, attempt: RollAttempt, ticket: str, instrument: Instrument, side: str, quantity: int,
+                      price: Decimal) -> list[str]:
+    """What is odd about a leg fill, in the operator's words: a price further than the VRP-CS setting
+    ``leg_price_tolerance_points`` outside the leg's bid/ask, or a combo price (from the ticket's leg
+    fills, this one included) further than ``combo_price_tolerance_points`` from the ticket's limit.
+    A quote or limit that was not stored is a warning too: the price cannot be compared (fail closed)."""
+    cs = sleeve_settings("VRP_CS")
+    leg_tolerance, combo_tolerance = cs["leg_price_tolerance_points"], cs["combo_price_tolerance_points"]
+    check = _go_check(attempt)
+    symbol = str(instrument)
+    warnings = []
+    quote = (check.inputs.get("quotes") or {}).get(symbol) if check else None
+    bid = Decimal(quote["bid"]) if quote and quote.get("bid") else None
+    ask = Decimal(quote["ask"]) if quote and quote.get("ask") else None
+    if bid is None or ask is None:
+        warnings.append(f"There is no stored quote for {symbol}, so {formats.price(price)} cannot be compared with "
+                        "the market.")
+    else:
+        off = bid - price if price < bid else price - ask if price > ask else Decimal(0)
+        if off > leg_tolerance:
+            warnings.append(f"{side} {quantity} {symbol} @ {formats.price(price)} is {formats.price(off)} points "
+                            f"outside its market {formats.price(bid)} / {formats.price(ask)} (the tolerance is "
+                            f"{formats.price(leg_tolerance)}).")
+    near, far = _combo_legs(attempt, ticket)
+    legs = {(row.instrument.pk, row.side): row for row in leg_status(attempt) if row.ticket == ticket}
+    averages = {}
+    for leg in (near, far):
+        row = next(r for (pk, _), r in legs.items() if pk == leg.pk)
+        total = row.filled * (row.average_price or 0)
+        count = row.filled
+        if leg.pk == instrument.pk:
+            total, count = total + price * quantity, count + quantity
+        averages[leg.pk] = (total / count) if count else None
+    if averages[near.pk] is not None and averages[far.pk] is not None:
+        combo = (averages[far.pk] - averages[near.pk]).quantize(Decimal("0.0001"))
+        limit = None
+        for stored in (check.tickets if check else []):
+            if [leg["local_symbol"] for leg in stored.get("legs", [])] == [str(near), str(far)]:
+                limit = Decimal(stored["limit_price"]) if stored.get("limit_price") else None
+        title = "close (old spread)" if ticket == "close" else "open (new spread)"
+        if limit is None:
+            warnings.append(f"The {title} ticket has no stored limit, so its combo price {formats.price(combo)} "
+                            "cannot be compared with it.")
+        elif abs(combo - limit) > combo_tolerance:
+            warnings.append(f"With this fill the {title} combo fills at {formats.price(combo)} ({far} − {near}), "
+                            f"{formats.price(abs(combo - limit))} points from the ticket's limit "
+                            f"{formats.price(limit)} (the tolerance is {formats.price(combo_tolerance)}).")
+    return warnings
+
+
 def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument, side: str, quantity: int,
                     price: Decimal, executed_at: datetime, user, exec_id: str | None = None,
-                    source: str = "manual", fill: Fill | None = None) -> RollLegFill:
+                    source: str = "manual", fill: Fill | None = None, confirm: bool = False) -> RollLegFill:
+    """Record one fill of one leg. Exactly one of two operators recording the same leg at once wins: the
+    over-fill check runs inside the transaction, with the roll's row locked, and the roll's version moves.
+
+    A typed fill (source "manual") is refused with a future time, and with a price far from the leg's
+    quote or a combo price far from the ticket's limit unless ``confirm`` (NeedsConfirmation lists the
+    warnings; confirmed, they are stored with the fill). IBKR's executions are what happened: not judged.
+    """
     if attempt.state != RollState.EXECUTING:
         raise RollError(f"Fills are recorded while the roll is Executing; it is {attempt.get_state_display()}.")
     wanted = [(t, i.pk, s) for t, i, s in required_legs(attempt)]
@@ -429,29 +510,108 @@ def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument
         raise RollError(f"{side} {instrument} is not a leg of the {ticket} ticket. The legs are: {legs}.")
     if quantity <= 0 or price <= 0:
         raise RollError("The quantity and the price must both be above 0.")
-    status = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}[(ticket, instrument.pk, side)]
+    try:
+        bounds.check_execution_time(executed_at, clock.now(), "The fill's time")
+    except bounds.OutOfBounds as exc:
+        raise RollError(f"{side} {quantity} {instrument}: {exc}. Enter the time TWS shows for the fill.") from None
+    key = (ticket, instrument.pk, side)
+    status = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(attempt)}[key]
     if status.filled + quantity > status.required:
         raise RollError(f"{side} {quantity} {instrument} would over-fill the {ticket} ticket: "
                         f"{status.filled} of {status.required} already recorded.")
+    warnings = [] if source == "ibkr" else leg_fill_warnings(
+        attempt=attempt, ticket=ticket, instrument=instrument, side=side, quantity=quantity, price=price)
+    if warnings and not confirm:
+        raise NeedsConfirmation(warnings)
     with transaction.atomic():
+        locked = RollAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.state != RollState.EXECUTING:
+            raise ConcurrentChange(f"Nothing was recorded: this roll was changed by someone else meanwhile: it is now "
+                                   f"{locked.get_state_display()}. Reload the page and look again before acting.")
+        now_filled = {(r.ticket, r.instrument.pk, r.side): r for r in leg_status(locked)}[key].filled
+        if now_filled + quantity > status.required:
+            raise ConcurrentChange(
+                f"Nothing was recorded: someone else recorded {side} {instrument} ({ticket} ticket) meanwhile; "
+                f"{now_filled} of {status.required} is now recorded. Reload the page and look again before acting.")
+        RollAttempt.objects.filter(pk=attempt.pk).update(version=F("version") + 1)
         if not attempt.rehearsal and fill is None:
             fill = Fill(sleeve=attempt.sleeve, instrument=instrument, side=side, quantity=Decimal(quantity),
                         price=price, executed_at=executed_at, exec_id=exec_id,
                         order_ref=f"vrp-cs roll #{attempt.pk} {ticket}", source=FillSource.MANUAL,
-                        note=f"Roll #{attempt.pk}, {ticket} ticket", entered_by=user if getattr(user, "pk", None) else None)
+                        note=f"Roll #{attempt.pk}, {ticket} ticket", confirmed_warnings=warnings,
+                        entered_by=user if getattr(user, "pk", None) else None)
             fill.full_clean()
             fill.save()
         leg = RollLegFill.objects.create(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
                                          quantity=quantity, price=price, executed_at=executed_at, source=source,
                                          exec_id=exec_id if attempt.rehearsal else None, fill=fill,
+                                         confirmed_warnings=warnings,
                                          entered_by=user if getattr(user, "pk", None) else None)
+        attempt.refresh_from_db()
         if all(row.done for row in leg_status(attempt)):
             transition(attempt=attempt, to_state=RollState.LEGS_FILLED, user=user,
                        why="All four legs have fills for the full quantity")
-            resolve_alerts(code="roll_leg_unfilled", keep_subjects=[])
+            resolve_alerts(code="roll_leg_unfilled", keep_subjects=_open_subjects("roll_leg_unfilled",
+                                                                                  but=f"roll-{attempt.pk}"))
         else:
             raise_fill_warnings(attempt)
     return leg
+
+
+def reverse_leg_fill(*, leg: RollLegFill, user, reason: str, now: datetime | None = None) -> RollLegFill:
+    """Take back one recorded leg fill (typed wrong) until the roll is verified: the leg counts it no more,
+    a real roll's book Fill is reversed, and a roll whose legs were all filled goes back to Executing so
+    the leg can be recorded again."""
+    now = now or clock.now()
+    if not reason.strip():
+        raise RollError("Say why the leg fill is reversed.")
+    with transaction.atomic():
+        attempt = RollAttempt.objects.select_for_update().get(pk=leg.attempt_id)
+        if attempt.state not in (RollState.EXECUTING, RollState.LEGS_FILLED, RollState.ESCALATED):
+            raise RollError(f"A leg fill can be reversed until the roll is verified; this roll is "
+                            f"{attempt.get_state_display()}.")
+        leg = RollLegFill.objects.select_for_update().get(pk=leg.pk)
+        if leg.reversed_at is not None:
+            raise ConcurrentChange(f"The leg fill {leg} was already reversed. Reload the page.")
+        text = f"Roll #{attempt.pk}: leg fill reversed: {reason.strip()}"
+        if leg.fill_id is not None:
+            reverse_fills(fills=[leg.fill], user=user if getattr(user, "pk", None) else None, reason=text)
+        leg.reversed_at, leg.reversal_reason = now, reason.strip()
+        leg.reversed_by = user if getattr(user, "pk", None) else None
+        leg.save(update_fields=["reversed_at", "reversal_reason", "reversed_by"])
+        RollAttempt.objects.filter(pk=attempt.pk).update(version=F("version") + 1)
+        attempt.refresh_from_db()
+        if attempt.state != RollState.EXECUTING:
+            transition(attempt=attempt, to_state=RollState.EXECUTING, user=user, now=now,
+                       why=f"Leg fill {leg} reversed ({reason.strip()}): record the leg again")
+        resolve_roll_alerts(attempt, now=now)
+    return leg
+
+
+def _open_subjects(code: str, *, but: str) -> list[str]:
+    return [s for s in Alert.objects.filter(code=code, resolved_at__isnull=True).values_list("subject", flat=True)
+            if s != but]
+
+
+def booked_leg_fills(attempt: RollAttempt) -> list[RollLegFill]:
+    """The roll's leg fills still counted (not reversed), with their book Fill (real rolls)."""
+    return list(attempt.leg_fills.filter(reversed_at__isnull=True).select_related("instrument", "fill"))
+
+
+def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) -> None:
+    """The rules that resolve a roll's alerts, applied now.
+
+    roll_leg_unfilled: the roll is no longer executing. orphan_leg and roll_fills_not_at_broker: the roll
+    is verified, or none of its recorded fills is still booked (all reversed).
+    """
+    attempt.refresh_from_db()
+    subject = orphan_alert_subject(attempt)
+    if attempt.state != RollState.EXECUTING:
+        resolve_alerts(code="roll_leg_unfilled", keep_subjects=_open_subjects("roll_leg_unfilled",
+                                                                              but=f"roll-{attempt.pk}"), now=now)
+    if attempt.state in (RollState.VERIFIED, RollState.CLOSED) or not booked_leg_fills(attempt):
+        for code in ("orphan_leg", "roll_fills_not_at_broker"):
+            resolve_alerts(code=code, keep_subjects=_open_subjects(code, but=subject), now=now)
 
 
 def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[RollLegFill]:
@@ -544,47 +704,86 @@ def orphan_alert_subject(attempt: RollAttempt) -> str:
 
 def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = None,
            take_profit_spread: Decimal | None = None, role: str = "web", now: datetime | None = None):
-    """Compare the positions with the new spread; update the config (real rolls) or escalate."""
+    """Compare the positions with the new spread; update the config (real rolls) or escalate.
+
+    An escalation says which case it is (DECISIONS.md §3): the recorded fills are not at the broker
+    (critical roll_fills_not_at_broker; never "trade the roll again"), orphan legs (critical
+    orphan_leg with the orders that close them), or positions nobody planned (a reconciliation_break
+    per contract, shown as a break on the roll page).
+    """
     now = now or clock.now()
     if attempt.state not in (RollState.LEGS_FILLED, RollState.ESCALATED):
         raise RollError(f"A roll is verified once its legs are filled; it is {attempt.get_state_display()}.")
-    positions, source = _positions_after(attempt, role=role)
+    before, before_source = positions_before(attempt)
+    positions, source = _positions_after(attempt, role=role, before=before)
     result = verification.verify_after_roll(quantity=attempt.quantity, old_front=str(attempt.old_front),
-                                      middle=str(attempt.middle), new_back=str(attempt.new_back), positions=positions)
+                                            middle=str(attempt.middle), new_back=str(attempt.new_back),
+                                            positions=positions, before=before)
     if positions is None:
         raise RollError(f"Cannot verify: {result.message}")
     subject = orphan_alert_subject(attempt)
+    prefix = "Rehearsal: " if attempt.rehearsal else ""
+    diagnosis = {**result.as_dict(), "source": source, "before_source": before_source, "at": now.isoformat()}
     if not result.ok:
-        orders = "; ".join(o.message for o in result.orphans)
-        raise_alert(code="orphan_leg", subject=subject, severity="critical", sleeve=attempt.sleeve, now=now,
-                    message=("Rehearsal: " if attempt.rehearsal else "") + f"The roll left an orphan leg ({source}). "
-                            f"{orders}. Close it now, then verify the roll again.")
-        transition(attempt=attempt, to_state=RollState.ESCALATED, user=user, now=now,
-                   why=f"Positions are not the new spread ({source}): {orders}")
+        with transaction.atomic():
+            if result.kind == verification.NOT_AT_BROKER:
+                raise_alert(code="roll_fills_not_at_broker", subject=subject, severity="critical", sleeve=attempt.sleeve,
+                            now=now, message=f"{prefix}{attempt}: {result.message} ({source}).")
+                resolve_alerts(code="orphan_leg", keep_subjects=_open_subjects("orphan_leg", but=subject), now=now)
+                why = f"The recorded fills are not at the broker ({source})"
+            elif result.kind == verification.BREAK:
+                for u in result.unplanned:
+                    raise_alert(code="reconciliation_break", subject=u.local_symbol, severity="critical",
+                                sleeve=attempt.sleeve, now=now,
+                                message=f"{prefix}{u.message} (verifying {attempt}, {source}). Nobody planned this "
+                                        "position: compare with TWS, then record or pull the fills that explain it, "
+                                        "or close it; until then no order is advised.")
+                for code in ("orphan_leg", "roll_fills_not_at_broker"):
+                    resolve_alerts(code=code, keep_subjects=_open_subjects(code, but=subject), now=now)
+                why = f"Break: positions nobody planned ({source}): " + "; ".join(u.message for u in result.unplanned)
+            else:
+                orders = "; ".join(o.message for o in result.orphans)
+                raise_alert(code="orphan_leg", subject=subject, severity="critical", sleeve=attempt.sleeve, now=now,
+                            message=f"{prefix}The roll left an orphan leg ({source}). {orders}. Close it now, then "
+                                    "verify the roll again.")
+                resolve_alerts(code="roll_fills_not_at_broker",
+                               keep_subjects=_open_subjects("roll_fills_not_at_broker", but=subject), now=now)
+                why = f"Positions are not the new spread ({source}): {orders}"
+            transition(attempt=attempt, to_state=RollState.ESCALATED, user=user, now=now, why=why,
+                       diagnosis=diagnosis)
         return result
     with transaction.atomic():
         if not attempt.rehearsal:
             _update_position(attempt, stop_loss_spread, take_profit_spread, user, now)
         transition(attempt=attempt, to_state=RollState.VERIFIED, user=user, now=now, verified_at=now,
+                   diagnosis=diagnosis,
                    why=f"Positions are exactly the new spread ({source})"
                        + ("; rehearsal: the position config is unchanged" if attempt.rehearsal else
                           "; the position config now holds the new legs"))
-        resolve_alerts(code="orphan_leg", keep_subjects=[s for s in _open_orphan_subjects() if s != subject])
+        resolve_roll_alerts(attempt, now=now)
     return result
 
 
-def _open_orphan_subjects() -> list[str]:
-    return list(Alert.objects.filter(code="orphan_leg", resolved_at__isnull=True).values_list("subject", flat=True))
+def positions_before(attempt: RollAttempt) -> tuple[dict[str, Decimal] | None, str]:
+    """The VXM positions the broker held when trading began (stored when execution started; for a roll
+    started before they were stored, the latest GO check's), and where they come from."""
+    stored, source = attempt.positions_before, attempt.positions_before_source
+    if stored is None:
+        check = _go_check(attempt)
+        stored = check.inputs.get("positions") if check else None
+        source = f"the GO check of {formats.moment(check.checked_at, seconds=True)}" if check else ""
+    if stored is None:
+        return None, "no pre-roll positions recorded"
+    return {k: Decimal(v) for k, v in stored.items()}, source
 
 
-def _positions_after(attempt: RollAttempt, *, role: str) -> tuple[dict[str, Decimal] | None, str]:
+def _positions_after(attempt: RollAttempt, *, role: str,
+                     before: dict[str, Decimal] | None) -> tuple[dict[str, Decimal] | None, str]:
     if attempt.rehearsal:
-        check = attempt.checks.filter(verdict="GO").order_by("-checked_at", "-id").first()
-        before = (check.inputs.get("positions") if check else None) or None
         if before is None:
             return None, "no pre-roll positions recorded"
-        projected = defaultdict(Decimal, {k: Decimal(v) for k, v in before.items()})
-        for fill in attempt.leg_fills.select_related("instrument"):
+        projected = defaultdict(Decimal, before)
+        for fill in attempt.leg_fills.filter(reversed_at__isnull=True).select_related("instrument"):
             projected[str(fill.instrument)] += fill.quantity if fill.side == "BUY" else -fill.quantity
         return dict(projected), "rehearsal: the pre-roll broker positions plus the recorded fills"
     try:
@@ -633,10 +832,36 @@ def close(*, attempt: RollAttempt, user, now=None) -> RollAttempt:
     return transition(attempt=attempt, to_state=RollState.CLOSED, user=user, now=now, why="Roll finished")
 
 
-def abort(*, attempt: RollAttempt, user, why: str, now=None) -> RollAttempt:
+def abort(*, attempt: RollAttempt, user, why: str, reverse_fills: bool = False, now=None) -> RollAttempt:
+    """Abandon the roll. With ``reverse_fills`` every fill it recorded is reversed in the same transaction
+    (a real roll's book Fills too, each with the reason), so nothing the roll booked stays in the sleeve.
+    The roll's alerts are then resolved by their rules (resolve_roll_alerts)."""
     if not why.strip():
         raise RollError("Say why the roll is aborted.")
-    return transition(attempt=attempt, to_state=RollState.ABORTED, user=user, now=now, why=why.strip())
+    now = now or clock.now()
+    with transaction.atomic():
+        reversed_legs = []
+        if reverse_fills:
+            reason = f"Roll #{attempt.pk} aborted: {why.strip()}"
+            legs = booked_leg_fills(attempt)
+            for leg in legs:
+                if leg.fill_id is not None and not Fill.objects.filter(reverses_id=leg.fill_id).exists():
+                    _reverse_book_fill(leg.fill, user, reason)
+                leg.reversed_at, leg.reversal_reason = now, reason
+                leg.reversed_by = user if getattr(user, "pk", None) else None
+                leg.save(update_fields=["reversed_at", "reversal_reason", "reversed_by"])
+                reversed_legs.append(leg)
+        text = why.strip()
+        if reversed_legs:
+            text += f" ({len(reversed_legs)} recorded fill(s) reversed: " + "; ".join(
+                f"{leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)}" for leg in reversed_legs) + ")"
+        transition(attempt=attempt, to_state=RollState.ABORTED, user=user, now=now, why=text)
+        resolve_roll_alerts(attempt, now=now)
+    return attempt
+
+
+def _reverse_book_fill(fill: Fill, user, reason: str) -> None:
+    reverse_fills(fills=[fill], user=user if getattr(user, "pk", None) else None, reason=reason)
 
 
 # --- the scheduled check -------------------------------------------------------------------------

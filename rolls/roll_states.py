@@ -80,10 +80,12 @@ STATES: dict[RollState, StateInfo] = {
     ABORTED: StateInfo(ABORTED, "Aborted", "The roll was abandoned; nothing it recorded changes the position config.",
                        "Nothing, unless orders were placed: then reconcile with the broker."),
     ESCALATED: StateInfo(ESCALATED, "Escalated (orphan leg)",
-                         "The positions after the roll are not the new spread: at least one leg is open on its own. A "
-                         "critical alert names the exact leg and the order that closes it.",
-                         "Close the orphan leg now (the alert says which order), then verify again; or abort after "
-                         "flattening."),
+                         "The positions after the roll are not the new spread. The box above says which case it is: "
+                         "the recorded fills are not at the broker, some legs are at the broker and others are not "
+                         "(orphan legs, with the orders that close them), or positions nobody planned (a break).",
+                         "Do what the box says: orphan legs: close the orphan leg now with the orders it gives; "
+                         "fills not at the broker: never trade the roll again, find the fills or reverse them. Then "
+                         "verify again, or abort the roll (reversing the fills it recorded if they never happened)."),
 }
 
 # from-state -> the states it may move to. Nothing else is allowed.
@@ -92,8 +94,9 @@ TRANSITIONS: dict[RollState, tuple[RollState, ...]] = {
     CHECKED_GO: (CHECKED_GO, CHECKED_NO_GO, EXECUTING, ABORTED),
     CHECKED_NO_GO: (CHECKED_GO, CHECKED_NO_GO, ABORTED),
     EXECUTING: (LEGS_FILLED, ESCALATED, ABORTED),
-    LEGS_FILLED: (VERIFIED, ESCALATED),
-    ESCALATED: (VERIFIED, ESCALATED, ABORTED),
+    # Back to Executing: a recorded leg fill was reversed (typed wrong) and is recorded again.
+    LEGS_FILLED: (VERIFIED, ESCALATED, EXECUTING, ABORTED),
+    ESCALATED: (VERIFIED, ESCALATED, EXECUTING, ABORTED),
     VERIFIED: (CLOSED,),
     CLOSED: (),
     ABORTED: (),

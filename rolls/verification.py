@@ -4,6 +4,17 @@ Every difference from the target (old front 0, middle -q, new back +q, nothing e
 orphan leg, named with the order that closes it. The pre-roll positions check compares the book
 with the spread before the roll through the same `position_differences`.
 
+Given what the broker held before the roll, a failed verification tells its cases apart
+(DECISIONS.md §3, escalation):
+
+* NOT_AT_BROKER: the broker still holds exactly what it held before the roll. The recorded fills
+  never reached it; trading the differences would trade the whole roll a second time, so no order
+  is advised.
+* ORPHAN_LEGS: every contract moved part of the way the roll planned (or not at all): some legs
+  are at the broker and others are not. The orders that close the orphan legs are given.
+* BREAK: a position nobody planned (a contract outside the roll, or a leg moved the wrong way or
+  further than the roll). Shown as a break; no order is advised until it is explained.
+
 Pure: no Django, no I/O, no clock.
 """
 
@@ -15,7 +26,13 @@ from decimal import Decimal
 from dspops.core import formats
 
 __all__ = [
+    "BREAK",
+    "COMPLETE",
+    "NOT_AT_BROKER",
+    "ORPHAN_LEGS",
+    "UNREADABLE",
     "Orphan",
+    "Unplanned",
     "Verification",
     "position_differences",
     "unreadable_positions",
@@ -40,10 +57,39 @@ class Orphan:
 
 
 @dataclass(frozen=True)
+class Unplanned:
+    """A VXM position nobody planned: held, what the broker held before the roll, what the roll aimed at."""
+
+    local_symbol: str
+    held: Decimal
+    before: Decimal
+    expected: int
+    message: str
+
+
+# What a verification found (Verification.kind).
+COMPLETE = "complete"
+UNREADABLE = "unreadable"
+NOT_AT_BROKER = "not_at_broker"
+ORPHAN_LEGS = "orphan_legs"
+BREAK = "break"
+
+
+@dataclass(frozen=True)
 class Verification:
     ok: bool
     orphans: tuple[Orphan, ...]
     message: str
+    kind: str = ""
+    unplanned: tuple[Unplanned, ...] = ()
+
+    def as_dict(self) -> dict:
+        """The stored form (RollAttempt.diagnosis): numbers as text."""
+        return {
+            "ok": self.ok, "kind": self.kind, "message": self.message,
+            "orders": [o.message for o in self.orphans],
+            "breaks": [u.message for u in self.unplanned],
+        }
 
 
 def position_differences(
@@ -95,6 +141,35 @@ def _orphan(symbol: str, held: Decimal, want: int, *, old_front: str, middle: st
     return Orphan(symbol, size, action, message, Decimal(held), want)
 
 
+def _describe(positions: dict[str, Decimal]) -> str:
+    held = [f"{symbol} {formats.quantity(q, with_sign=True)}" for symbol, q in positions.items() if q != 0]
+    return ", ".join(held) or "nothing in VXM"
+
+
+def _unplanned(symbol: str, held: Decimal, before: Decimal, want: int, legs: tuple[str, str, str]) -> Unplanned | None:
+    """The position in ``symbol`` if no part of the roll explains it, else None.
+
+    The roll moves each leg from ``before`` towards ``want``; a holding on that path (ends
+    included) is the roll done in part. Anything else, or any holding outside the three legs,
+    was planned by nobody.
+    """
+    if symbol in legs:
+        low, high = sorted((before, Decimal(want)))
+        if low <= held <= high:
+            return None
+        why = "the roll never moves it there"
+    elif held == 0:
+        return None
+    else:
+        why = "it is not part of the roll"
+    message = (
+        f"{symbol}: the broker holds {formats.quantity(held, with_sign=True)}; before the roll "
+        f"{formats.quantity(before, with_sign=True)}, the roll aims at {formats.quantity(want, with_sign=True)}: "
+        f"{why}"
+    )
+    return Unplanned(symbol, Decimal(held), Decimal(before), want, message)
+
+
 def verify_after_roll(
     *,
     quantity: int,
@@ -102,12 +177,15 @@ def verify_after_roll(
     middle: str,
     new_back: str,
     positions: dict[str, Decimal] | None,
+    before: dict[str, Decimal] | None = None,
 ) -> Verification:
     """Check the book after the roll: old front 0, middle -q, new back +q, nothing else in VXM.
 
     Every difference is an Orphan naming the leg and the order that brings it to
     target. Positions that could not be read (None, or a value that is not a
     number) give ok=False with no orphans: nothing can be said about the legs.
+    With ``before`` (the VXM positions the broker held before the roll), a failure
+    says which case it is (``kind``): NOT_AT_BROKER and BREAK advise no order.
     Raises ValueError for a quantity that is not an int >= 1 or for leg symbols
     that are not three different contracts.
     """
@@ -120,14 +198,16 @@ def verify_after_roll(
         return Verification(
             False, (),
             "Positions could not be read, so the roll is not verified. Read them again "
-            "(or check them in TWS) before doing anything else.",
+            "(or check them in TWS) before doing anything else.", UNREADABLE,
         )
     if bad := unreadable_positions(positions):
         return Verification(
             False, (),
             f"Position for {', '.join(bad)} could not be read, so the roll is not verified. "
-            "Read the positions again (or check them in TWS).",
+            "Read the positions again (or check them in TWS).", UNREADABLE,
         )
+    if before is not None and (bad := unreadable_positions(before)):
+        raise ValueError(f"the positions before the roll are not numbers: {', '.join(bad)}")
     q = quantity
     expected = {old_front: 0, middle: -q, new_back: q}
     orphans = tuple(
@@ -138,10 +218,37 @@ def verify_after_roll(
         return Verification(
             True, (),
             f"Positions match the target: {old_front} 0, {middle} {-q}, {new_back} +{q}, "
-            "nothing else in VXM.",
+            "nothing else in VXM.", COMPLETE,
         )
     count = f"{len(orphans)} orphan leg" + ("s" if len(orphans) > 1 else "")
+    if before is not None:
+        if not position_differences({k: v for k, v in before.items() if v != 0}, positions):
+            return Verification(
+                False, (),
+                f"The broker holds exactly what it held before the roll ({_describe(positions)}): the recorded fills "
+                "are not at the broker: check TWS executions, pull fills, or reverse the recorded fills. Do not "
+                "trade the roll again: that would double it.", NOT_AT_BROKER,
+            )
+        legs = (old_front, middle, new_back)
+        unplanned = tuple(
+            u for symbol in dict.fromkeys([*expected, *positions, *before])
+            if (u := _unplanned(symbol, positions.get(symbol, Decimal(0)), before.get(symbol, Decimal(0)),
+                                expected.get(symbol, 0), legs)) is not None
+        )
+        if unplanned:
+            return Verification(
+                False, (),
+                f"Break: the broker holds positions nobody planned ({_describe(positions)}): "
+                + "; ".join(u.message for u in unplanned)
+                + ". Compare with TWS and reconcile before trading anything; dspops advises no order until the "
+                "break is explained.", BREAK, unplanned,
+            )
+        return Verification(
+            False, orphans,
+            f"Roll not complete, some legs are at the broker and others are not, {count}: "
+            + "; ".join(o.message for o in orphans) + ".", ORPHAN_LEGS,
+        )
     return Verification(
         False, orphans,
-        f"Roll not complete, {count}: " + "; ".join(o.message for o in orphans) + ".",
+        f"Roll not complete, {count}: " + "; ".join(o.message for o in orphans) + ".", ORPHAN_LEGS,
     )

@@ -189,6 +189,12 @@ _SPECS: dict[str, tuple[ParameterSpec, ...]] = {
                       "Default take-profit = entry spread x this (above entry)", "x", _d("1"), _d("10")),
         ParameterSpec("near_level_points", "decimal", "Alert when the spread is this close to stop or TP",
                       "points", _d("0"), _d("5")),
+        ParameterSpec("leg_price_tolerance_points", "decimal",
+                      "A roll leg fill further than this outside the leg's bid/ask needs the operator's confirmation",
+                      "points", _d("0"), _d("10")),
+        ParameterSpec("combo_price_tolerance_points", "decimal",
+                      "A roll combo price (from its leg fills) further than this from the ticket's limit needs the "
+                      "operator's confirmation", "points", _d("0"), _d("10")),
     ),
     # The DM settings are declared once, on the pure DmSettings (sleeves.strategies.dm), with where the
     # config file holds each one (sleeves.dm_config reads that file by these keys).

@@ -36,6 +36,12 @@ def reverse_fill(*, fill: Fill, user, reason: str) -> Fill:
     return reversal
 
 
+@transaction.atomic
+def reverse_fills(*, fills, user, reason: str) -> list[Fill]:
+    """Reverse each of ``fills`` (reverse_fill) in one transaction: all are reversed, or none is."""
+    return [reverse_fill(fill=fill, user=user, reason=reason) for fill in fills]
+
+
 def record_skipped_run(*, kind: str, session: date, reason: str, now: datetime, sleeve_code: str | None = None,
                        triggered_by: str = "task") -> MonitorRun:
     """Store that a scheduled task did not run (``reason``: why, e.g. the market is closed), dated ``session``."""

@@ -559,7 +559,8 @@ def test_the_runbook_prints_the_checklist_with_todays_thresholds_the_rules_timel
     timeline = re.search(r'id="timeline".*?</table>', page, re.S).group(0)
     assert [t for t in ("09:45", "10:00", "10:15", "10:30") if t in timeline] == ["09:45", "10:00", "10:15", "10:30"]
     states = re.search(r'id="runbook-states".*?</table>', page, re.S).group(0)
-    assert "Escalated (orphan leg)" in states and "Close the orphan leg now" in states
+    assert "Escalated (orphan leg)" in states and "close the orphan leg now" in states
+    assert "never trade the roll again" in states
     assert "@media print" in page and "#header" in page
 
 
