@@ -28,7 +28,7 @@ from dspops.core.errors import OperatorError
 from dspops.core.models import Instrument
 from sleeves.fill_import import InstrumentMatchError, find_instrument
 from sleeves.models import MonitorRun, RunKind, RunStatus
-from sleeves.selectors import net_positions_by_instrument
+from sleeves.selectors import Position, net_quantities, positions_by_sleeve
 
 __all__ = ["BREAK_ALERT", "Break", "ReconcileError", "ReconcileReport", "reconcile"]
 
@@ -61,16 +61,28 @@ class Break:
         head = f"{self.subject}: broker {broker}, fills {fills}"
         if self.note:
             head += f" ({self.note})"
+        return f"{head}. {self.advice}; until then the sleeves' positions do not add up to the account."
+
+    @property
+    def advice(self) -> str:
+        """What to do, by the way the break goes: the broker holds more than the fills explain (fills are
+        missing), or the fills show more than the broker holds (the recorded fills are not at the broker)."""
         if self.note == NO_INSTRUMENT:
-            action = "Add the instrument, then record its fills (sync_fills or the fill form), or close the position"
-        elif self.note:
-            action = "Check the instrument in the admin, then run reconcile again"
-        elif self.broker_quantity == 0:
-            action = ("Record the fills that closed it (sync_fills or the fill form), or reverse a fill that "
-                      "was recorded by mistake")
-        else:
-            action = "Record the missing fills (sync_fills or the fill form) or close the position"
-        return f"{head}. {action}; until then the sleeves' positions do not add up to the account."
+            return "Add the instrument, then record its fills (sync_fills or the fill form), or close the position"
+        if self.note:
+            return "Check the instrument in the admin, then run reconcile again"
+        broker, fills = self.broker_quantity, self.fills_quantity
+        gap = formats.quantity(abs(abs(broker) - abs(fills)))
+        if broker != 0 and fills != 0 and (broker > 0) != (fills > 0):
+            return (f"The broker is {_side(broker)} and the fills {_side(fills)}: check the executions in TWS, "
+                    "pull or record the fills that are missing (sync_fills or the fill form) and reverse any fill "
+                    "recorded by mistake")
+        if abs(broker) > abs(fills):
+            return (f"The broker holds {gap} more than the recorded fills: record or pull the missing fills "
+                    "(sync_fills, import_fills or the fill form) and attribute them to a sleeve")
+        return (f"The recorded fills show {gap} more than the broker holds: those fills are not at the broker. "
+                "Check the executions in TWS and reverse the fills recorded by mistake (or record the fills "
+                "that closed the position)")
 
     def as_dict(self) -> dict:
         return {
@@ -81,6 +93,10 @@ class Break:
         }
 
 
+def _side(quantity: Decimal) -> str:
+    return f"long {formats.quantity(quantity)}" if quantity > 0 else f"short {formats.quantity(-quantity)}"
+
+
 @dataclass(frozen=True)
 class ReconcileReport:
     breaks: list[Break]
@@ -88,6 +104,7 @@ class ReconcileReport:
     simulated: bool
     as_of: datetime
     run_id: int | None = None
+    positions: tuple[Position, ...] = ()  # the book's positions compared (the one selector's answer)
 
     @property
     def ok(self) -> bool:
@@ -120,7 +137,8 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
 
     as_of = max((p.as_of for p in positions), default=started)
     with transaction.atomic():
-        breaks, matched = _compare(positions, near=clock.trading_date(started))
+        book = positions_by_sleeve()
+        breaks, matched = _compare(positions, book=book, near=clock.trading_date(started))
         for b in breaks:
             raise_alert(code=BREAK_ALERT, subject=b.subject, severity="critical", message=b.message)
         resolve_alerts(code=BREAK_ALERT, keep_subjects=[b.subject for b in breaks])
@@ -130,18 +148,36 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
             inputs={"broker_positions": len(positions)},
             sources={"positions": {"source": "simulated" if simulated else "broker", "as_of": as_of.isoformat()},
                      "fills": {"source": "stored", "as_of": started.isoformat()}},
-            outputs={"breaks": [b.as_dict() for b in breaks], "matched": matched, "simulated": simulated},
+            outputs={"breaks": [b.as_dict() for b in breaks], "matched": matched, "simulated": simulated,
+                     "positions": [position_as_dict(p) for p in book]},
         )
-    return ReconcileReport(breaks=breaks, matched=matched, simulated=simulated, as_of=as_of, run_id=run.pk)
+    return ReconcileReport(breaks=breaks, matched=matched, simulated=simulated, as_of=as_of, run_id=run.pk,
+                           positions=tuple(book))
 
 
-def _compare(positions: list[BrokerPosition], *, near: date) -> tuple[list[Break], int]:
+def position_as_dict(p: Position) -> dict:
+    """The book's position as the run stores it: every figure in the kernel's formats (missing, never 0)."""
+    mark = p.mark
+    return {
+        "sleeve": p.sleeve_code, "local_symbol": p.instrument.local_symbol, "con_id": p.instrument.con_id,
+        "quantity": formats.quantity(p.quantity), "average_cost": formats.price(p.average_cost),
+        "multiplier": formats.quantity(p.multiplier), "mark": formats.price(p.mark_price),
+        "mark_basis": mark.basis if mark else "", "mark_source": mark.source if mark else None,
+        "mark_as_of": formats.iso_moment(mark.as_of) if mark and mark.as_of else None,
+        "market_value_usd": formats.usd(p.market_value_usd),
+        "unrealized_pnl_usd": formats.usd(p.unrealized_pnl_usd, with_sign=True),
+        "realized_pnl_usd": formats.usd(p.realized_pnl_usd, with_sign=True),
+        "commissions_usd": formats.usd(p.commissions_usd), "commissions_missing": p.commissions_missing,
+    }
+
+
+def _compare(positions: list[BrokerPosition], *, book: list[Position], near: date) -> tuple[list[Break], int]:
     broker: dict[int, Decimal] = {}
     first: dict[int, BrokerPosition] = {}
     for p in positions:  # one contract may be held in several accounts
         broker[p.con_id] = broker.get(p.con_id, Decimal(0)) + p.quantity
         first.setdefault(p.con_id, p)
-    fills = net_positions_by_instrument()
+    fills = net_quantities(book)
     breaks: list[Break] = []
     matched = 0
     seen: set[int] = set()

@@ -183,8 +183,13 @@ class _Book:
 
 def net_positions_by_instrument(*, as_of: datetime | None = None) -> dict[int, Decimal]:
     """Sum over all sleeves (and unattributed fills) per instrument id: what the broker should show."""
+    return net_quantities(positions_by_sleeve(as_of=as_of))
+
+
+def net_quantities(positions: list[Position]) -> dict[int, Decimal]:
+    """The positions' quantities summed per instrument id over the sleeves; flat instruments left out."""
     totals: dict[int, Decimal] = defaultdict(Decimal)
-    for position in positions_by_sleeve(as_of=as_of):
+    for position in positions:
         totals[position.instrument.pk] += position.quantity
     return {key: value for key, value in totals.items() if value != 0}
 

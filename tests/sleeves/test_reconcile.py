@@ -61,7 +61,11 @@ def test_positions_match_once_every_fill_is_recorded(booted, broker):
     report = reconcile(gateway=gw)
     run = MonitorRun.objects.get(kind=RunKind.RECONCILE)
     assert (report.breaks, report.matched, report.simulated) == ([], 7, True)
-    assert (run.status, run.outputs) == (RunStatus.OK, {"breaks": [], "matched": 7, "simulated": True})
+    assert (run.status, run.outputs["breaks"], run.outputs["matched"], run.outputs["simulated"]) == (
+        RunStatus.OK, [], 7, True)
+    # the book it compared is the one positions selector's answer, stored with the run
+    assert {(p["sleeve"], p["local_symbol"], p["quantity"]) for p in run.outputs["positions"]} >= {
+        ("VRP_ERP", "SPY", "13"), ("DM", "EEM", "220")}
     assert open_breaks() == {}
 
 
@@ -101,8 +105,12 @@ def test_the_command_prints_each_break_and_exits_4(booted, broker, settings):
     with pytest.raises(CommandError, match="1 reconciliation break") as failed:
         call_command("reconcile", stdout=out)
     assert failed.value.returncode == 4
-    assert out.getvalue().strip() == (
-        f"BREAK SPY (conId {broker.con_id(server, 'SPY')}): broker 13, fills 14, difference -1")
+    assert out.getvalue().strip().splitlines() == [
+        f"BREAK SPY (conId {broker.con_id(server, 'SPY')}): broker 13, fills 14, difference -1",
+        "  The recorded fills show 1 more than the broker holds: those fills are not at the broker. Check the "
+        "executions in TWS and reverse the fills recorded by mistake (or record the fills that closed the "
+        "position).",
+    ]
     assert "match" not in out.getvalue()
 
 
@@ -139,8 +147,8 @@ def test_a_broker_position_without_fills_is_a_break_that_says_what_to_do(booted,
     by_symbol = {b.local_symbol: b for b in report.breaks}
     assert (by_symbol[front.local_symbol].broker_quantity, by_symbol[front.local_symbol].fills_quantity) == (-1, 0)
     assert open_breaks()[front.local_symbol].message.startswith(
-        f"{front.local_symbol}: broker -1, fills 0. Record the missing fills (sync_fills or the fill form) or close "
-        "the position")
+        f"{front.local_symbol}: broker -1, fills 0. The broker holds 1 more than the recorded fills: record or pull "
+        "the missing fills (sync_fills, import_fills or the fill form) and attribute them to a sleeve")
 
 
 def test_a_broker_position_in_a_contract_dspops_does_not_know_is_a_break(booted, broker):
@@ -156,7 +164,9 @@ def test_fills_in_a_contract_the_broker_does_not_hold_are_a_break(booted, broker
     record("EFA", None, 5)  # unattributed fills count too
     report = reconcile(gateway=broker.gateway({"positions": []}))
     assert report.breaks == [Break("EFA", None, Decimal(0), Decimal(5), Decimal(-5))]
-    assert open_breaks()["EFA"].message.startswith("EFA: broker 0, fills 5. Record the fills that closed it")
+    assert open_breaks()["EFA"].message.startswith(
+        "EFA: broker 0, fills 5. The recorded fills show 5 more than the broker holds: those fills are not at the "
+        "broker. Check the executions in TWS and reverse the fills recorded by mistake")
 
 
 def test_a_broker_position_is_matched_by_local_symbol_and_month_and_its_con_id_recorded(booted, broker):
@@ -188,3 +198,33 @@ def test_an_unreachable_broker_exits_3_claims_no_match_and_leaves_the_alerts_ope
     assert failed.value.returncode == 3
     assert "match" not in out.getvalue()
     assert set(open_breaks()) == {"EFA"}
+
+
+# --- the advice follows the direction of the break (issue 13 item 10) ------------------------------------------
+
+@pytest.mark.parametrize("broker_quantity, fills_quantity, advice, not_advice", [
+    # the broker holds more than the fills: fills are missing
+    ("13", "11", "The broker holds 2 more than the recorded fills: record or pull the missing fills", "reverse"),
+    ("-2", "-1", "The broker holds 1 more than the recorded fills", "reverse"),
+    # the fills show more than the broker: the recorded fills are not at the broker
+    ("13", "14", "The recorded fills show 1 more than the broker holds: those fills are not at the broker. "
+                 "Check the executions in TWS and reverse the fills recorded by mistake", "attribute"),
+    ("0", "-1", "The recorded fills show 1 more than the broker holds", "attribute"),
+    # opposite sides: both ways
+    ("1", "-1", "The broker is long 1 and the fills short 1: check the executions in TWS", "The broker holds"),
+])
+def test_a_break_advises_by_the_way_it_goes(broker_quantity, fills_quantity, advice, not_advice):
+    broker_q, fills_q = Decimal(broker_quantity), Decimal(fills_quantity)
+    message = Break("SPY", 756733, broker_q, fills_q, broker_q - fills_q).message
+    assert message.startswith(f"SPY: broker {broker_quantity}, fills {fills_quantity}. {advice}")
+    assert not_advice not in message
+
+
+def test_fills_the_broker_never_saw_are_a_break_that_says_they_are_not_at_the_broker(booted, broker):
+    gw = broker.gateway("calm_contango")
+    book_recorded(gw)
+    record("SPY", "VRP_ERP", 1)  # typed in, never executed
+    reconcile(gateway=gw)
+    message = open_breaks()["SPY"].message
+    assert "The recorded fills show 1 more than the broker holds: those fills are not at the broker" in message
+    assert "record or pull the missing fills" not in message

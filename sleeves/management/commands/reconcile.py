@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dspops.core import clock
+from dspops.core import clock, formats
 from dspops.core.errors import OperatorError
 from sleeves.reconcile import reconcile
 
@@ -41,14 +41,15 @@ class Command(BaseCommand):
                     f"BREAK {b.subject}{con_id}: broker {row['broker_quantity']}, fills {row['fills_quantity']}, "
                     f"difference {row['difference']}{note}"
                 )
+                self.stdout.write(f"  {b.advice}.")
             if report.ok:
                 simulated = " (simulated broker)" if report.simulated else ""
                 self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
                                   f"session {clock.acting_session().label()}")
         if report.breaks:
             raise CommandError(
-                f"{len(report.breaks)} reconciliation break(s): record the missing fills (sync_fills, "
-                "import_fills or the fill form) or close the positions.",
+                f"{formats.plural(len(report.breaks), 'reconciliation break')}: each is a critical alert; what to "
+                "do for each is printed under it.",
                 returncode=EXIT_BREAKS,
             )
 
