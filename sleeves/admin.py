@@ -482,8 +482,19 @@ class BrokerSnapshotAdmin(UnreadableRowsMixin, admin.ModelAdmin):
         reconciliation, breaks = latest_reconciliation()
         extra_context = {**(extra_context or {}), "latest": latest, "latest_positions": self.positions_table(latest)
                          if latest else "", "latest_quotes": quotes, "reconciliation": reconciliation,
-                         "reconciliation_breaks": breaks}
+                         "reconciliation_breaks": breaks,
+                         "reconciliation_status": self.reconciliation_status(reconciliation, breaks),
+                         "book_positions": positions_by_sleeve()}
         return super().changelist_view(request, extra_context)
+
+    @staticmethod
+    def reconciliation_status(run, breaks: list[dict]) -> str:
+        """The last reconciliation's status: its break count when it ran ("3 breaks"), never "OK" above breaks."""
+        if run is None:
+            return ""
+        if run.status == "ok":
+            return formats.plural(len(breaks), "break") if breaks else "OK: no breaks"
+        return run.get_status_display()
 
     @method_decorator(require_POST)
     def reconcile_view(self, request):
