@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 
@@ -227,6 +228,7 @@ class Finding:
     subject: str
     message: str
     sleeve_code: str | None = None
+    about: Any = None  # the stored object the alert is about (its page is the alert's link), if known
 
 
 @dataclass
@@ -234,10 +236,11 @@ class RuleResult:
     findings: list[Finding] = field(default_factory=list)
     evaluated: set[str] = field(default_factory=set)  # codes whose other open alerts may be resolved
 
-    def add(self, code: str, severity: str, subject: str, message: str, sleeve_code: str | None = None) -> None:
+    def add(self, code: str, severity: str, subject: str, message: str, sleeve_code: str | None = None, *,
+            about: Any = None) -> None:
         if code not in CODES:  # a programming error: declare the code, and register it in the kernel
             raise ValueError(f"Alert code {code!r} is not one of the digest rules' CODES.")
-        self.findings.append(Finding(code, severity, subject, message, sleeve_code))
+        self.findings.append(Finding(code, severity, subject, message, sleeve_code, about))
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,8 @@ def _cs_rules(ctx: _Context) -> RuleResult:
     legs = cs_legs(entry)
     subject = legs.subject
     name = f"VRP-CS {subject}"
+    position_id = (entry.run.inputs or {}).get("position_id") if entry.run_id else None
+    position = SpreadPosition.objects.filter(pk=position_id).first() if isinstance(position_id, int) else None
     logged = formats.moment(entry.logged_at)
     entry_spread, stop, tp, spread = entry.entry_spread, entry.stop_loss_level, entry.take_profit_level, entry.spread
 
@@ -279,7 +284,7 @@ def _cs_rules(ctx: _Context) -> RuleResult:
                 "sit below the entry spread and the take-profit above it, so neither level is reported as hit. "
                 f"Fix the position config (stop below {formats.decimal(entry_spread)}, take-profit above it) in "
                 "the admin, then run the VRP-CS monitor again.",
-                "VRP_CS",
+                "VRP_CS", about=position,
             )
 
     if levels_valid and entry.data_status == LogDataStatus.OK and spread is not None:
@@ -309,9 +314,9 @@ def _cs_rules(ctx: _Context) -> RuleResult:
             result.evaluated.add(code)
             near = outputs.get(near_key) if near_key in outputs else (not hit and distance <= near_points)
             if hit:
-                result.add(code, Severity.CRITICAL, subject, hit_message, "VRP_CS")
+                result.add(code, Severity.CRITICAL, subject, hit_message, "VRP_CS", about=position)
             elif near:
-                result.add(code, Severity.WARNING, subject, near_message, "VRP_CS")
+                result.add(code, Severity.WARNING, subject, near_message, "VRP_CS", about=position)
 
     gate = effective_gate(entry)
     result.evaluated.add("cs_gate")
@@ -319,16 +324,17 @@ def _cs_rules(ctx: _Context) -> RuleResult:
     if gate == GateState.REDUCE:
         result.add("cs_gate", Severity.WARNING, "VRP-CS",
                    f"VRP-CS gate is REDUCE{score} (log of {logged}): reduce or close only. Do not add to the "
-                   "spread or open a new one; watch the spread closely.", "VRP_CS")
+                   "spread or open a new one; watch the spread closely.", "VRP_CS", about=entry.run)
     elif gate == GateState.CLOSED:
         result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
                    f"VRP-CS gate is CLOSED{score} (log of {logged}): close only. Plan to close the spread; do not "
-                   "open or roll it while the gate is closed.", "VRP_CS")
+                   "open or roll it while the gate is closed.", "VRP_CS", about=entry.run)
     elif gate == GateState.UNKNOWN:
         why = entry.run.reason if entry.run_id and entry.run.reason else "its inputs were missing"
         result.add("cs_gate", Severity.CRITICAL, "VRP-CS",
                    f"VRP-CS gate is UNKNOWN (log of {logged}: {why}). It counts as CLOSED. Get VIX, VVIX and VX "
-                   "quotes (run `python manage.py vrp_cs_monitor --live`) before any VRP-CS action.", "VRP_CS")
+                   "quotes (run `python manage.py vrp_cs_monitor --live`) before any VRP-CS action.", "VRP_CS",
+                   about=entry.run)
     return result
 
 
@@ -353,7 +359,7 @@ def _monitor_run_rules(ctx: _Context) -> RuleResult:
             result.add("monitor_data_unavailable", Severity.WARNING, label,
                        f"The latest {label} run of {ctx.trading_date} ({formats.moment(run.started_at)}) is "
                        f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix "
-                       f"that input, then run `python manage.py {command} --live` again.", sleeve_code)
+                       f"that input, then run `python manage.py {command} --live` again.", sleeve_code, about=run)
     return result
 
 
@@ -395,7 +401,7 @@ def _roll_rules(ctx: _Context) -> RuleResult:
         result.add("roll_due", Severity.CRITICAL, short_leg,
                    f"VRP-CS {short_leg}: the roll-by {roll_by} is outside the exchange calendar "
                    f"({calendars.CALENDAR_START} to {calendars.CALENDAR_END}), so the roll countdown cannot be "
-                   "computed. Correct the position config.", "VRP_CS")
+                   "computed. Correct the position config.", "VRP_CS", about=position)
         return result
     sessions = calendars.sessions_until(ctx.trading_date, roll_by, exchange=CFE)
     days = (roll_by - ctx.trading_date).days
@@ -405,16 +411,16 @@ def _roll_rules(ctx: _Context) -> RuleResult:
         result.add("roll_due", Severity.CRITICAL, short_leg,
                    f"VRP-CS {short_leg}: the roll-by {formats.day(roll_by)} passed {_cfe_sessions(-sessions)} "
                    f"ago{settles}. Roll now (run the pre-roll checks, then trade the two calendar-spread tickets) or close the "
-                   "spread before settlement.", "VRP_CS")
+                   "spread before settlement.", "VRP_CS", about=position)
     elif sessions == 0:
         result.add("roll_due", Severity.CRITICAL, short_leg,
                    f"VRP-CS {short_leg}: the roll-by is today, {formats.day(roll_by)}{settles}. Roll today: run the "
-                   "pre-roll checks, then trade the two calendar-spread tickets.", "VRP_CS")
+                   "pre-roll checks, then trade the two calendar-spread tickets.", "VRP_CS", about=position)
     elif sessions <= horizon:
         result.add("roll_due", Severity.WARNING, short_leg,
                    f"VRP-CS {short_leg}: roll-by {formats.day(roll_by)} is {_cfe_sessions(sessions)} away "
                    f"({formats.plural(days, 'calendar day')}){settles}. Prepare the roll: rehearse the runbook and have the "
-                   "two calendar-spread tickets ready.", "VRP_CS")
+                   "two calendar-spread tickets ready.", "VRP_CS", about=position)
     return result
 
 
@@ -432,7 +438,7 @@ def _erp_drift_rules(ctx: _Context) -> RuleResult:
                    f"VRP-ERP {symbol}: drift {formats.percent(entry.drift_pct)} (target {target} shares, actual "
                    f"{actual}; log of {formats.moment(entry.logged_at)}) is at or above {formats.percent(threshold)}. "
                    f"Rebalance to {target} shares at mid, record the fill, then run the VRP-ERP monitor again.",
-                   "VRP_ERP")
+                   "VRP_ERP", about=entry.run)
     return result
 
 
@@ -450,7 +456,7 @@ def _vol_target_rules(ctx: _Context) -> RuleResult:
     if age > stale_after:
         result.add("vol_target_stale", Severity.WARNING, "overlay",
                    f"The vol-target state (x{formats.decimal(state.multiplier)}) is from {state.as_of_session}, "
-                   f"{formats.sessions(age)} old (stale after {stale_after}). {fix}")
+                   f"{formats.sessions(age)} old (stale after {stale_after}). {fix}", about=state)
     return result
 
 
@@ -459,7 +465,7 @@ def _expired_legs_rules(ctx: _Context) -> RuleResult:
     active = SpreadPosition.objects.filter(is_active=True, short_leg__settlement_date__lte=ctx.trading_date)
     for position in active.select_related("short_leg", "long_leg"):
         subject, message = position.settled_legs_alert
-        result.add("spread_legs_expired", Severity.CRITICAL, subject, message, "VRP_CS")
+        result.add("spread_legs_expired", Severity.CRITICAL, subject, message, "VRP_CS", about=position)
     return result
 
 
@@ -473,7 +479,7 @@ def _unattributed_fill_rules(ctx: _Context) -> RuleResult:
         # An open alert keeps the message the import gave it: only the import knows why attribution failed.
         subject, message = fill.unattributed_alert()
         message = open_messages.get(subject) or message
-        result.add("fill_unattributed", Severity.WARNING, subject, message)
+        result.add("fill_unattributed", Severity.WARNING, subject, message, about=fill)
     return result
 
 
@@ -511,7 +517,8 @@ def evaluate_alerts(*, trading_date: date, now: datetime | None = None) -> list[
     with transaction.atomic():
         raised = [
             raise_alert(code=f.code, severity=f.severity, message=f.message, subject=f.subject,
-                        sleeve=sleeves.get(f.sleeve_code) if f.sleeve_code else None, now=now)
+                        sleeve=sleeves.get(f.sleeve_code) if f.sleeve_code else None, now=now, about=f.about,
+                        session=trading_date)
             for f in findings.values()
         ]
         if resolve:

@@ -316,7 +316,8 @@ def _calendar_lines(week: WeekAhead | None) -> list[str]:
 
 
 def _sorted_alerts(alerts: Iterable[AlertLine]) -> list[AlertLine]:
-    return sorted(alerts, key=lambda a: ALERT_SEVERITIES.index(a.severity))  # stable within a severity
+    # Unacknowledged first, most severe first; stable within a severity.
+    return sorted(alerts, key=lambda a: (a.acknowledged, ALERT_SEVERITIES.index(a.severity)))
 
 
 def _alert_lines(alerts: Iterable[AlertLine], *, with_dates: bool = False) -> list[str]:
@@ -325,7 +326,10 @@ def _alert_lines(alerts: Iterable[AlertLine], *, with_dates: bool = False) -> li
         return ["- None"]
     lines = []
     for alert in ordered:
-        line = f"- {SEVERITY_MARKERS[alert.severity]} {_code(alert.code)}: {alert.message}"
+        if alert.acknowledged:  # seen by the operator: no longer marked in its severity's colour
+            line = f"- ACKNOWLEDGED {alert.severity} {_code(alert.code)}: {alert.message}"
+        else:
+            line = f"- {SEVERITY_MARKERS[alert.severity]} {_code(alert.code)}: {alert.message}"
         if with_dates:
             seen = [d.isoformat() for d in (alert.first_seen_on, alert.last_seen_on) if d]
             notes = [f"seen {' to '.join(dict.fromkeys(seen))}"] if seen else []

@@ -370,11 +370,28 @@ def _week_ahead(day: date) -> WeekAhead:
 
 
 def _alert_line(alert: Alert) -> AlertLine:
+    # Dated by the sessions the alert was raised for (a Friday digest built on Saturday: Friday); rows
+    # stored before sessions were recorded fall back to the dates of their times.
     return AlertLine(
         severity=alert.severity, code=alert.code, message=alert.message, subject=alert.subject,
-        first_seen_on=clock.trading_date(alert.first_seen_at), last_seen_on=clock.trading_date(alert.last_seen_at),
+        first_seen_on=alert.first_session or clock.trading_date(alert.first_seen_at),
+        last_seen_on=alert.last_session or clock.trading_date(alert.last_seen_at),
         resolved_on=clock.trading_date(alert.resolved_at) if alert.resolved_at else None,
+        acknowledged=alert.acknowledged_at is not None and alert.resolved_at is None,
     )
+
+
+def _week_alerts(monday: date, end: date):
+    """The alerts of the week: raised for one of its sessions, or open during it.
+
+    By session, not by wall clock: the alerts of Friday's digest built on Saturday belong to Friday's week.
+    """
+    start_at, end_at = end_of_day(monday - timedelta(days=1)), end_of_day(end)
+    raised_by_then = Q(first_session__lte=end) | Q(first_session__isnull=True, first_seen_at__lt=end_at)
+    during_week = (Q(last_session__gte=monday) | Q(resolved_at__isnull=True) | Q(resolved_at__gte=start_at)
+                   | Q(last_session__isnull=True, last_seen_at__gte=start_at))
+    return Alert.objects.filter(raised_by_then).filter(during_week).order_by("first_session", "first_seen_at",
+                                                                             "code", "subject")
 
 
 def _open_alerts() -> tuple[AlertLine, ...]:
@@ -479,7 +496,10 @@ def generate_digest(*, trading_date: date | None = None, live: LiveRefresh | Non
                 f"The digest of {day} could not be written to {path} ({exc.strerror or exc}); nothing was stored. "
                 "Check DSPOPS_DATA_DIR and the folder's permissions, or run with --no-write."
             ) from exc
-    counts = {severity: sum(1 for a in snapshot.alerts if a.severity == severity) for severity in Severity.values}
+    # As the dashboard counts them: an acknowledged alert is counted apart, not in its severity.
+    counts = {severity: sum(1 for a in snapshot.alerts if a.severity == severity and not a.acknowledged)
+              for severity in Severity.values}
+    counts["acknowledged"] = sum(1 for a in snapshot.alerts if a.acknowledged)
     degraded = refreshed is not None and refreshed.degraded
     with transaction.atomic():
         existing = Digest.objects.select_for_update().filter(trading_date=day).first()
@@ -530,11 +550,8 @@ def build_weekly_review(*, week_ending: date) -> WeeklyReviewSnapshot:
     """
     monday, end = _week(week_ending)
     sessions = calendars.sessions_in_range(monday, end)
-    start_at, end_at = end_of_day(monday - timedelta(days=1)), end_of_day(end)
     digests = Digest.objects.filter(trading_date__range=(monday, end))
-    alerts = (Alert.objects.filter(first_seen_at__lt=end_at)
-              .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=start_at))
-              .order_by("first_seen_at", "code", "subject"))
+    alerts = _week_alerts(monday, end)
     drift = {}
     for entry in VrpErpLogEntry.objects.filter(trading_date__in=sessions).order_by("trading_date", "logged_at", "id"):
         drift[entry.trading_date] = entry.drift_pct  # the latest row of each session

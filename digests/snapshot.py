@@ -249,9 +249,10 @@ class AlertLine:
     code: str
     message: str
     subject: str = ""
-    first_seen_on: date | None = None
+    first_seen_on: date | None = None  # sessions the alert was raised for
     last_seen_on: date | None = None
     resolved_on: date | None = None
+    acknowledged: bool = False  # open and acknowledged: listed, marked, counted apart
 
     def __post_init__(self):
         if self.severity not in ALERT_SEVERITIES:

@@ -1,17 +1,27 @@
-"""Dashboard pages of the digests floor: draw a chart, show the weekly review. Thin: services do the work.
+"""Dashboard pages of the digests floor: draw a chart, show the weekly review, acknowledge an alert.
+Thin: services do the work.
 
 The task buttons are the site's (dspops.admin_site.run_task, on the site's task registry).
 """
 
-from django.contrib import admin
-from django.http import Http404, HttpResponse
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from digests.charts import CHARTS
 from digests.render import render_weekly_review
 from digests.services import build_weekly_review
-from dspops.core import calendars, clock
+from dspops.core import alerts, calendars, clock
+from dspops.core.models import Alert
+
+# The largest key a BigAutoField holds: a larger number in the address names no alert (never a server error).
+_MAX_KEY = 2**63 - 1
 
 
 @never_cache
@@ -33,3 +43,32 @@ def weekly_review(request):
         # The review lists the week's alerts, whose text came from files and the broker: sanitized.
         "review_html": markdown_to_safe_html(text),
     })
+
+
+@require_POST
+def acknowledge_alert(request, alert_id: int):
+    """Acknowledge one open alert (Operator) and go back where the button was: the dashboard or the alert's page.
+
+    Acknowledged is not resolved: the alert stays listed, marked and counted apart until its rule resolves it.
+    """
+    if not request.user.has_perm("dspops.change_alert"):
+        raise PermissionDenied
+    alert = Alert.objects.filter(pk=alert_id).first() if alert_id <= _MAX_KEY else None
+    if alert is None:
+        raise Http404(f"No alert #{alert_id}.")
+    title = alerts.title_of(alert)
+    if alerts.acknowledge_alert(alert=alert, user=request.user):
+        LogEntry.objects.log_actions(user_id=request.user.pk, queryset=[alert], action_flag=CHANGE,
+                                     change_message="Acknowledged", single_object=True)
+        messages.success(request, f"Acknowledged: {title} ({alert.subject or alert.code}). It stays listed, marked "
+                                  "acknowledged, until its cause is gone.")
+    elif alert.resolved_at is not None:
+        messages.info(request, f"{title} ({alert.subject or alert.code}) is already resolved: nothing to acknowledge.")
+    else:
+        messages.info(request, f"{title} ({alert.subject or alert.code}) was already "
+                               f"{alerts.acknowledged_text(alert)}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = reverse("admin:index")
+    return HttpResponseRedirect(back)

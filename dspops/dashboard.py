@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Value, When
 
+from dspops.core import alerts
 from dspops.core.models import Alert
 
 from digests.models import Digest
@@ -63,10 +64,30 @@ def next_rebalance(today: date) -> date:
     return day
 
 
+ALERTS_SHOWN = 25
+
+
+def open_alerts(*, today: date) -> tuple[list[alerts.AlertView], dict[str, int]]:
+    """The open alerts to list (unacknowledged first, most severe first, then the acknowledged ones) and the
+    counts: critical / warning / info over the unacknowledged open alerts, and "acknowledged" apart.
+
+    Counted in the database over every open alert, not over the rows listed.
+    """
+    rows = Alert.objects.filter(resolved_at__isnull=True)
+    counts = {severity: 0 for severity in ("critical", "warning", "info")}
+    counts.update(rows.filter(acknowledged_at__isnull=True).order_by().values("severity").annotate(n=Count("id"))
+                  .values_list("severity", "n"))
+    counts["acknowledged"] = rows.filter(acknowledged_at__isnull=False).count()
+    listed = (rows.select_related("sleeve", "acknowledged_by")
+              .annotate(rank=SEVERITY_ORDER, acked=Case(When(acknowledged_at__isnull=True, then=Value(0)),
+                                                        default=Value(1), output_field=IntegerField()))
+              .order_by("acked", "rank", "-last_seen_at", "-id")[:ALERTS_SHOWN])
+    return [alerts.describe(alert, today=today) for alert in listed], counts
+
+
 def dashboard_context(request) -> dict:
     today = clock.trading_date()
-    alerts = list(Alert.objects.filter(resolved_at__isnull=True).select_related("sleeve")
-                  .annotate(rank=SEVERITY_ORDER).order_by("rank", "-last_seen_at")[:25])
+    alert_rows, alert_counts = open_alerts(today=today)
     position = (SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True)
                 .select_related("short_leg", "long_leg").first())
     cs_run, erp_run = latest_run("vrp_cs"), latest_run("vrp_erp")
@@ -76,8 +97,9 @@ def dashboard_context(request) -> dict:
     task_id = request.GET.get("task", "")
     return {
         "today": today,
-        "alerts": alerts,
-        "alert_counts": {s: sum(1 for a in alerts if a.severity == s) for s in ("critical", "warning", "info")},
+        "alerts": alert_rows,
+        "alert_counts": alert_counts,
+        "can_acknowledge": request.user.has_perm("dspops.change_alert"),
         "cs": {
             "position": position,
             "flags": spread_position_flags(position, today=today) if position else [],

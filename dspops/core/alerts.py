@@ -23,7 +23,7 @@ from django.dispatch import Signal
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from dspops.core import calendars, clock
+from dspops.core import calendars, clock, formats
 from dspops.core.models import Alert, Severity
 
 # Sent after the transaction that opened or refreshed an alert commits; kwargs: alert (the row).
@@ -261,3 +261,35 @@ def about_link(alert: Alert) -> AboutLink | None:
         return AboutLink(kind.about_label, reverse(f"admin:{app_label}_{model}_changelist"))
     except NoReverseMatch:
         return None
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as a page shows it: the registry's title and advice, its link, and its state in words."""
+
+    alert: Alert
+    title: str
+    advice: str
+    link: AboutLink | None
+    acknowledged: str  # "acknowledged by operator at 10:05 ET", or ""
+
+    @property
+    def counts_as(self) -> str:
+        """The dashboard's count it falls in: its severity while unacknowledged, else "acknowledged"."""
+        return "acknowledged" if self.alert.acknowledged_at else self.alert.severity
+
+
+def acknowledged_text(alert: Alert, *, today: date | None = None) -> str:
+    """"acknowledged by operator at 10:05 ET" (with its date when that is not ``today``), or ""."""
+    if alert.acknowledged_at is None:
+        return ""
+    who = alert.acknowledged_by.get_username() if alert.acknowledged_by_id else "someone"
+    when = formats.clock_time(alert.acknowledged_at)
+    if clock.trading_date(alert.acknowledged_at) != (today or clock.trading_date()):
+        when = formats.moment(alert.acknowledged_at)
+    return f"acknowledged by {who} at {when}"
+
+
+def describe(alert: Alert, *, today: date | None = None) -> AlertView:
+    return AlertView(alert=alert, title=title_of(alert), advice=advice_of(alert), link=about_link(alert),
+                     acknowledged=acknowledged_text(alert, today=today))

@@ -1,12 +1,23 @@
-"""The kernel's alert registry: every code raised anywhere is registered once, with its advice."""
+"""The kernel's alert registry (every code raised anywhere is registered once, with its advice and the object it
+is about) and the life of an alert: raised, acknowledged from the dashboard or its page, resolved by its rule."""
 
 import ast
 import pathlib
+from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
 from django.core import mail
+from django.urls import reverse
+from django.utils.html import escape
 
+from digests.alert_rules import evaluate_alerts
 from dspops.core import alerts
+from dspops.core import calendars, vx
+from dspops.core.instruments import vxm_instrument
+from sleeves.models import Sleeve, SpreadPosition
 from dspops.core.models import Alert, Severity
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -72,3 +83,151 @@ def test_a_warning_is_not_emailed(db, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         alerts.raise_alert(code="roll_due", message="Roll by Wed.", subject="VXMZ6")
     assert mail.outbox == []
+
+
+# --- the life of an alert: raised, acknowledged (counted apart), resolved by its rule --------------------------
+
+
+
+
+# Thursday 2026-12-17, 10:00 New York: the day after VXMZ6 settled.
+SESSION = date(2026, 12, 17)
+MORNING = datetime(2026, 12, 17, 10, 0, tzinfo=calendars.NEW_YORK)
+
+
+@pytest.fixture
+def expired_config(booted, time_machine, operator_client, operator_user):
+    """An active VRP-CS config whose short leg settled yesterday: the digest rule raises a critical
+    spread_legs_expired alert about it."""
+    time_machine.move_to(MORNING, tick=False)
+    operator_client.force_login(operator_user)  # a login made before the move may have expired by then
+    return SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(vx.ContractMonth(2026, 12)),
+        long_leg=vxm_instrument(vx.ContractMonth(2027, 1)), quantity=1, short_entry_price=Decimal("17.45"),
+        long_entry_price=Decimal("18.10"), entry_date=date(2026, 11, 2), entry_spread=Decimal("0.65"),
+        stop_loss_spread=Decimal("0.32"), take_profit_spread=Decimal("1.30"), settlement_date=date(2026, 12, 16),
+        roll_by=date(2026, 12, 9))
+
+
+def dashboard(client) -> str:
+    return client.get(reverse("admin:index")).content.decode()
+
+
+def alert_row(page: str, alert: Alert) -> str:
+    start = page.index(f'<tr id="alert-{alert.pk}"')
+    return page[start:page.index("</tr>", start)]
+
+
+def counts(page: str) -> str:
+    start = page.index('<h2 id="alert-counts">')
+    return page[start:page.index("</h2>", start)]
+
+
+def test_an_acknowledged_critical_alert_stays_listed_but_is_counted_apart_and_not_red_until_its_rule_resolves_it(
+        expired_config, operator_client, viewer_user, client):
+    # Measured: once acknowledged, an alert was still counted as critical and shown in red.
+    evaluate_alerts(trading_date=SESSION)
+    alert = Alert.objects.get(code="spread_legs_expired")
+    assert (alert.severity, alert.first_session, alert.last_session) == ("critical", SESSION, SESSION)
+
+    page = dashboard(operator_client)
+    assert "1 critical" in counts(page) and "0 acknowledged" in counts(page)
+    row = alert_row(page, alert)
+    assert 'class="sev-critical"' in row and "Acknowledge</button>" in row
+    assert "VRP-CS config holds expired legs" in row  # the registry's title, its advice and a link to the config
+    assert alerts.REGISTRY["spread_legs_expired"].advice in row
+    assert reverse("admin:sleeves_spreadposition_change", args=[expired_config.pk]) in row
+    assert "(session 2026-12-17 (Thu))" in row
+
+    url = reverse("admin:dashboard_acknowledge_alert", args=[alert.pk])
+    assert operator_client.get(url).status_code == 405  # a GET never writes
+    client.force_login(viewer_user)
+    assert client.post(url, {"next": reverse("admin:index")}).status_code == 403
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+
+    operator_client.force_login(alert_operator := get_operator())
+    response = operator_client.post(url, {"next": reverse("admin:index") + "#alerts-panel"})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index") + "#alerts-panel"
+    alert.refresh_from_db()
+    assert (alert.acknowledged_by, alert.resolved_at) == (alert_operator, None)
+
+    page = dashboard(operator_client)
+    assert "0 critical" in counts(page) and "1 acknowledged" in counts(page)
+    row = alert_row(page, alert)
+    assert "sev-critical" not in row and "Acknowledge</button>" not in row
+    assert "acknowledged by olivia at 10:00 ET" in row
+
+    # Still true on the next evaluation: the same row, still acknowledged, still counted apart.
+    evaluate_alerts(trading_date=SESSION)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None and alert.acknowledged_at is not None and alert.occurrences == 2
+    assert "0 critical" in counts(dashboard(operator_client))
+
+    # Its cause goes: the config is replaced. The rule resolves it, and it is counted nowhere.
+    SpreadPosition.objects.filter(pk=expired_config.pk).update(is_active=False)
+    evaluate_alerts(trading_date=SESSION)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    page = dashboard(operator_client)
+    assert f'id="alert-{alert.pk}"' not in page
+    assert "0 critical" in counts(page) and "0 acknowledged" in counts(page)
+
+
+def get_operator():
+    return get_user_model().objects.get(username="olivia")
+
+
+def test_the_alert_page_is_read_only_with_the_registry_words_a_link_and_an_acknowledge_button(
+        expired_config, operator_client):
+    # Measured: the alert's page was a "Change alert" form with nothing to change.
+    evaluate_alerts(trading_date=SESSION)
+    alert = Alert.objects.get(code="spread_legs_expired")
+    page_url = reverse("admin:dspops_alert_change", args=[alert.pk])
+    page = operator_client.get(page_url).content.decode()
+    assert "Change alert" not in page and 'name="_save"' not in page
+    kind = alerts.REGISTRY["spread_legs_expired"]
+    for text in (kind.title, kind.advice, kind.resolved_when, "VXMZ6/VXMF7", "2026-12-17 (Thu)",
+                 "2026-12-17 10:00 ET", "open, not acknowledged",
+                 reverse("admin:sleeves_spreadposition_change", args=[expired_config.pk])):
+        assert escape(text) in page, text
+    assert 'id="acknowledge-form"' in page
+    assert operator_client.post(page_url, {}).status_code == 405  # nothing to save
+
+    response = operator_client.post(reverse("admin:dashboard_acknowledge_alert", args=[alert.pk]),
+                                    {"next": page_url})
+    assert response.status_code == 302 and response["Location"] == page_url
+    page = operator_client.get(page_url).content.decode()
+    assert "open, acknowledged by olivia at 10:00 ET" in page and 'id="acknowledge-form"' not in page
+    assert 'class="text-critical"' not in page
+
+    # Acknowledging twice records one acknowledgement; an address off the site is never followed back.
+    response = operator_client.post(reverse("admin:dashboard_acknowledge_alert", args=[alert.pk]),
+                                    {"next": "https://elsewhere.example/"})
+    assert response["Location"] == reverse("admin:index")
+    assert LogEntry.objects.filter(object_id=str(alert.pk), change_message="Acknowledged").count() == 1
+
+
+def test_a_viewer_sees_the_alert_page_without_the_button(expired_config, client, viewer_user):
+    evaluate_alerts(trading_date=SESSION)
+    alert = Alert.objects.get(code="spread_legs_expired")
+    client.force_login(viewer_user)
+    page = client.get(reverse("admin:dspops_alert_change", args=[alert.pk])).content.decode()
+    assert "VRP-CS config holds expired legs" in page and 'id="acknowledge-form"' not in page
+    assert client.get(reverse("admin:dspops_alert_change", args=[10**30])).status_code in (302, 404)
+
+
+def test_every_registered_kind_links_to_a_page_that_exists(db):
+    for code, kind in alerts.REGISTRY.items():
+        alert = Alert(code=code, subject="s", severity=kind.severity, message="m")
+        link = alerts.about_link(alert)
+        assert link is not None and link.url.startswith("/admin/") and link.label == kind.about_label, code
+
+
+def test_an_alert_raised_on_a_closed_day_is_dated_by_the_last_session(db, time_machine):
+    time_machine.move_to(datetime(2026, 11, 28, 11, 0, tzinfo=calendars.NEW_YORK), tick=False)  # Saturday
+    alert = alerts.raise_alert(code="roll_due", subject="VXMZ6", message="Roll by 2026-12-09.")
+    assert (alert.first_session, alert.last_session) == (date(2026, 11, 27), date(2026, 11, 27))
+    again = alerts.raise_alert(code="roll_due", subject="VXMZ6", message="Roll by 2026-12-09.",
+                               session=date(2026, 11, 24))  # a digest built again for an earlier session
+    assert (again.first_session, again.last_session) == (date(2026, 11, 24), date(2026, 11, 27))
