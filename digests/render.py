@@ -274,13 +274,24 @@ def _positions_lines(report: PositionsReport | None) -> list[str]:
         by_sleeve.setdefault(line.sleeve, []).append(line)
     for sleeve, held in by_sleeve.items():
         lines.append(f"- {sleeve or 'Not attributed to a sleeve'}:")
-        lines += [
-            f"  - {_code(p.symbol)}: qty {_code(formats.quantity(p.quantity))} @ "
-            f"{_code(formats.decimal(p.avg_cost_per_unit))} per unit"
-            for p in held
-        ]
+        lines += [_position_line(p) for p in held]
     lines += _reconciliation_lines(report.reconciliation)
     return lines
+
+
+def _position_line(p: PositionLine) -> str:
+    """One holding: quantity, average cost, mark, market value and P&L (missing when there is no mark)."""
+    mark = _code(formats.price(p.mark))
+    if p.mark is not None:
+        mark += f" ({p.mark_basis}, {formats.moment(p.mark_as_of)})" if p.mark_as_of else f" ({p.mark_basis})"
+    commissions = _code(formats.usd(p.commissions_usd))
+    if p.commissions_missing:
+        commissions += f" (+ {formats.plural(p.commissions_missing, 'fill')} without a commission)"
+    return (f"  - {_code(p.symbol)}: qty {_code(formats.quantity(p.quantity))} @ "
+            f"{_code(formats.price(p.avg_cost_per_unit))} per unit | mark {mark} | "
+            f"value {_code(formats.usd(p.market_value_usd))} | "
+            f"unrealised {_code(formats.usd(p.unrealized_pnl_usd, with_sign=True))} | "
+            f"realised {_code(formats.usd(p.realized_pnl_usd, with_sign=True))} | commissions {commissions}")
 
 
 def _reconciliation_lines(recon: Reconciliation | None) -> list[str]:

@@ -326,7 +326,12 @@ def _positions(parts: _Assembly, day: date, now: datetime) -> PositionsReport:
     as_of = min(now, end_of_day(day) - timedelta(microseconds=1))
     lines = tuple(
         PositionLine(sleeve=SLEEVE_LABELS.get(p.sleeve_code, p.sleeve_code) if p.sleeve_code else None,
-                     symbol=p.instrument.local_symbol, quantity=p.quantity, avg_cost_per_unit=p.average_cost)
+                     symbol=p.instrument.local_symbol, quantity=p.quantity, avg_cost_per_unit=p.average_cost,
+                     mark=p.mark_price, mark_basis=p.mark.basis if p.mark else "",
+                     mark_source=p.mark.source if p.mark else None, mark_as_of=p.mark.as_of if p.mark else None,
+                     market_value_usd=p.market_value_usd, unrealized_pnl_usd=p.unrealized_pnl_usd,
+                     realized_pnl_usd=p.realized_pnl_usd, commissions_usd=p.commissions_usd,
+                     commissions_missing=p.commissions_missing)
         for p in positions_by_sleeve(as_of=as_of)
     )
     parts.used("positions", source="fills", as_of=as_of)

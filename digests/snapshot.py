@@ -183,6 +183,19 @@ class PositionLine:
     symbol: str
     quantity: Decimal | None
     avg_cost_per_unit: Decimal | None
+    # From the one positions selector (sleeves.selectors.positions_by_sleeve); None is shown as missing.
+    mark: Decimal | None = None  # per unit: the latest stored quote's mid, else last, else close
+    mark_basis: str = ""  # "mid", "last" or "close"
+    mark_source: str | None = None
+    mark_as_of: datetime | None = None
+    market_value_usd: Decimal | None = None  # quantity x mark x multiplier
+    unrealized_pnl_usd: Decimal | None = None  # (mark - average cost) x quantity x multiplier
+    realized_pnl_usd: Decimal | None = None
+    commissions_usd: Decimal | None = None  # the known commissions of the fills that count
+    commissions_missing: int = 0  # fills without a reported commission
+
+    def __post_init__(self):
+        _check_aware(self)
 
 
 @dataclass(frozen=True, kw_only=True)
