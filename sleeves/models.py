@@ -4,12 +4,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from dspops.core import bounds, calendars, clock, formats, tabular
+from dspops.core import bounds, calendars, clock, formats, tabular, vx
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
@@ -500,6 +500,22 @@ class DmTarget(models.Model):
         return f"DM target {self.month}"
 
 
+# The SpreadPosition constraints whose rule clean() checks and words itself (see SpreadPosition.get_constraints).
+SAID_BY_CLEAN = frozenset({
+    "one_active_spread_per_sleeve", "spread_quantity_positive", "spread_legs_differ", "spread_stop_below_entry",
+    "spread_take_profit_above_entry", "spread_roll_by_before_settlement", "spread_entry_prices_positive",
+})
+
+
+def _vrp_cs_setting(key: str):
+    """One typed VRP_CS setting, read fresh. Raises parameters.ParameterError when missing or invalid."""
+    text = (SleeveParameter.objects.filter(sleeve__code=SleeveCode.VRP_CS, key=key)
+            .values_list("value", flat=True).first())
+    if text is None:
+        raise parameters.ParameterError(f"VRP_CS is missing the setting {key!r}")
+    return parameters.spec(SleeveCode.VRP_CS, key).parse(text)
+
+
 class SpreadPosition(models.Model):
     """The VRP-CS calendar spread: short the front month, long the next, in equal size.
 
@@ -558,7 +574,18 @@ class SpreadPosition(models.Model):
     def __str__(self):
         return f"-{self.quantity} {self.short_leg} / +{self.quantity} {self.long_leg} @ {self.entry_spread}"
 
+    def get_constraints(self):
+        """The constraints form and model validation check: all but those clean() already says in the
+        operator's words (naming what and where). The database still enforces every one; validating them
+        here as well said each problem twice, once as the raw 'Constraint "..." is violated.'."""
+        return [(model, [c for c in constraints if c.name not in SAID_BY_CLEAN])
+                for model, constraints in super().get_constraints()]
+
     def clean(self):
+        reversed_legs = self._reversed_legs()
+        if reversed_legs:
+            # One clear message: the levels and dates that follow from swapped legs would only repeat it.
+            raise ValidationError({NON_FIELD_ERRORS: [reversed_legs]})
         errors = validate_spread_levels(
             entry_spread=self.entry_spread,
             stop_loss_spread=self.stop_loss_spread,
@@ -578,6 +605,12 @@ class SpreadPosition(models.Model):
             ("quantity", "Quantity", bounds.plausible("quantity", bounds.QUANTITY_DIGITS)),
         )).items():
             errors.setdefault(name, []).extend(messages)
+        if self.quantity is not None and self.quantity <= 0 and "quantity" not in errors:
+            errors["quantity"] = ["The quantity must be at least 1 spread (-1 front / +1 next month)."]
+        for name, label in (("short_entry_price", "short"), ("long_entry_price", "long")):
+            price = getattr(self, name)
+            if price is not None and price <= 0 and name not in errors:
+                errors[name] = [f"The {label} entry price must be above 0: a VXM future never trades at {price}."]
         if (
             self.short_entry_price is not None
             and self.long_entry_price is not None
@@ -589,20 +622,102 @@ class SpreadPosition(models.Model):
                 f"({self.long_entry_price} - {self.short_entry_price} = "
                 f"{self.long_entry_price - self.short_entry_price})."
             )
-        if self.short_leg_id and self.long_leg_id:
-            short, long = self.short_leg, self.long_leg
-            for field, leg in (("short_leg", short), ("long_leg", long)):
-                if not leg.is_future:
-                    errors.setdefault(field, []).append(f"{leg} is not a futures contract.")
-            if short.is_future and long.is_future and short.settlement_date >= long.settlement_date:
-                errors.setdefault("long_leg", []).append(
-                    f"The long leg ({long}) must settle after the short leg ({short}): the spread is "
-                    "short the front month and long the next."
-                )
-        if self.roll_by and self.settlement_date and self.roll_by >= self.settlement_date:
-            errors.setdefault("roll_by", []).append("Roll-by must come before the settlement date.")
+        # The order of the dates is checked only when each date is itself readable and within the bounds.
+        dates_in_bounds = not errors.keys() & {"entry_date", "settlement_date", "roll_by"}
+        for field, message in (*self._sleeve_errors(), *self._leg_errors(),
+                               *(self._date_errors() if dates_in_bounds else ())):
+            errors.setdefault(field, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+    def _sleeve_errors(self) -> list[tuple[str, str]]:
+        """The config is always VRP-CS's, and at most one is active (named, with the way out)."""
+        if not self.sleeve_id:
+            return []
+        if self.sleeve.code != SleeveCode.VRP_CS:
+            return [(NON_FIELD_ERRORS, f"The position config belongs to the VRP-CS sleeve, not {self.sleeve}: the "
+                                       "VRP-CS monitor and the rolls read only VRP-CS's config.")]
+        if not self.is_active:
+            return []
+        other = (SpreadPosition.objects.filter(sleeve_id=self.sleeve_id, is_active=True).exclude(pk=self.pk)
+                 .select_related("short_leg", "long_leg").first())
+        if other is None:
+            return []
+        q = other.quantity
+        return [("is_active", f"Another position config is already active: config #{other.pk}, -{q} {other.short_leg} "
+                              f"/ +{q} {other.long_leg} at an entry spread of {formats.price(other.entry_spread)} "
+                              f"(entered {other.entry_date}). Only one is active at a time: deactivate config #{other.pk} "
+                              "first (open it and untick 'is active'), or edit it instead of adding a new one.")]
+
+    def _leg_months(self) -> tuple[vx.ContractMonth, vx.ContractMonth] | None:
+        """The legs' contract months when both legs are futures with a readable month; else None."""
+        try:
+            return (vx.ContractMonth.from_label(self.short_leg.contract_month),
+                    vx.ContractMonth.from_label(self.long_leg.contract_month))
+        except ValueError:
+            return None
+
+    def _reversed_legs(self) -> str:
+        """The one message for legs entered the wrong way round ("" when they are not)."""
+        if not (self.short_leg_id and self.long_leg_id and self.short_leg.is_future and self.long_leg.is_future):
+            return ""
+        months = self._leg_months()
+        if months is None or months[1] >= months[0]:
+            return ""
+        short, long = self.short_leg, self.long_leg
+        return (f"The legs are reversed: the long leg ({long}, {months[1]}) must settle after the short leg ({short}, "
+                f"{months[0]}). The spread is short the front month and long the next: swap them (short leg {long}, "
+                f"long leg {short}).")
+
+    def _leg_errors(self) -> list[tuple[str, str]]:
+        """Both legs are futures of the VRP-CS contract root, in consecutive listed months."""
+        if not (self.short_leg_id and self.long_leg_id):
+            return []
+        try:
+            root = _vrp_cs_setting("contract_root")
+        except parameters.ParameterError as exc:
+            return [(NON_FIELD_ERRORS, f"The legs cannot be checked: the VRP_CS contract_root setting cannot be read "
+                                       f"({exc}). Correct it under Settings, then save the position config again.")]
+        errors = []
+        for field, leg in (("short_leg", self.short_leg), ("long_leg", self.long_leg)):
+            if not leg.is_future or leg.symbol.upper() != root.upper():
+                what = "future" if leg.is_future else leg.get_sec_type_display().lower()
+                errors.append((field, f"{leg} is a {leg.symbol} {what}, not a {root} future: both legs of the VRP-CS "
+                                      f"spread are {root} futures (the contract_root setting)."))
+        if errors:
+            return errors
+        short, long = self.short_leg, self.long_leg
+        months = self._leg_months()
+        if months is None:
+            return [("short_leg" if not short.contract_month else "long_leg",
+                     f"The contract month of {short} or {long} cannot be read ({short.contract_month or 'none'}, "
+                     f"{long.contract_month or 'none'}): correct the instrument.")]
+        short_month, long_month = months
+        if short_month == long_month:
+            return [("long_leg", f"Both legs are {short_month} ({short}, {long}): the long leg is the next month, "
+                                 f"{short_month.shift(1).local_symbol(root)} ({short_month.shift(1)}).")]
+        if long_month != short_month.shift(1):
+            expected = short_month.shift(1)
+            return [("long_leg", f"The long leg must be the month right after the short leg: {short} is {short_month}, "
+                                 f"so the long leg is {expected.local_symbol(root)} ({expected}), not {long} "
+                                 f"({long_month}).")]
+        return []
+
+    def _date_errors(self) -> list[tuple[str, str]]:
+        """entry date <= roll-by < settlement, where settlement is the short leg's (and the one typed)."""
+        if self.roll_by is None:
+            return []
+        settles = self.short_leg.settlement_date if self.short_leg_id and self.short_leg.is_future else None
+        if settles is not None and self.roll_by >= settles:
+            return [("roll_by", f"Roll-by {self.roll_by} must come before the short leg {self.short_leg} settles on "
+                                f"{settles}: the spread is rolled while its front month still trades.")]
+        if self.settlement_date is not None and self.roll_by >= self.settlement_date:
+            return [("roll_by", f"Roll-by {self.roll_by} must come before the settlement date {self.settlement_date}.")]
+        if self.entry_date is not None and self.roll_by < self.entry_date:
+            return [("roll_by", f"Roll-by {self.roll_by} is before the entry date {self.entry_date}: a spread is "
+                                "rolled after it was entered. Check both dates (leave roll-by blank to take it from "
+                                "the calendar).")]
+        return []
 
     @property
     def legs_expired_on(self) -> date | None:
