@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 from django.db import transaction
 from django.utils import timezone
 
-from dspops.core import calendars, clock
+from dspops.core import calendars, clock, formats
 from dspops.core.broker_sync import GatewayError, open_gateway, qualify, record_quotes
 from dspops.core.models import DataSource, Instrument, QuoteSnapshot, SecType
-from sleeves import inputs
+from sleeves import inputs, naked_legs
 from sleeves.inputs import Observation
 from sleeves.models import (
     LogDataStatus,
@@ -48,6 +48,10 @@ if TYPE_CHECKING:  # ib_insync loads only when a connection is made, not at star
 log = logging.getLogger("dspops.monitors")
 
 
+# Exit codes of the monitor commands (MonitorOutcome.exit_code); 2 is argparse's usage error.
+EXIT_OK, EXIT_DATA_UNAVAILABLE, EXIT_POSITION_MISMATCH = 0, 3, 4
+
+
 @dataclass
 class MonitorOutcome:
     """What a monitor run produced: the stored run (None with --no-log) and the printable payload."""
@@ -58,7 +62,10 @@ class MonitorOutcome:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == RunStatus.OK else 3
+        """0: OK; 4: POSITION MISMATCH (VRP-CS holds a naked leg); 3: anything else (data unavailable)."""
+        if self.status == RunStatus.OK:
+            return EXIT_OK
+        return EXIT_POSITION_MISMATCH if self.status == RunStatus.POSITION_MISMATCH else EXIT_DATA_UNAVAILABLE
 
 
 @dataclass
@@ -302,7 +309,15 @@ def run_vrp_cs_monitor(
     vx2: Decimal | None = None, log_run: bool = True, triggered_by: str = "command", role: str = "shell",
     now: datetime | None = None, gateway: Gateway | None = None, quotes: Mapping[int, QuoteSnapshot] | None = None,
 ) -> MonitorOutcome:
+    """The VRP-CS monitor: spread, P&L, gate, stop/take-profit and the roll countdown of the active config.
 
+    It also compares what is held with the config (DECISIONS.md section 3): live, every VXM position
+    at the broker; offline, the VRP-CS fills. A holding other than exactly -q short leg / +q long leg
+    raises a critical ``naked_leg`` alert per contract (sleeves.naked_legs) and makes the run POSITION
+    MISMATCH, whose P&L is over what is held, never the full spread's. Positions that cannot be read
+    make the run DATA UNAVAILABLE, never a match. A config that does not describe a live position
+    (expired legs, dates outside the calendar) is not compared: its own problem is the run's reason.
+    """
     now = now or clock.now()
     session = clock.current_session(now)
     sleeve = Sleeve.objects.get(code="VRP_CS")
@@ -310,16 +325,24 @@ def run_vrp_cs_monitor(
     position = (SpreadPosition.objects.filter(sleeve=sleeve, is_active=True)
                 .select_related("short_leg", "long_leg").first())
     problem = _position_problem(position, session)
+    usable = position is not None and not problem
+    compare = usable or position is None  # with no config at all, every VXM holding is naked
     vix_i, vvix_i = _instrument("VIX", SecType.INDEX), _instrument("VVIX", SecType.INDEX)
     legs = [] if position is None else [position.short_leg, position.long_leg]
 
     broker = None
     wanted = [i for i, given in ((vix_i, vix), (vvix_i, vvix)) if given is None]
-    if position is not None and not problem:
+    if usable:
         wanted += [leg for leg, given in zip(legs, (vx1, vx2)) if given is None]
-    if live and wanted:
+    if live and compare:
+        broker, held = _read_cs_broker(wanted, near=clock.trading_date(now), role=role, max_age_s=_quote_age(),
+                                       gateway=gateway, quotes=quotes)
+    elif live and wanted:
         broker = _read_broker(wanted, role=role, with_positions=False, max_age_s=_quote_age(), gateway=gateway,
                               quotes=quotes)
+        held = None
+    else:
+        held = _held_from_fills(now) if compare else None
 
     def observe(name, given, instrument, prefer, stored_close_ok):
         if given is not None:
@@ -329,7 +352,6 @@ def run_vrp_cs_monitor(
         return _price_observation(name, instrument, session=session, live=broker, prefer=prefer,
                                   stored_close_ok=stored_close_ok)
 
-    usable = position is not None and not problem
     observations = [
         observe("vix", vix, vix_i, ("last",), True),
         observe("vvix", vvix, vvix_i, ("last",), True),
@@ -337,6 +359,12 @@ def run_vrp_cs_monitor(
         observe("vx2", vx2, legs[1] if usable else None, ("mid", "last"), False),
     ]
     vix_obs, vvix_obs, vx1_obs, vx2_obs = observations
+    findings = (naked_legs.find_naked_legs(held.quantities, position if usable else None)
+                if held is not None and held.readable else None)
+    held_legs = None
+    if findings:
+        marks = {legs[0]: vx1_obs, legs[1]: vx2_obs} if usable else {}
+        held_legs = _held_legs(held, marks, session=session, broker=broker)
     state = _signal_state(sleeve, "gate")
     memory = cs.GateMemory(state=state.state, since_session=state.since_session, last_session=state.last_session) \
         if state and state.state in cs.GATE_STATES else None
@@ -348,24 +376,34 @@ def run_vrp_cs_monitor(
             entry_spread=position.entry_spread if usable else None, quantity=position.quantity if usable else None,
             stop_loss_spread=position.stop_loss_spread if usable else None,
             take_profit_spread=position.take_profit_spread if usable else None, gate_memory=memory,
+            held_legs=held_legs,
         ),
         settings, _sessions(calendars.CFE),
     )
-    status = RunStatus.OK if result.data_status == DATA_OK and usable else RunStatus.DATA_UNAVAILABLE
+    positions_reason = _positions_reason(held, findings, compare=compare)
+    if findings:
+        status = RunStatus.POSITION_MISMATCH
+    elif result.data_status == DATA_OK and usable and held is not None and held.readable:
+        status = RunStatus.OK
+    else:
+        status = RunStatus.DATA_UNAVAILABLE
     today = clock.trading_date(now)
     roll_by = position.roll_by if position else None
     simulated = bool(broker and broker.simulated)
     reasons = list(result.reasons) + [o.reason for o in observations if o.missing]
     if problem:
         reasons.insert(0, problem)
+    if positions_reason:
+        reasons.insert(0, positions_reason)
     payload = {
         "sleeve": "VRP_CS", "as_of": _json(now), "session": session.isoformat(), "data_status": status,
-        "simulated": simulated,
+        "status": RunStatus(status).label, "simulated": simulated,
         "short_leg": str(position.short_leg) if position else None,
         "long_leg": str(position.long_leg) if position else None,
         "vix": _json(result.vix), "vvix": _json(result.vvix), "vx1": _json(vx1_obs.value), "vx2": _json(vx2_obs.value),
         "spread": _json(result.spread), "entry_spread": _json(result.entry_spread), "quantity": result.quantity,
-        "pnl_usd": _json(result.pnl_usd), "gate_state": _json(result.gate_state), "gate_score": _json(result.gate_score),
+        "pnl_usd": _json(result.pnl_usd), "pnl_over": "held" if findings else "spread",
+        "gate_state": _json(result.gate_state), "gate_score": _json(result.gate_score),
         "contango_pct": _json(result.contango_pct), "stop_loss_spread": _json(result.stop_loss_spread),
         "take_profit_spread": _json(result.take_profit_spread), "levels_invalid": result.levels_invalid,
         "stop_loss_hit": result.stop_loss_hit, "take_profit_hit": result.take_profit_hit,
@@ -376,19 +414,29 @@ def run_vrp_cs_monitor(
                              if roll_by and calendars.in_window(roll_by) else None),
         "days_to_roll": (roll_by - today).days if roll_by else None,
         "roll_by": _json(roll_by), "settlement_date": _json(position.settlement_date if position else None),
+        "positions": _positions_payload(held, findings, result.held_legs, compare=compare),
         "reasons": reasons, "sources": {o.name: o.describe() for o in observations},
     }
     if not log_run:
         return MonitorOutcome(status, payload, None)
     with transaction.atomic():
+        if findings is not None:
+            naked_legs.raise_naked_leg_alerts(findings, source=held.source)
+        if status == RunStatus.POSITION_MISMATCH:
+            reason = positions_reason + ("" if result.data_status == DATA_OK else
+                                         f"; {_reason(observations, result.reasons)}")
+        elif status == RunStatus.OK:
+            reason = ""
+        else:
+            reason = problem or "; ".join(filter(None, [positions_reason if held is not None and not held.readable
+                                                        else "", _reason(observations, result.reasons)]))
         run = MonitorRun.objects.create(
             kind=RunKind.VRP_CS, sleeve=sleeve, trading_date=session, started_at=now, finished_at=clock.now(),
-            status=status,
-            reason="" if status == RunStatus.OK else (problem or _reason(observations, result.reasons)),
-            simulated=simulated, triggered_by=triggered_by,
+            status=status, reason=reason, simulated=simulated, triggered_by=triggered_by,
             inputs={o.name: _json(o.value) for o in observations} | {
-                "position": str(position) if position else None, "position_id": position.pk if position else None},
-            sources=payload["sources"],
+                "position": str(position) if position else None, "position_id": position.pk if position else None,
+                "held": payload["positions"]["held"]},
+            sources=payload["sources"] | {"positions": payload["positions"]["source"]},
             outputs={k: v for k, v in payload.items() if k not in {"sources", "as_of", "sleeve", "simulated"}},
         )
         VrpCsLogEntry.objects.create(
@@ -408,6 +456,105 @@ def run_vrp_cs_monitor(
                         pending="", pending_since=None, last=result.gate_memory.last_session,
                         score=result.gate_score, source=DataSource.SIMULATED if simulated else _log_source(observations))
     return MonitorOutcome(status, payload, run)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What VRP-CS holds in VXM and where that was read: signed quantities and their entry prices (points)."""
+
+    source: str  # "broker" | "fills" (naked_legs.SOURCES)
+    quantities: dict[Instrument, Decimal]
+    entry_prices: dict[Instrument, Decimal]
+    error: str = ""  # why the positions could not be read; then nothing above is known
+
+    @property
+    def readable(self) -> bool:
+        return not self.error
+
+
+def _held_legs(held: _Held, marks: dict[Instrument, Observation], *, session: date,
+               broker: _Broker | None) -> tuple[cs.HeldLeg, ...]:
+    """Each contract held, with its entry price and its mark: the config legs' marks are VX1 / VX2 as
+    observed; any other contract is priced like them (mid, else last; live or stored for the session)."""
+    rows = []
+    for instrument, quantity in sorted(held.quantities.items(), key=lambda kv: kv[0].contract_month):
+        mark = marks.get(instrument) or _price_observation(instrument.local_symbol, instrument, session=session,
+                                                           live=broker, prefer=("mid", "last"),
+                                                           stored_close_ok=False)
+        rows.append(cs.HeldLeg(contract=instrument.local_symbol, quantity=quantity,
+                               entry_price=held.entry_prices.get(instrument), mark=mark.value))
+    return tuple(rows)
+
+
+def _held_from_fills(now: datetime) -> _Held:
+    return _Held("fills", naked_legs.holdings_from_fills("VRP_CS", as_of=now),
+                 naked_legs.average_costs_from_fills("VRP_CS", as_of=now))
+
+
+def _read_cs_broker(instruments: list[Instrument], *, near: date, role: str, max_age_s: float,
+                    gateway: Gateway | None = None,
+                    quotes: Mapping[int, QuoteSnapshot] | None = None) -> tuple[_Broker, _Held]:
+    """The broker's positions first, then quotes for ``instruments`` and every VXM contract held.
+
+    Positions read before a later request fails are kept: they are what the broker said.
+    """
+    if gateway is None:
+        try:
+            with open_gateway(role) as connected:
+                return _read_cs_broker(instruments, near=near, role=role, max_age_s=max_age_s, gateway=connected,
+                                       quotes=quotes)
+        except GatewayError as exc:
+            return (_Broker(quotes={}, positions=None, simulated=False, error=str(exc)),
+                    _Held("broker", {}, {}, error=f"positions: broker unavailable ({exc})"))
+    try:
+        positions = gateway.positions()
+    except GatewayError as exc:
+        return (_Broker(quotes={}, positions=None, simulated=False, error=str(exc)),
+                _Held("broker", {}, {}, error=f"positions: broker unavailable ({exc})"))
+    try:
+        held = _Held("broker", naked_legs.holdings_from_broker(positions, near=near),
+                     naked_legs.average_costs_from_broker(positions, near=near))
+    except naked_legs.HoldingError as exc:
+        held = _Held("broker", {}, {}, error=f"positions: {exc}")
+    extra = [i for i in held.quantities if i not in instruments]
+    broker = _read_broker(instruments + extra, role=role, with_positions=False, max_age_s=max_age_s,
+                          gateway=gateway, quotes=quotes)
+    return dataclasses.replace(broker, positions=positions), held
+
+
+def _positions_reason(held: _Held | None, findings, *, compare: bool) -> str:
+    if not compare:
+        return ""
+    if held is None or not held.readable:
+        why = held.error if held is not None else "positions were not read"
+        return f"DATA UNAVAILABLE: what is held cannot be compared with the config ({why})"
+    if not findings:
+        return ""
+    where = naked_legs.SOURCES[held.source]
+    legs = "; ".join(f"{f.contract} held {formats.quantity(f.held, with_sign=True)}, expected "
+                     f"{formats.quantity(f.expected, with_sign=True)}"
+                     + (f" ({f.order})" if f.order else "") for f in findings)
+    return (f"POSITION MISMATCH: the VXM holding {where} is not the configured spread: {legs}. "
+            "P&L is over what is held; the stop and take-profit are not evaluated.")
+
+
+def _positions_payload(held: _Held | None, findings, held_pnl, *, compare: bool) -> dict:
+    if not compare:
+        check = "not checked"
+    elif held is None or not held.readable:
+        check = "unavailable"
+    else:
+        check = "mismatch" if findings else "matches"
+    return {
+        "check": check,
+        "source": held.source if held is not None else None,
+        "error": held.error if held is not None else "",
+        "held": {i.local_symbol: formats.quantity(q) for i, q in sorted(
+            (held.quantities if held is not None else {}).items(), key=lambda kv: kv[0].contract_month)},
+        "naked_legs": [f.as_dict() for f in findings or []],
+        "held_pnl": [{"contract": r.contract, "quantity": formats.quantity(r.quantity), "entry_price": _json(r.entry_price),
+                      "mark": _json(r.mark), "pnl_usd": _json(r.pnl_usd)} for r in held_pnl or ()],
+    }
 
 
 def _position_problem(position, session: date) -> str:

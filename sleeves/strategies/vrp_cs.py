@@ -5,6 +5,11 @@ spread = VX2 - VX1; P&L = (spread - entry_spread) x multiplier x quantity: it ga
 spread widens. The stop sits below the entry and hits at spread <= stop; the take-profit sits
 above it and hits at spread >= TP. Levels on the wrong side are never reported as hits.
 
+When the holding is not exactly the configured spread (a naked leg: POSITION MISMATCH), the P&L is
+computed only over what is held: each held contract's (mark - its entry price) x multiplier x its
+signed quantity (``HeldLeg``), never the full spread's; the stop and take-profit, which belong to the
+whole spread, are then not evaluated.
+
 The gate score and its transitions are those of LEGACY.md section 2.8. The gate state is
 persisted (``GateMemory``), needs ``gate_min_sessions`` sessions in its current state before
 it may change (``sessions_between(since_session, session)``, so a state entered on Monday may
@@ -108,6 +113,42 @@ class GateMemory:
 
 
 @dataclass(frozen=True)
+class HeldLeg:
+    """One contract actually held: signed quantity (-1 = short one), its entry price (the cost basis of
+    what is held) and its mark, in points; None when unknown."""
+
+    contract: str
+    quantity: Decimal
+    entry_price: Decimal | None
+    mark: Decimal | None
+
+
+@dataclass(frozen=True)
+class HeldLegPnl:
+    contract: str
+    quantity: Decimal
+    entry_price: Decimal | None
+    mark: Decimal | None
+    pnl_usd: Decimal | None  # to the cent; None when the entry or the mark is unknown
+
+
+def held_pnl(
+    legs: tuple[HeldLeg, ...] | list[HeldLeg], multiplier: int
+) -> tuple[Decimal | None, tuple[HeldLegPnl, ...]]:
+    """P&L over what is held: the sum of each leg's (mark - entry) x multiplier x signed quantity, to the cent.
+
+    The total is None when any leg's entry or mark is unknown (a total without one leg is not the P&L).
+    """
+    rows = []
+    for leg in legs:
+        entry, mark = present_decimal(leg.entry_price), present_positive(leg.mark)
+        pnl = None if entry is None or mark is None else round_to((mark - entry) * multiplier * leg.quantity, "0.01")
+        rows.append(HeldLegPnl(leg.contract, leg.quantity, entry, mark, pnl))
+    total = None if any(r.pnl_usd is None for r in rows) else sum((r.pnl_usd for r in rows), Decimal("0.00"))
+    return total, tuple(rows)
+
+
+@dataclass(frozen=True)
 class CsInputs:
     """One VRP-CS evaluation. Quotes (VIX, VVIX, VX1, VX2) at or below 0 are missing; the
     entry, stop and take-profit spreads may be negative. ``gate_memory`` None = a fresh gate."""
@@ -122,6 +163,8 @@ class CsInputs:
     stop_loss_spread: Decimal | None
     take_profit_spread: Decimal | None
     gate_memory: GateMemory | None
+    # What is held when it is not the configured spread (POSITION MISMATCH); None: the spread is held.
+    held_legs: tuple[HeldLeg, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +197,7 @@ class CsResult:
     near_stop_loss: bool | None  # not hit, and within near_level_points
     near_take_profit: bool | None
     reasons: tuple[str, ...]
+    held_legs: tuple[HeldLegPnl, ...] | None = None  # the P&L's legs on a POSITION MISMATCH
 
 
 def gate_score(vix: Decimal | None, vvix: Decimal | None, vx1: Decimal | None) -> Decimal | None:
@@ -240,7 +284,13 @@ def evaluate(inputs: CsInputs, settings: CsSettings, sessions_between: SessionsB
 
     spread = vx2 - vx1 if vx1 is not None and vx2 is not None else None
     pnl_usd = None
-    if spread is not None and entry is not None and quantity is not None:
+    held = None
+    if inputs.held_legs is not None:
+        pnl_usd, held = held_pnl(inputs.held_legs, settings.multiplier)
+        if pnl_usd is None:
+            unknown = [r.contract for r in held if r.pnl_usd is None]
+            reasons.append(f"P&L over what is held is missing: no entry price or mark for {', '.join(unknown)}")
+    elif spread is not None and entry is not None and quantity is not None:
         pnl_usd = round_to((spread - entry) * settings.multiplier * quantity, "0.01")
 
     contango_points = contango_pct = None
@@ -255,7 +305,11 @@ def evaluate(inputs: CsInputs, settings: CsSettings, sessions_between: SessionsB
     if gate_reason:
         reasons.append(gate_reason)
 
-    levels = _levels(spread, entry, stop, take_profit, settings.near_level_points)
+    if inputs.held_legs is not None:
+        levels = _Levels(reasons=(
+            "stop/take-profit not evaluated: the configured spread is not what is held (POSITION MISMATCH)",))
+    else:
+        levels = _levels(spread, entry, stop, take_profit, settings.near_level_points)
     reasons.extend(levels.reasons)
 
     if missing:
@@ -290,6 +344,7 @@ def evaluate(inputs: CsInputs, settings: CsSettings, sessions_between: SessionsB
         near_stop_loss=levels.near_stop,
         near_take_profit=levels.near_take_profit,
         reasons=tuple(reasons),
+        held_legs=held,
     )
 
 

@@ -33,16 +33,28 @@ def command(name, *args):
     return code, out.getvalue()
 
 
+def record_spread_fills(position, quantity=1, at=NOW - timedelta(days=1)):
+    """The fills that make VRP-CS hold the config's spread: SELL q short leg, BUY q long leg (offline, the
+    monitor compares these with the config)."""
+    sleeve = Sleeve.objects.get(code="VRP_CS")
+    for leg, side, price in ((position.short_leg, "SELL", position.short_entry_price),
+                             (position.long_leg, "BUY", position.long_entry_price)):
+        Fill.objects.create(sleeve=sleeve, instrument=leg, side=side, quantity=D(quantity), price=price,
+                            executed_at=at, source="manual")
+
+
 @pytest.fixture
 def spread(booted, today_book):
-    """Today's running book, -1 front / +1 second, entered at 1.63 with stop 0.81 / TP 3.26."""
+    """Today's running book, -1 front / +1 second, entered at 1.63 with stop 0.81 / TP 3.26, with its fills."""
     front, second, _ = today_book.months
     dates = vx.contract_dates(front)
-    return SpreadPosition.objects.create(
+    position = SpreadPosition.objects.create(
         sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
         quantity=1, short_entry_price=D("16.24"), long_entry_price=D("17.87"), entry_date=today_book.session,
         entry_spread=D("1.63"), stop_loss_spread=D("0.81"), take_profit_spread=D("3.26"),
         settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    record_spread_fills(position)
+    return position
 
 
 # --- VRP-ERP -----------------------------------------------------------------------------------
@@ -154,6 +166,7 @@ def test_cs_readable_report_says_money_prices_and_the_countdown_the_one_way(spre
 
 def test_cs_quantity_is_honoured(spread):
     SpreadPosition.objects.filter(pk=spread.pk).update(quantity=2)
+    record_spread_fills(spread)  # the second spread
     outcome = run_vrp_cs_monitor(vix=D("16.24"), vvix=D("91.86"), vx1=D("17.10"), vx2=D("17.85"), now=NOW)
     assert outcome.payload["pnl_usd"] == "-176.00"
 
@@ -191,14 +204,16 @@ def test_cs_an_expired_position_config_is_never_monitored_as_current(booted):
 
 
 def _todays_spread(today_book):
-    """The simulator's book today: -1 front / +1 second, whatever today's front is."""
+    """The simulator's book today: -1 front / +1 second, whatever today's front is, with its fills."""
     front, second, _ = today_book.months
     dates = vx.contract_dates(front)
-    return SpreadPosition.objects.create(
+    position = SpreadPosition.objects.create(
         sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
         quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
         entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
         settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    record_spread_fills(position)
+    return position
 
 
 def test_cs_live_against_the_simulator_matches_offline_on_the_same_numbers(booted, broker, today_book):

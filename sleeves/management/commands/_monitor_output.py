@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import CommandError
 
 from dspops.core import clock, formats
+from sleeves.monitors import EXIT_DATA_UNAVAILABLE, EXIT_POSITION_MISMATCH
 
 
 def finish(command, outcome, *, as_json: bool, lines) -> None:
@@ -19,10 +20,15 @@ def finish(command, outcome, *, as_json: bool, lines) -> None:
     else:
         for line in lines(outcome.payload):
             command.stdout.write(line)
-    if outcome.exit_code == 3:
+    recorded = " (the run was recorded)" if outcome.run else ""
+    if outcome.exit_code == EXIT_POSITION_MISMATCH:
+        mismatch = [r for r in outcome.payload.get("reasons", []) if r.startswith("POSITION MISMATCH")]
+        raise CommandError((mismatch[0] if mismatch else "POSITION MISMATCH") + recorded,
+                           returncode=EXIT_POSITION_MISMATCH)
+    if outcome.exit_code == EXIT_DATA_UNAVAILABLE:
         missing = [r for r in outcome.payload.get("reasons", []) if r]
-        raise CommandError("DATA UNAVAILABLE: " + ("; ".join(missing) or "an input was missing")
-                           + (" (the run was recorded)" if outcome.run else ""), returncode=3)
+        raise CommandError("DATA UNAVAILABLE: " + ("; ".join(missing) or "an input was missing") + recorded,
+                           returncode=EXIT_DATA_UNAVAILABLE)
 
 
 def decimal_arg(text):

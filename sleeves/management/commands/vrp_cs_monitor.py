@@ -8,8 +8,11 @@ from sleeves.monitors import run_vrp_cs_monitor
 class Command(BaseCommand):
     help = (
         "VRP-CS monitor: spread, P&L, gate, stop/take-profit and the roll countdown for the active position "
-        "config. Inputs come from the broker (--live), from explicit values, or from stored data. Exit 0: complete "
-        "data; 3: data unavailable (recorded with the reason); 2: usage error."
+        "config. Inputs come from the broker (--live), from explicit values, or from stored data. It also compares "
+        "what is held in VXM (--live: the broker's positions; otherwise the VRP-CS fills) with the config. Exit 0: "
+        "complete data and the holding is the configured spread; 4: POSITION MISMATCH (a naked leg: a critical "
+        "naked_leg alert names each contract and the order that flattens it; the P&L shown is over what is held); "
+        "3: data unavailable, positions that cannot be read included (recorded with the reason); 2: usage error."
     )
 
     def add_arguments(self, parser):
@@ -34,11 +37,26 @@ def _lines(p):
     def points(name):
         return formats.points(number(p[name]))
 
-    yield f"VRP-CS monitor, session {session_label(p['session'])}{banner(p)}"
+    positions = p.get("positions") or {}
+    yield f"VRP-CS monitor, session {session_label(p['session'])}{banner(p)}: {p.get('status', p['data_status'])}"
     yield f"  position -{value(p['quantity'], '?')} {value(p['short_leg'])} / +{value(p['quantity'], '?')} {value(p['long_leg'])}"
+    held = ", ".join(f"{quantity} {contract}" for contract, quantity in (positions.get("held") or {}).items())
+    if positions.get("source"):
+        yield f"  held in VXM ({positions['source']}): {held or 'nothing'}: {positions['check']}"
+    for leg in positions.get("naked_legs") or []:
+        missing = f"; its pair {' and '.join(leg['missing_pairs'])} is not held" if leg["missing_pairs"] else ""
+        order = f": flatten with {leg['order']}" if leg["order"] else ""
+        yield f"  NAKED LEG {leg['contract']}: held {leg['held']}, config expects {leg['expected']}{missing}{order}"
     yield (f"  VIX {price('vix')}  VVIX {price('vvix')}  VX1 {price('vx1')}  VX2 {price('vx2')}  "
            f"contango {formats.percent(number(p['contango_pct']))}")
-    yield f"  spread {points('spread')} vs entry {points('entry_spread')}: P&L {formats.usd(number(p['pnl_usd']))}"
+    if p.get("pnl_over") == "held":
+        legs = "; ".join(f"{r['quantity']} {r['contract']} entry {formats.price(number(r['entry_price']))} mark "
+                         f"{formats.price(number(r['mark']))}: {formats.usd(number(r['pnl_usd']))}"
+                         for r in positions.get("held_pnl") or [])
+        yield (f"  spread {points('spread')} (not held): P&L over what is held {formats.usd(number(p['pnl_usd']))}"
+               + (f" ({legs})" if legs else ""))
+    else:
+        yield f"  spread {points('spread')} vs entry {points('entry_spread')}: P&L {formats.usd(number(p['pnl_usd']))}"
     yield f"  gate {p['gate_state']} (score {value(p['gate_score'])})"
     if p["levels_invalid"]:
         yield "  stop/take-profit levels are on the wrong sides of the entry: NOT evaluated; fix the position config"
