@@ -246,6 +246,8 @@ class RunKind(models.TextChoices):
 class RunStatus(models.TextChoices):
     OK = "ok", "OK"
     DATA_UNAVAILABLE = "data_unavailable", "DATA UNAVAILABLE"
+    # The VRP-CS holding is not the configured spread (a naked leg); "mismatch" fits the 16-character column.
+    POSITION_MISMATCH = "mismatch", "POSITION MISMATCH"
     SKIPPED = "skipped", "Skipped"
     ERROR = "error", "Error"
 
