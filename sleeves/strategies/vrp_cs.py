@@ -143,6 +143,8 @@ def held_pnl(
     for leg in legs:
         entry, mark = present_decimal(leg.entry_price), present_positive(leg.mark)
         pnl = None if entry is None or mark is None else round_to((mark - entry) * multiplier * leg.quantity, "0.01")
+        if pnl is not None and pnl == 0:
+            pnl = abs(pnl)  # a flat leg of a short position is 0.00, not -0.00
         rows.append(HeldLegPnl(leg.contract, leg.quantity, entry, mark, pnl))
     total = None if any(r.pnl_usd is None for r in rows) else sum((r.pnl_usd for r in rows), Decimal("0.00"))
     return total, tuple(rows)

@@ -1,0 +1,127 @@
+"""The VRP-CS monitor against the simulator's `orphan_leg` scenario, over TCP with the real ib_insync client.
+
+Measured (issue 13 item 2): the broker holds only the short VXM leg, yet the monitor said "Data OK,
+P&L +$48.50" for a full spread. It now compares the broker's positions with the config: POSITION
+MISMATCH, exit code 4, a critical naked_leg alert naming the contract, its quantity and the order that
+flattens it, and P&L over what is held only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from dspops.core import vx
+from dspops.core.instruments import vxm_instrument
+from dspops.core.models import Alert
+from sleeves.models import MonitorRun, RunStatus, Sleeve, SpreadPosition, VrpCsLogEntry
+from sleeves.monitors import run_vrp_cs_monitor
+
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
+D = Decimal
+FULL_SPREAD_PNL = "48.50"  # (18.575 - 17.44 - 0.65) x 100: what the monitor said before
+
+
+@pytest.fixture
+def config(booted, today_book):
+    """The running config: -1 front / +1 second, entered at 17.45 / 18.10 (0.65)."""
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
+    return SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
+        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+
+
+def open_naked_alerts():
+    return {a.subject: a for a in Alert.objects.filter(code="naked_leg", resolved_at__isnull=True)}
+
+
+def test_a_lone_short_leg_at_the_broker_is_a_position_mismatch_never_a_full_spread(config, broker, today_book):
+    broker("orphan_leg")
+    front, second, _ = today_book.symbols
+
+    out = io.StringIO()
+    with pytest.raises(CommandError) as exited:
+        call_command("vrp_cs_monitor", "--live", "--json", stdout=out)
+    p = json.loads(out.getvalue())
+
+    assert exited.value.returncode == 4
+    assert str(exited.value).startswith(f"POSITION MISMATCH: the VXM holding at the broker is not the configured "
+                                        f"spread: {front} held -1, expected -1 (BUY 1 {front}); {second} held 0, "
+                                        "expected +1.")
+    assert (p["data_status"], p["status"], p["simulated"]) == ("mismatch", "POSITION MISMATCH", True)
+    # P&L over what is held: the lone short at the broker's average cost 17.44 against its mid 17.44.
+    assert (p["pnl_usd"], p["pnl_over"]) == ("0.00", "held") and p["pnl_usd"] != FULL_SPREAD_PNL
+    assert p["positions"]["held_pnl"] == [
+        {"contract": front, "quantity": "-1", "entry_price": "17.44", "mark": "17.44", "pnl_usd": "0.00"}]
+    assert (p["positions"]["check"], p["positions"]["source"], p["positions"]["held"]) == (
+        "mismatch", "broker", {front: "-1"})
+    assert (p["stop_loss_hit"], p["take_profit_hit"]) == (None, None)
+
+    run = MonitorRun.objects.get()
+    assert (run.status, run.simulated) == (RunStatus.POSITION_MISMATCH, True)
+    entry = VrpCsLogEntry.objects.get(run=run)
+    assert entry.data_status == "data_unavailable" and entry.pnl_usd == D("0.00")
+    assert entry.notes.startswith("POSITION MISMATCH")
+
+    alerts = open_naked_alerts()
+    assert set(alerts) == {f"{front} (broker)", f"{second} (broker)"}
+    naked = alerts[f"{front} (broker)"]
+    assert (naked.severity, naked.sleeve.code) == ("critical", "VRP_CS")
+    assert naked.message.startswith(
+        f"{front} at the broker: held -1; the VRP-CS config (-1 {front} / +1 {second}) expects -1; its pair {second} "
+        f"is not held. Flatten it: BUY 1 {front}")
+    assert alerts[f"{second} (broker)"].message.startswith(
+        f"{second} at the broker: none held; the VRP-CS config (-1 {front} / +1 {second}) expects +1, so this leg "
+        "is missing.")
+
+
+def test_the_readable_report_names_the_naked_leg_and_its_order(config, broker, today_book):
+    broker("orphan_leg")
+    front, second, _ = today_book.symbols
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("vrp_cs_monitor", "--live", stdout=out)
+    text = out.getvalue()
+    assert "SIMULATED BROKER: POSITION MISMATCH" in text.splitlines()[0]
+    assert f"held in VXM (broker): -1 {front}: mismatch" in text
+    assert f"NAKED LEG {front}: held -1, config expects -1; its pair {second} is not held: flatten with BUY 1 {front}" \
+        in text
+    assert "P&L over what is held $0.00" in text and "48.50" not in text
+
+
+def test_the_whole_spread_at_the_broker_resolves_the_broker_alert(config, broker, today_book):
+    broker("orphan_leg")
+    assert run_vrp_cs_monitor(live=True, role="test").status == RunStatus.POSITION_MISMATCH
+    assert len(open_naked_alerts()) == 2
+
+    broker("calm_contango")  # -1 front / +1 second: the configured spread
+    outcome = run_vrp_cs_monitor(live=True, role="test")
+
+    assert (outcome.status, outcome.exit_code, outcome.payload["positions"]["check"]) == (RunStatus.OK, 0, "matches")
+    assert open_naked_alerts() == {}
+
+
+def test_positions_that_cannot_be_read_are_data_unavailable_and_leave_the_alert_open(config, broker, settings):
+    broker("orphan_leg")
+    run_vrp_cs_monitor(live=True, role="test")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    settings.IB_PORT, settings.IB_CONNECT_TIMEOUT = closed, 2.0
+
+    outcome = run_vrp_cs_monitor(live=True, role="test")
+
+    assert (outcome.status, outcome.exit_code, outcome.payload["positions"]["check"]) == (
+        RunStatus.DATA_UNAVAILABLE, 3, "unavailable")
+    assert outcome.run.reason.startswith("DATA UNAVAILABLE: what is held cannot be compared with the config "
+                                         "(positions: broker unavailable (")
+    assert len(open_naked_alerts()) == 2  # not resolved by a run that could not see the positions
