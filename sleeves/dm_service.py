@@ -148,7 +148,11 @@ def plan_dm_rebalance(
     closes = _closes(gathered, instruments, symbols, session=session, previous=previous,
                      needed=settings.closes_needed, broker=broker)
     prices = _prices(gathered, instruments, priced, session=session, previous=previous, broker=broker)
-    nlv = _nlv(gathered, previous=previous, end_of_session=end_of_session, broker=broker)
+    # The current session's plan reads the latest snapshot, also one read after its close (on a closed day the
+    # plan is for the last session, and the account read this morning is its NLV); a past session's plan only
+    # reads what was known by its end.
+    nlv = _nlv(gathered, previous=previous, session=session,
+               read_by=started_at if session == current else end_of_session, broker=broker)
     vol_multiplier = _vol_multiplier(gathered, session=session, stale_after=stale_after)
 
     result = plan(
@@ -501,7 +505,7 @@ def _prices(gathered, instruments, symbols, *, session, previous, broker) -> dic
     return prices
 
 
-def _nlv(gathered, *, previous, end_of_session, broker) -> Decimal | None:
+def _nlv(gathered, *, previous, session, read_by, broker) -> Decimal | None:
     if broker is not None:
         if broker.error is not None:
             return None
@@ -510,11 +514,17 @@ def _nlv(gathered, *, previous, end_of_session, broker) -> Decimal | None:
         if broker.nlv is None:
             gathered.problem("NLV: the broker did not send NetLiquidation")
         return broker.nlv
-    snapshot = BrokerSnapshot.objects.filter(as_of__lt=end_of_session).order_by("-as_of", "-id").first()
+    snapshot = BrokerSnapshot.objects.filter(as_of__lte=read_by).order_by("-as_of", "-id").first()
     if snapshot is None:
         gathered.sources["nlv"] = {"source": DataSource.STORED, "as_of": None}
-        gathered.problem("NLV: no broker snapshot is stored; read the broker (Broker snapshots in the admin) "
-                         "or plan with --live")
+        later = BrokerSnapshot.objects.order_by("as_of", "id").first()
+        if later is None:
+            gathered.problem("NLV: no broker snapshot is stored; read the broker (Broker snapshots in the admin) "
+                             "or plan with --live")
+        else:
+            gathered.problem(f"NLV: no broker snapshot read by the end of {session.isoformat()} is stored (the "
+                             f"earliest is from {formats.moment(later.as_of)}); plan a later session, or the "
+                             "current one")
         return None
     gathered.sources["nlv"] = {
         "source": DataSource.STORED, "as_of": formats.iso_moment(snapshot.as_of), "snapshot": snapshot.pk,

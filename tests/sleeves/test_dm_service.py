@@ -341,3 +341,39 @@ def test_an_unexpected_failure_is_exit_1_and_says_it_is_internal(book, monkeypat
     monkeypatch.setattr(dm_rebalance, "plan_dm_rebalance", broken)
     code, _, err = command("plan", "--as-of", "2026-02-02")
     assert code == 1 and "internal error while planning DM: RuntimeError: boom" in err
+
+
+# --- the NLV's broker snapshot (issue 13 item 10) ------------------------------------------------------------
+
+FEB_6, SAT_FEB_7 = date(2026, 2, 6), date(2026, 2, 7)
+
+
+def test_a_plan_on_a_closed_day_uses_the_snapshot_read_that_day(booted, monkeypatch, time_machine):
+    # Measured: `dm_rebalance plan` said "no broker snapshot is stored" while snapshots existed: on a closed day
+    # the plan is for the last session, and a snapshot read after its end was not looked at.
+    monkeypatch.delenv("DSP_RISK_SCALE", raising=False)
+    time_machine.move_to(datetime.combine(SAT_FEB_7, time(11, 0), NY), tick=False)
+    build_history(date(2026, 2, 5))
+    vol_state(date(2026, 2, 5))
+    snapshot(SAT_FEB_7)  # read this morning, after Friday's close
+    code, out, err = command("plan")
+    assert "no broker snapshot is stored" not in out + err
+    assert code == 0, err
+    run = MonitorRun.objects.get(kind=RunKind.DM_PLAN)
+    assert (run.trading_date, run.status, Decimal(run.inputs["nlv"])) == (FEB_6, "ok", Decimal("100000.00"))
+
+
+def test_a_past_session_with_only_later_snapshots_says_so_not_that_none_is_stored(book):
+    BrokerSnapshot.objects.all().delete()
+    snapshot(date(2026, 2, 3))  # read after the session planned
+    outcome = plan_dm_rebalance(session=FEB_2)
+    assert not outcome.ok and "nlv" in outcome.plan.missing
+    assert "no broker snapshot is stored" not in outcome.run.reason
+    assert ("NLV: no broker snapshot read by the end of 2026-02-02 is stored (the earliest is from 2026-02-03 "
+            "08:30 ET)") in outcome.run.reason
+
+
+def test_no_snapshot_at_all_still_says_none_is_stored(book):
+    BrokerSnapshot.objects.all().delete()
+    outcome = plan_dm_rebalance(session=FEB_2)
+    assert "NLV: no broker snapshot is stored" in outcome.run.reason
