@@ -1,0 +1,335 @@
+"""Issue 13, items 3, 6 and the roll part of 4: an escalation that diagnoses correctly, leg fills checked
+as strictly as the fill form and correctable, and an abort that reverses what the roll booked.
+
+The pure diagnosis is tested with the measured contracts (VXMZ6 / VXMF7 / VXMG7); the service and the
+page against the TWS simulator over TCP, with the clock pinned to 11:00 New York on a CFE session.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone as dj_timezone
+
+from dspops.core import clock
+from dspops.core.models import Alert
+from rolls import verification
+from rolls.models import RollAttempt, RollLegFill, RollState
+from rolls.roll_service import (NeedsConfirmation, RollError, abort, plan_roll, record_leg_fill, reverse_leg_fill,
+                                run_checks, start_executing, verify)
+from sleeves.models import Fill, SleeveParameter
+from sleeves.selectors import net_positions_by_instrument
+from tests.rolls.test_roll_pages import checklist, messages_of, post_step, record_all_fills
+from tests.rolls.test_roll_service import fill_all, make_book
+
+pytestmark = pytest.mark.usefixtures("cfe_session_clock")
+
+D = Decimal
+# The measured roll: short VXMZ6 / long VXMF7 rolls to short VXMF7 / long VXMG7.
+LEGS = {"old_front": "VXMZ6", "middle": "VXMF7", "new_back": "VXMG7"}
+BEFORE = {"VXMZ6": D(-1), "VXMF7": D(1)}
+
+
+def diagnose(positions, before=BEFORE):
+    return verification.verify_after_roll(quantity=1, positions=positions, before=before, **LEGS)
+
+
+# --- the pure diagnosis -----------------------------------------------------------------------------
+
+
+def test_a_broker_unchanged_since_the_roll_began_says_the_fills_are_not_at_the_broker_and_advises_no_trade():
+    # Measured: "3 orphan legs: BUY 1 VXMZ6, SELL 2 VXMF7, BUY 1 VXMG7", the whole roll again.
+    result = diagnose({"VXMZ6": D(-1), "VXMF7": D(1)})
+    assert (result.ok, result.kind, result.orphans) == (False, verification.NOT_AT_BROKER, ())
+    assert ("the recorded fills are not at the broker: check TWS executions, pull fills, or reverse the recorded "
+            "fills") in result.message
+    for advice in ("BUY 1 VXMZ6", "SELL 2 VXMF7", "BUY 1 VXMG7", "orphan"):
+        assert advice not in result.message
+    assert "Do not trade the roll again" in result.message
+
+
+def test_some_legs_at_the_broker_and_others_not_gives_the_exact_orders_that_close_the_orphan_legs():
+    # The orphan_leg scenario: the broker holds only the short old front.
+    result = diagnose({"VXMZ6": D(-1)})
+    assert result.kind == verification.ORPHAN_LEGS
+    assert [(o.local_symbol, o.action_to_close, o.quantity) for o in result.orphans] == [
+        ("VXMZ6", "BUY", 1), ("VXMF7", "SELL", 1), ("VXMG7", "BUY", 1)]
+    assert "some legs are at the broker and others are not" in result.message
+    # The close ticket filled, the open ticket only on its short leg: one order, the missing long.
+    result = diagnose({"VXMF7": D(-1)})
+    assert result.kind == verification.ORPHAN_LEGS
+    assert [o.message for o in result.orphans] == [
+        "VXMG7: holding 0, expected +1: BUY 1 VXMG7 to complete the new spread"]
+
+
+@pytest.mark.parametrize("positions, symbol", [
+    ({"VXMZ6": D(-1), "VXMF7": D(1), "VXMH7": D(1)}, "VXMH7"),  # a contract outside the roll
+    ({"VXMZ6": D(-1), "VXMF7": D(1), "VXMG7": D(-1)}, "VXMG7"),  # a leg the wrong way
+    ({"VXMF7": D(-3), "VXMG7": D(1)}, "VXMF7"),  # a leg further than the roll goes
+])
+def test_positions_nobody_planned_are_a_break_with_no_order_advised(positions, symbol):
+    result = diagnose(positions)
+    assert (result.ok, result.kind, result.orphans) == (False, verification.BREAK, ())
+    assert [u.local_symbol for u in result.unplanned] == [symbol]
+    assert result.message.startswith("Break: the broker holds positions nobody planned")
+    assert "advises no order" in result.message
+    assert result.as_dict()["breaks"] == [u.message for u in result.unplanned]
+
+
+def test_without_the_positions_before_the_roll_the_orphan_orders_are_given_as_before():
+    result = diagnose({"VXMZ6": D(-1), "VXMF7": D(1)}, before=None)
+    assert result.kind == verification.ORPHAN_LEGS and len(result.orphans) == 3
+
+
+# --- the service, against the simulator ---------------------------------------------------------------
+
+
+@pytest.fixture
+def book(booted, operator_user, today_book):
+    return make_book(today_book)
+
+
+def executing_roll(user, *, rehearsal=False):
+    attempt = plan_roll(user=user, rehearsal=rehearsal)
+    check = run_checks(attempt=attempt, user=user, role="test")
+    assert check.verdict == "GO", [(r.label, r.reason) for r in check.results.all() if not r.passed]
+    attempt.refresh_from_db()
+    start_executing(attempt=attempt, user=user)
+    attempt.refresh_from_db()
+    return attempt
+
+
+def open_alerts(code):
+    return list(Alert.objects.filter(code=code, resolved_at__isnull=True))
+
+
+def test_a_real_roll_whose_fills_never_reached_the_broker_is_diagnosed_and_aborting_reverses_them(
+        book, broker, operator_user, today_book):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    front, second, _ = today_book.symbols
+    assert {k: D(v) for k, v in attempt.positions_before.items()} == {front: -1, second: 1}
+    fill_all(attempt, operator_user)
+    assert Fill.objects.filter(sleeve__code="VRP_CS").count() == 4
+    # The broker still holds exactly the pre-roll spread.
+    attempt.refresh_from_db()
+    result = verify(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.ESCALATED and result.kind == verification.NOT_AT_BROKER
+    assert attempt.diagnosis["kind"] == "not_at_broker" and attempt.diagnosis["orders"] == []
+    alert = Alert.objects.get(code="roll_fills_not_at_broker", resolved_at__isnull=True)
+    assert alert.severity == "critical" and "the recorded fills are not at the broker" in alert.message
+    assert "SELL 2" not in alert.message
+    assert open_alerts("orphan_leg") == []
+
+    # Abort, reversing the four fills in one action: the sleeve holds what it held before, the alert is resolved.
+    abort(attempt=attempt, user=operator_user, why="TWS shows no executions", reverse_fills=True)
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.ABORTED
+    reversals = Fill.objects.filter(reverses__isnull=False)
+    assert reversals.count() == 4
+    assert all("Roll #%d aborted: TWS shows no executions" % attempt.pk in f.note for f in reversals)
+    assert all(leg.is_reversed for leg in attempt.leg_fills.all())
+    legs = {attempt.old_front_id, attempt.middle_id, attempt.new_back_id}
+    assert {pk: q for pk, q in net_positions_by_instrument().items() if pk in legs and q} == {}
+    assert open_alerts("roll_fills_not_at_broker") == [] and open_alerts("roll_leg_unfilled") == []
+    assert "4 recorded fill(s) reversed" in attempt.transitions.get(to_state="aborted").why
+
+
+def test_an_orphan_leg_alert_is_resolved_when_the_aborted_roll_s_fills_are_reversed(book, broker, operator_user,
+                                                                                   today_book):
+    # Measured: after abort + reversal the orphan-leg alert stayed open, still saying "verify the roll again".
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    broker("orphan_leg")
+    attempt.refresh_from_db()
+    result = verify(attempt=attempt, user=operator_user, role="test")
+    front, second, third = today_book.symbols
+    assert result.kind == verification.ORPHAN_LEGS
+    assert [o.message.split(": ", 2)[2].split(" to ")[0] for o in result.orphans] == [
+        f"BUY 1 {front}", f"SELL 1 {second}", f"BUY 1 {third}"]
+    assert len(open_alerts("orphan_leg")) == 1 and open_alerts("roll_fills_not_at_broker") == []
+    attempt.refresh_from_db()
+    abort(attempt=attempt, user=operator_user, why="Flattened by hand in TWS", reverse_fills=True)
+    assert open_alerts("orphan_leg") == []
+    assert Alert.objects.get(code="orphan_leg").resolved_at is not None
+
+
+def test_aborting_without_reversing_leaves_the_fills_booked_and_the_alert_open(book, broker, operator_user):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    attempt.refresh_from_db()
+    verify(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    abort(attempt=attempt, user=operator_user, why="will reconcile later")
+    assert Fill.objects.filter(reverses__isnull=False).count() == 0
+    assert len(open_alerts("roll_fills_not_at_broker")) == 1
+
+
+def test_positions_nobody_planned_are_shown_as_a_break(book, broker, operator_user, today_book):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    front, second, third = today_book.symbols
+    # The broker shows the new spread, and a second long in the new back nobody planned.
+    broker("calm_contango", {"positions": [{"contract": "second", "quantity": -1, "avg_cost": 1855.0},
+                                           {"contract": "third", "quantity": 2, "avg_cost": 1930.0}]})
+    attempt.refresh_from_db()
+    result = verify(attempt=attempt, user=operator_user, role="test")
+    assert result.kind == verification.BREAK and [u.local_symbol for u in result.unplanned] == [third]
+    alert = Alert.objects.get(code="reconciliation_break", subject=third, resolved_at__isnull=True)
+    assert alert.severity == "critical" and "Nobody planned this position" in alert.message
+    assert open_alerts("orphan_leg") == [] and open_alerts("roll_fills_not_at_broker") == []
+
+
+def test_the_page_diagnoses_not_at_the_broker_and_aborts_with_the_fills_reversed(book, broker, operator_client,
+                                                                                 operator_user):
+    from tests.rolls.test_roll_pages import go_and_execute
+
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user)
+    go_and_execute(operator_client, attempt)
+    record_all_fills(operator_client, attempt)
+    attempt.refresh_from_db()
+    response = post_step(operator_client, attempt, "verify")
+    page = response.content.decode()
+    assert 'id="not-at-broker"' in page and 'id="orphans"' not in page
+    assert "the recorded fills are not at the broker: check TWS executions" in page
+    assert 'id="abort-booked-fills"' in page and "This roll recorded 4 fills, booked to the sleeve" in page
+    attempt.refresh_from_db()
+    response = post_step(operator_client, attempt, "abort", {"why": "never executed", "reverse_fills": "on",
+                                                             "version": str(attempt.version)})
+    assert any("4 recorded fill(s) reversed" in m for m in messages_of(response))
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.ABORTED
+    assert Fill.objects.filter(reverses__isnull=False).count() == 4
+    assert Alert.objects.filter(resolved_at__isnull=True, code__in=["roll_fills_not_at_broker", "orphan_leg",
+                                                                    "roll_leg_unfilled"]).count() == 0
+
+
+# --- leg fills: as strict as the fill form, and correctable -------------------------------------------
+
+
+def test_a_leg_fill_in_the_future_is_refused_in_a_rehearsal_and_a_real_roll(book, broker, operator_user):
+    broker("calm_contango")
+    for rehearsal in (True, False):
+        attempt = executing_roll(operator_user, rehearsal=rehearsal)
+        with pytest.raises(RollError, match="is in the future"):
+            record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.old_front, side="BUY", quantity=1,
+                            price=D("17.50"), executed_at=clock.now() + timedelta(hours=2), user=operator_user)
+        assert attempt.leg_fills.count() == 0
+        abort(attempt=attempt, user=operator_user, why="test")
+
+
+def test_a_leg_price_far_from_its_quote_and_its_combo_far_from_the_limit_need_a_confirmation_stored_with_it(
+        book, broker, operator_user, today_book):
+    # Measured: SELL 1 VXMF7 @ 175.0 against 18.55 / 18.60, a combo of 157.50 against a limit of 1.05, accepted.
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    now = clock.now()
+    record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.old_front, side="BUY", quantity=1,
+                    price=D("17.50"), executed_at=now, user=operator_user)
+    middle = today_book.symbols[1]
+    with pytest.raises(NeedsConfirmation) as refused:
+        record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.middle, side="SELL", quantity=1,
+                        price=D("175.0"), executed_at=now, user=operator_user)
+    leg_warning, combo_warning = refused.value.warnings
+    assert f"SELL 1 {middle} @ 175.00 is 156.40 points outside its market 18.55 / 18.60" in leg_warning
+    assert "combo fills at 157.50" in combo_warning and "the ticket's limit 1.05" in combo_warning
+    assert attempt.leg_fills.count() == 1 and Fill.objects.count() == 1
+    leg = record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.middle, side="SELL", quantity=1,
+                          price=D("175.0"), executed_at=now, user=operator_user, confirm=True)
+    assert leg.confirmed_warnings == [leg_warning, combo_warning]
+    assert leg.fill.confirmed_warnings == [leg_warning, combo_warning]
+    # Prices at the market pass without a word.
+    ok = record_leg_fill(attempt=attempt, ticket="open", instrument=attempt.middle, side="SELL", quantity=1,
+                         price=D("18.55"), executed_at=now, user=operator_user)
+    assert ok.confirmed_warnings == []
+
+
+def test_the_tolerances_are_settings(book, broker, operator_user):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user, rehearsal=True)
+    for key in ("leg_price_tolerance_points", "combo_price_tolerance_points"):
+        row = SleeveParameter.objects.get(sleeve__code="VRP_CS", key=key)
+        row.value = "0.00"
+        row.save()
+    with pytest.raises(NeedsConfirmation, match="0.01 points outside its market"):
+        record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.old_front, side="BUY", quantity=1,
+                        price=D("17.51"), executed_at=clock.now(), user=operator_user)
+
+
+def test_the_page_asks_for_the_confirmation_and_stores_it(book, broker, operator_client, operator_user):
+    from tests.rolls.test_roll_pages import go_and_execute
+
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    go_and_execute(operator_client, attempt)
+    now_ny = dj_timezone.localtime(clock.now()).strftime("%Y-%m-%d %H:%M:%S")
+    typed = {"leg": "1", "leg1-quantity": "1", "leg1-price": "175.0", "leg1-executed_at": now_ny}
+    response = post_step(operator_client, attempt, "record-fill", typed)
+    assert any(m.startswith("Nothing was recorded:") and "tick the confirmation" in m for m in messages_of(response))
+    assert 'name="leg1-confirm"' in response.content.decode()
+    assert attempt.leg_fills.count() == 0
+    response = post_step(operator_client, attempt, "record-fill", {**typed, "leg1-confirm": "on"})
+    leg = attempt.leg_fills.get()
+    assert leg.confirmed_warnings and "outside its market" in leg.confirmed_warnings[0]
+    assert "outside its market" in response.content.decode()  # shown in the recorded fills table
+
+
+def test_a_future_time_typed_on_the_page_is_refused(book, broker, operator_client, operator_user):
+    from tests.rolls.test_roll_pages import go_and_execute
+
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    go_and_execute(operator_client, attempt)
+    later = dj_timezone.localtime(clock.now() + timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S")
+    response = post_step(operator_client, attempt, "record-fill", {
+        "leg": "0", "leg0-quantity": "1", "leg0-price": "17.50", "leg0-executed_at": later})
+    assert any("in the future" in m for m in messages_of(response))
+    assert attempt.leg_fills.count() == 0
+
+
+def test_a_recorded_leg_fill_can_be_reversed_and_entered_again_until_the_roll_is_verified(book, broker, operator_user,
+                                                                                         operator_client):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.LEGS_FILLED
+    wrong = attempt.leg_fills.get(ticket="open", instrument=attempt.new_back)
+    # From the page: the per-leg Reverse button with a reason.
+    response = post_step(operator_client, attempt, "reverse-leg-fill", {
+        "leg_fill": str(wrong.pk), "reason": "typed the wrong price", "version": str(attempt.version)})
+    assert any("Reversed BUY 1" in m and "record the leg again" in m for m in messages_of(response))
+    wrong.refresh_from_db()
+    attempt.refresh_from_db()
+    assert wrong.is_reversed and attempt.state == RollState.EXECUTING
+    assert Fill.objects.get(reverses=wrong.fill).side == "SELL"
+    record_leg_fill(attempt=attempt, ticket="open", instrument=attempt.new_back, side="BUY", quantity=1,
+                    price=D("19.30"), executed_at=clock.now(), user=operator_user)
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.LEGS_FILLED
+    broker("calm_contango", {"positions": [{"contract": "second", "quantity": -1, "avg_cost": 1855.0},
+                                           {"contract": "third", "quantity": 1, "avg_cost": 1930.0}]})
+    verify(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.VERIFIED
+    with pytest.raises(RollError, match="until the roll is verified"):
+        reverse_leg_fill(leg=attempt.leg_fills.filter(reversed_at__isnull=True).first(), user=operator_user,
+                         reason="too late")
+
+
+def test_a_roll_with_its_legs_filled_can_be_aborted(book, broker, operator_user):
+    broker("calm_contango")
+    attempt = executing_roll(operator_user, rehearsal=True)
+    fill_all(attempt, operator_user)
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.LEGS_FILLED
+    abort(attempt=attempt, user=operator_user, why="changed my mind", reverse_fills=True)
+    assert RollAttempt.objects.get(pk=attempt.pk).state == RollState.ABORTED
+    assert RollLegFill.objects.filter(attempt=attempt, reversed_at__isnull=True).count() == 0
