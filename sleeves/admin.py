@@ -1,9 +1,11 @@
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,12 +14,12 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from dspops.core import bounds, clock, formats
+from dspops.core import bounds, calendars, clock, formats
 from dspops.core.admin_display import (ReadOnlyAdmin, UnreadableRowsMixin, YearDateFilter, mapping_table, moment_display,
                                        unreadable_rows)
 from dspops.core.broker_sync import refresh_broker_snapshot
 from dspops.core.errors import OperatorError
-from dspops.core.models import BrokerSnapshot, QuoteSnapshot
+from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot, SecType
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from sleeves import parameters
@@ -31,6 +33,7 @@ from sleeves.models import (
     PriceBar,
     SignalState,
     Sleeve,
+    SleeveCode,
     SleeveParameter,
     VolTargetState,
     VrpCsLogEntry,
@@ -151,11 +154,187 @@ class SleeveParameterAdmin(GuardedHistoryAdmin):
         return f"{item.description}" + (f" ({item.unit})" if item.unit else "")
 
 
+# --- "Are you sure?" on a typed fill (DECISIONS.md section 11; issue 13 item 9) --------------------------
+
+
+def _setting(scope: str, key: str):
+    """One typed setting, read fresh. Raises parameters.ParameterError when it is missing or invalid: a check
+    that cannot read its setting says so (it is never skipped, never given a default)."""
+    rows = SleeveParameter.objects.filter(key=key)
+    rows = rows.filter(sleeve__isnull=True) if scope == parameters.BOOK else rows.filter(sleeve__code=scope)
+    text = rows.values_list("value", flat=True).first()
+    if text is None:
+        raise parameters.ParameterError(f"{scope} is missing the setting {key!r}")
+    return parameters.spec(scope, key).parse(text)
+
+
+def _universe_warning(sleeve: Sleeve, instrument: Instrument) -> str | None:
+    """The instrument is not one the sleeve holds: DM its ETFs, VRP-ERP its symbol, VRP-CS futures of its root."""
+    try:
+        if sleeve.code == SleeveCode.DM:
+            symbols = (*_setting("DM", "risky_universe"), _setting("DM", "cash_symbol"))
+            held = instrument.sec_type == SecType.STOCK and instrument.symbol.upper() in symbols
+            universe = f"the DM universe ({', '.join(symbols)}: the risky_universe and cash_symbol settings)"
+        elif sleeve.code == SleeveCode.VRP_ERP:
+            symbol = _setting("VRP_ERP", "symbol")
+            held = instrument.sec_type == SecType.STOCK and instrument.symbol.upper() == symbol
+            universe = f"VRP-ERP's instrument ({symbol}, the symbol setting)"
+        elif sleeve.code == SleeveCode.VRP_CS:
+            root = _setting("VRP_CS", "contract_root")
+            held = instrument.sec_type == SecType.FUTURE and instrument.symbol.upper() == root
+            universe = f"VRP-CS's {root} futures (the contract_root setting)"
+        else:
+            return f"{sleeve} has no universe dspops knows: check the sleeve."
+    except parameters.ParameterError as exc:
+        return (f"Whether {instrument} belongs to {sleeve.code} cannot be checked ({exc}): check the sleeve and the "
+                "instrument.")
+    if held:
+        return None
+    return (f"{instrument} ({instrument.get_sec_type_display()}) is not in {universe}: recorded in {sleeve.code}, it "
+            f"counts as a {sleeve.code} holding. Check the sleeve and the instrument.")
+
+
+def _session_warning(instrument: Instrument, executed_at: datetime) -> str | None:
+    """The execution's New York date is not a session of the instrument's exchange (CFE for futures, else NYSE)."""
+    exchange, name = (calendars.CFE, "CFE") if instrument.is_future else (calendars.NYSE, "NYSE")
+    day = calendars.trading_date(executed_at)
+    try:
+        if calendars.is_session(day, exchange=exchange):
+            return None
+    except calendars.CalendarRangeError as exc:
+        return f"Whether {day} was a {name} session cannot be checked ({exc}): check the execution date."
+    return (f"{formats.day(day)} is not a {name} session (the exchange was closed): check the date TWS shows for "
+            "the execution.")
+
+
+def _fraction_warning(instrument: Instrument, quantity: Decimal) -> str | None:
+    if instrument.sec_type not in (SecType.STOCK, SecType.FUTURE) or quantity == quantity.to_integral_value():
+        return None
+    unit = "shares" if instrument.sec_type == SecType.STOCK else "contracts"
+    return (f"{formats.quantity(quantity)} {unit} of {instrument} is a fraction: IBKR fills these in whole {unit}. "
+            "Check the quantity.")
+
+
+def _readable(model):
+    rows = model.objects.all()
+    unreadable = unreadable_rows(model)
+    return rows.exclude(unreadable) if unreadable is not None else rows
+
+
+def last_stored_price(instrument: Instrument, executed_at: datetime) -> tuple[Decimal, str] | None:
+    """The latest stored price of `instrument` at or before the execution, else the latest at all: a valid
+    quote (last, else the bid/ask mid, else its close) or a daily close, whichever is newer; with what it is.
+    None when nothing is stored."""
+    candidates = []
+    quotes = _readable(QuoteSnapshot).filter(instrument=instrument, valid=True).filter(
+        Q(last__gt=0) | (Q(bid__gt=0) & Q(ask__gt=0)) | Q(close__gt=0))
+    quote = quotes.filter(as_of__lte=executed_at).order_by("-as_of").first() or quotes.order_by("-as_of").first()
+    if quote is not None:
+        if quote.last is not None and quote.last > 0:
+            price, kind = quote.last, "last"
+        elif quote.bid and quote.ask and quote.bid > 0 and quote.ask > 0:
+            price, kind = (quote.bid + quote.ask) / 2, "bid/ask mid"
+        else:
+            price, kind = quote.close, "close"
+        candidates.append((calendars.trading_date(quote.as_of), price, f"quote {kind}, {formats.moment(quote.as_of)}"))
+    bars = _readable(PriceBar).filter(instrument=instrument)
+    bar = (bars.filter(session__lte=calendars.trading_date(executed_at)).order_by("-session").first()
+           or bars.order_by("-session").first())
+    if bar is not None:
+        candidates.append((bar.session, bar.close, f"daily close of {formats.day(bar.session)}"))
+    if not candidates:
+        return None
+    _, price, what = max(candidates, key=lambda c: c[0])
+    return price, what
+
+
+def _price_warning(instrument: Instrument, price: Decimal, executed_at: datetime) -> tuple[str | None, str | None]:
+    """(warning, note): the price further than fill_price_warning_pct from the last stored price; a note when
+    there is no stored price to compare with."""
+    reference = last_stored_price(instrument, executed_at)
+    if reference is None:
+        return None, (f"No stored quote or daily close for {instrument}: the price {formats.price(price)} was not "
+                      "compared with the market.")
+    last, what = reference
+    try:
+        allowed = _setting(parameters.BOOK, "fill_price_warning_pct")
+    except parameters.ParameterError as exc:
+        return (f"The price {formats.price(price)} cannot be compared with the last stored price of {instrument} "
+                f"({formats.price(last)}, {what}): {exc}. Check the price."), None
+    distance = abs(price - last) / last * 100
+    if distance <= allowed:
+        return None, None
+    direction = "above" if price > last else "below"
+    return (f"{instrument} at {formats.price(price)} is {formats.percent(distance)} {direction} its last stored price "
+            f"{formats.price(last)} ({what}), more than the {formats.quantity(allowed)}% the fill_price_warning_pct "
+            "setting allows. Check the price: per share or per point, not the total."), None
+
+
+def fill_warnings(*, sleeve: Sleeve | None, instrument: Instrument, quantity: Decimal, price: Decimal,
+                  executed_at: datetime) -> tuple[list[str], list[str]]:
+    """What the operator must confirm before a typed fill is recorded, and notes that need no confirmation.
+
+    Returns (warnings, notes), each in the operator's words: an instrument outside the sleeve's universe, a
+    date that is not a session, a fractional quantity, a price far from the last stored one; the note says
+    when there was no stored price to compare with.
+    """
+    price_warning, note = _price_warning(instrument, price, executed_at)
+    warnings = [
+        sleeve and _universe_warning(sleeve, instrument),
+        _session_warning(instrument, executed_at),
+        _fraction_warning(instrument, quantity),
+        price_warning,
+    ]
+    return [w for w in warnings if w], [note] if note else []
+
+
+CONFIRM_LABEL = "I have checked these"
+
+
 class FillForm(forms.ModelForm):
+    # Shown only with warnings (a hidden input otherwise); the warnings it confirms travel with the form, so a
+    # confirmation never covers a warning the operator has not seen.
+    confirm_warnings = forms.BooleanField(
+        required=False, label=CONFIRM_LABEL, widget=forms.HiddenInput,
+        help_text="The fill is recorded with the warnings listed above, word for word.")
+    warnings_shown = forms.CharField(required=False, widget=forms.HiddenInput)
+
     class Meta:
         model = Fill
         fields = ("sleeve", "instrument", "side", "quantity", "price", "commission", "executed_at",
                   "exec_id", "order_ref", "note")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return  # the hard errors first; the warnings come once the fill is otherwise valid
+        data = self.cleaned_data
+        self.warnings, self.notes = fill_warnings(
+            sleeve=data.get("sleeve"), instrument=data["instrument"], quantity=data["quantity"], price=data["price"],
+            executed_at=data["executed_at"])
+        try:
+            shown = json.loads(data.get("warnings_shown") or "[]")
+        except ValueError:
+            shown = []
+        shown = shown if isinstance(shown, list) else []
+        if self.warnings and not (data.get("confirm_warnings") and set(self.warnings) <= set(shown)):
+            self._ask_to_confirm()
+            return
+        self.instance.confirmed_warnings = self.warnings
+
+    def _ask_to_confirm(self):
+        """List the warnings and show the checkbox (unticked) that confirms exactly these."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix("warnings_shown")] = json.dumps(self.warnings)
+        self.data.pop(self.add_prefix("confirm_warnings"), None)
+        self.fields["confirm_warnings"].widget = forms.CheckboxInput()
+        self.add_error(None, [*self.warnings, f"Nothing was recorded. Tick '{CONFIRM_LABEL}' and save again "
+                                              "to record the fill as it is, or correct it."])
 
     def clean_quantity(self):
         quantity = self.cleaned_data["quantity"]
@@ -226,10 +405,25 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        # The confirmation first, right under the warnings it confirms (hidden while there are none).
+        confirm = ("confirm_warnings", "warnings_shown")
+        rest = [name for name in fieldsets[0][1]["fields"] if name not in confirm]
+        return [(None, {"fields": [*confirm, *rest]})]
+
     def save_model(self, request, obj, form, change):
         obj.source = FillSource.MANUAL
         obj.entered_by = request.user
         super().save_model(request, obj, form, change)
+        if obj.confirmed_warnings:
+            confirmed = formats.plural(len(obj.confirmed_warnings), "warning")
+            self.message_user(request, f"Fill #{obj.pk} was recorded with the {confirmed} you confirmed; they are "
+                                       "stored with the fill.", messages.WARNING)
+        for note in getattr(form, "notes", ()):
+            self.message_user(request, note, messages.WARNING)
 
     @admin.action(description="Reverse the selected fills (then record the correct fill)", permissions=["add"])
     def reverse_selected(self, request, queryset):

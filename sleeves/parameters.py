@@ -134,6 +134,9 @@ _SPECS: dict[str, tuple[ParameterSpec, ...]] = {
         ParameterSpec("roll_alert_sessions", "int",
                       "Alert when a roll-by date is this many CFE sessions away or fewer", "sessions",
                       _d("0"), _d("20")),
+        ParameterSpec("fill_price_warning_pct", "decimal",
+                      "A typed fill whose price is further than this from the last stored quote needs the operator's "
+                      "confirmation", "%", _d("0"), _d("1000")),
     ),
     "VRP_ERP": (
         ParameterSpec("symbol", "symbol", "The instrument this sleeve holds"),
