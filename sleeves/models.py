@@ -645,10 +645,10 @@ class SpreadPosition(models.Model):
                  .select_related("short_leg", "long_leg").first())
         if other is None:
             return []
-        q = other.quantity
-        return [("is_active", f"Another position config is already active: config #{other.pk}, -{q} {other.short_leg} "
-                              f"/ +{q} {other.long_leg} at an entry spread of {formats.price(other.entry_spread)} "
-                              f"(entered {other.entry_date}). Only one is active at a time: deactivate config #{other.pk} "
+        q, number = other.quantity, f"config #{other.pk}"
+        return [("is_active", f"Another position config is already active: {number}, -{q} {other.short_leg} / "
+                              f"+{q} {other.long_leg} at an entry spread of {formats.price(other.entry_spread)} "
+                              f"(entered {other.entry_date}). Only one is active at a time: deactivate {number} "
                               "first (open it and untick 'is active'), or edit it instead of adding a new one.")]
 
     def _leg_months(self) -> tuple[vx.ContractMonth, vx.ContractMonth] | None:
