@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
@@ -107,6 +107,10 @@ def require_session(day: date) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+# A daily close is taken at 16:00 New York.
+_CLOSE = time(16, 0)
+
+
 def end_of_day(day: date) -> datetime:
     """Midnight New York after ``day``: the exclusive upper bound of that trading date."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=NEW_YORK)
@@ -173,12 +177,15 @@ def effective_gate(entry: VrpCsLogEntry) -> GateState:
 
 @dataclass(frozen=True)
 class LatestValue:
-    """The newest stored value of a daily input on or before a date: a close or a live quote."""
+    """The one value of a daily input that a digest shows and checks: a close, a live quote, or the value a
+    monitor run of the session used, whichever is newest. ``used_by`` names the run, when it is a run's."""
 
     symbol: str
     value: Decimal | None
     as_of: date | None
     source: str | None
+    at: datetime | None = None
+    used_by: str = ""
 
     def age(self, trading_date: date) -> int | None:
         return None if self.as_of is None else calendars.sessions_until(self.as_of, trading_date)
@@ -189,24 +196,77 @@ def watched_inputs() -> tuple[tuple[str, str], ...]:
     return (("VIX", SecType.INDEX), ("VVIX", SecType.INDEX), (sleeve_settings("VRP_ERP")["symbol"], SecType.STOCK))
 
 
+# The monitors whose stored inputs are daily inputs too, most recent run first.
+_INPUT_RUNS = ((RunKind.VRP_ERP, "VRP-ERP"), (RunKind.VRP_CS, "VRP-CS"))
+_RUNS_SEARCHED = 6
+
+
+def _input_name(symbol: str, sec_type: str) -> str:
+    """What a monitor run calls the input in its inputs and sources: vix, vvix, spy_price."""
+    if sec_type == SecType.STOCK and symbol == sleeve_settings("VRP_ERP")["symbol"]:
+        return "spy_price"
+    return symbol.lower()
+
+
+def _run_value(run: MonitorRun, name: str) -> tuple[datetime, Decimal, str | None] | None:
+    """(when it was observed, value, source) of input ``name`` as the run stored it, or None when it had none."""
+    raw = (run.inputs or {}).get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite():
+        return None
+    described = (run.sources or {}).get(name) or {}
+    at = run.started_at
+    if described.get("as_of"):
+        try:
+            stamped = datetime.fromisoformat(described["as_of"])
+        except (TypeError, ValueError):
+            stamped = None
+        if stamped is not None and stamped.tzinfo is not None:
+            at = stamped
+    return at, value, described.get("source")
+
+
 def latest_value(symbol: str, sec_type: str, *, trading_date: date) -> LatestValue:
+    """The one value of ``symbol`` for the digest of ``trading_date``, with its source and age.
+
+    The newest of: the stored daily close, the latest valid quote snapshot, and the value the latest
+    VRP-ERP / VRP-CS monitor runs on or before the date used (a run given VIX by hand, or that quoted it
+    live without storing a snapshot, still used a value). On a tie the run's value wins: it is the one a
+    decision was made from. Every section of the digest and the data_stale rule read this, so a digest
+    never says an input is missing while a sleeve used it.
+    """
     instrument = Instrument.objects.filter(symbol=symbol, sec_type=sec_type).first()
-    if instrument is None:
-        return LatestValue(symbol, None, None, None)
-    candidates = []
-    bar = PriceBar.objects.filter(instrument=instrument, session__lte=trading_date).order_by("-session").first()
-    if bar is not None:
-        candidates.append((bar.session, 0, bar.close, bar.source))
-    quote = (QuoteSnapshot.objects.filter(instrument=instrument, valid=True, as_of__lt=end_of_day(trading_date))
-             .order_by("-as_of", "-id").first())
-    if quote is not None:
-        price = quote.last if quote.last is not None else quote.mid
-        if price is not None:
-            candidates.append((calendars.trading_date(quote.as_of), 1, price, quote.source))
+    candidates: list[tuple[datetime, int, Decimal, str | None, str]] = []
+    if instrument is not None:
+        bar = PriceBar.objects.filter(instrument=instrument, session__lte=trading_date).order_by("-session").first()
+        if bar is not None:
+            candidates.append((datetime.combine(bar.session, _CLOSE, tzinfo=NEW_YORK), 0, bar.close, bar.source, ""))
+        quote = (QuoteSnapshot.objects.filter(instrument=instrument, valid=True, as_of__lt=end_of_day(trading_date))
+                 .order_by("-as_of", "-id").first())
+        if quote is not None:
+            price = quote.last if quote.last is not None else quote.mid
+            if price is not None:
+                candidates.append((quote.as_of, 1, price, quote.source, ""))
+    name = _input_name(symbol, sec_type)
+    for kind, label in _INPUT_RUNS:
+        runs = (MonitorRun.objects.filter(kind=kind, trading_date__lte=trading_date)
+                .exclude(status=RunStatus.SKIPPED).order_by("-trading_date", "-started_at", "-id")[:_RUNS_SEARCHED])
+        for run in runs:
+            used = _run_value(run, name)
+            if used is not None and used[0] < end_of_day(trading_date):
+                at, value, source = used
+                candidates.append((at, 2, value, source,
+                                   f"used by the {label} monitor run of {formats.moment(run.started_at)}"))
+                break
     if not candidates:
         return LatestValue(symbol, None, None, None)
-    as_of, _, value, source = max(candidates, key=lambda c: (c[0], c[1]))  # same day: the quote is newer
-    return LatestValue(symbol, value, as_of, source)
+    at, _, value, source, used_by = max(candidates, key=lambda c: (c[0], c[1]))
+    return LatestValue(symbol, value, calendars.trading_date(at), source, at=at, used_by=used_by)
 
 
 def position_in_force(trading_date: date) -> SpreadPosition | None:
@@ -368,18 +428,19 @@ def _stale_input_rules(ctx: _Context) -> RuleResult:
     result = RuleResult(evaluated={"data_stale"})
     for symbol, sec_type in watched_inputs():
         latest = latest_value(symbol, sec_type, trading_date=ctx.trading_date)
+        instrument = Instrument.objects.filter(symbol=symbol, sec_type=sec_type).first()
         fix = (f"Import its closes (`python manage.py import_prices FILE`) or run the monitors live; until then "
                f"every decision that needs {symbol} is DATA UNAVAILABLE.")
         if latest.value is None:
             result.add("data_stale", Severity.WARNING, symbol,
-                       f"{symbol}: no value stored on or before {ctx.trading_date}. {fix}")
+                       f"{symbol}: no value stored on or before {ctx.trading_date}. {fix}", about=instrument)
             continue
         age = latest.age(ctx.trading_date)
         # Current means this session or the one before: today's close does not exist before the close.
         if age > sleeve_settings("BOOK")["input_max_age_sessions"]:
             result.add("data_stale", Severity.WARNING, symbol,
                        f"{symbol}: latest value {latest.as_of}, {formats.sessions(age)} old "
-                       f"({formats.decimal(latest.value)}, {latest.source}). {fix}")
+                       f"({formats.decimal(latest.value)}, {latest.source}). {fix}", about=instrument)
     return result
 
 

@@ -156,7 +156,8 @@ def _index_line(name: str, level: IndexLevel | None) -> str:
         return f"- {name}: {_code(MISSING)}"
     as_of = level.as_of.isoformat() if level.as_of else MISSING
     value = _code(formats.decimal(level.value))
-    return f"- {name}: {value} (as of {as_of}, {_source(level.source)})"
+    used = f", {level.used_by}" if level.used_by else ""
+    return f"- {name}: {value} (as of {as_of}, {_source(level.source)}{used})"
 
 
 def _legs(cs: CalendarSpreadSleeve) -> str:

@@ -69,7 +69,7 @@ from digests.snapshot import (
     WeeklyReviewSnapshot,
 )
 from digests.render import render_digest, render_weekly_review
-from dspops.core import calendars, clock
+from dspops.core import calendars, clock, formats
 from dspops.core.models import BrokerSnapshot, DataSource, SecType
 from dspops.core import vx
 from rolls.models import RollCycle
@@ -207,11 +207,22 @@ def _overlay(parts: _Assembly, day: date) -> VolTargetOverlay | None:
 
 
 def _index(parts: _Assembly, symbol: str, day: date) -> IndexLevel | None:
+    """The digest's one value of a vol index (digests.alert_rules.latest_value: the data_stale rule reads the same)."""
     latest = latest_value(symbol, SecType.INDEX, trading_date=day)
     if latest.value is None:
         return None
-    parts.used(symbol.lower(), source=latest.source, as_of=latest.as_of)
-    return IndexLevel(value=latest.value, as_of=latest.as_of, source=latest.source)
+    parts.used(symbol.lower(), source=latest.source, as_of=latest.at or latest.as_of, used_by=latest.used_by)
+    return IndexLevel(value=latest.value, as_of=latest.as_of, source=latest.source, used_by=latest.used_by)
+
+
+def _same_vix(erp: VixGatedSpySleeve | None, vix: IndexLevel | None) -> VixGatedSpySleeve | None:
+    """The VRP-ERP section shows the VIX its run decided on; when that is not the digest's VIX (a later run or
+    quote), it says so rather than showing two values silently."""
+    if erp is None or erp.vix is None or vix is None or vix.value == erp.vix:
+        return erp
+    note = (f"its decision used VIX {formats.decimal(erp.vix)}; the digest's VIX is {formats.decimal(vix.value)} "
+            f"(as of {vix.as_of}, {vix.source})")
+    return replace(erp, data_status_reason="; ".join(r for r in (erp.data_status_reason, note) if r))
 
 
 # Import flags about the stop/TP sides: the digest's exit-check line and cs_levels_invalid say it already.
@@ -412,10 +423,11 @@ def _assemble(*, trading_date: date, now: datetime, live: LiveRefresh | None) ->
     elif live is not None:
         parts.used("broker_snapshot", source=None, as_of=None, missing=live.error)
     overlay = _overlay(parts, trading_date)
+    vix = _index(parts, "VIX", trading_date)
     snapshot = DigestSnapshot(
         trading_date=trading_date, generated_at=now, simulated=False, overlay=overlay,
-        vix=_index(parts, "VIX", trading_date), vvix=_index(parts, "VVIX", trading_date),
-        vrp_cs=_calendar_spread(parts, trading_date), vrp_erp=_vix_gated(parts, trading_date),
+        vix=vix, vvix=_index(parts, "VVIX", trading_date),
+        vrp_cs=_calendar_spread(parts, trading_date), vrp_erp=_same_vix(_vix_gated(parts, trading_date), vix),
         dm=_dual_momentum(parts, trading_date, overlay), positions=_positions(parts, trading_date, now),
         calendar=_week_ahead(trading_date), alerts=_open_alerts(),
     )

@@ -65,11 +65,13 @@ def _check_aware(instance) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class IndexLevel:
-    """A vol index value (VIX, VVIX): the close of `as_of`, and where it came from."""
+    """A vol index value (VIX, VVIX): the one value of the digest, the session it is from, and where it came
+    from. `used_by` names the monitor run whose value it is, when it is a run's (e.g. a VIX given by hand)."""
 
     value: Decimal | None
     as_of: date | None
     source: str | None
+    used_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

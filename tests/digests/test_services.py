@@ -82,11 +82,14 @@ def test_the_legacy_day_alerts_name_the_stale_data_with_its_age(legacy_book):
     digest = generate_digest(trading_date=LEGACY_DAY)
 
     alerts = section(digest.markdown, "Alerts")
-    assert "`data_stale`: VIX: latest value 2026-01-07, 3 sessions old" in alerts
+    # VIX and SPY are the values the day's logged runs used (one value per input, issue 13 item 5): not stale.
+    # VVIX was logged by no run: its latest close is from 2026-01-07.
     assert "`data_stale`: VVIX: latest value 2026-01-07, 3 sessions old" in alerts
-    assert "`data_stale`: SPY: latest value 2026-01-08, 2 sessions old" in alerts
+    assert "`data_stale`: VIX" not in alerts and "`data_stale`: SPY" not in alerts
     assert "No vol-target state on or before 2026-01-12" in alerts
-    assert "- VIX: `15.38` (as of 2026-01-07, stored history)" in section(digest.markdown, "Vol Indices")
+    assert ("- VIX: `15.57` (as of 2026-01-12, legacy log, used by the VRP-ERP monitor run of 2026-01-12 09:25 ET)"
+            in section(digest.markdown, "Vol Indices"))
+    assert "- VIX: `15.57` | Regime:" in section(digest.markdown, "Sleeve VRP-ERP (VIX-gated SPY)")
     assert "VRP-CS VXMF6: roll-by 2026-01-14 (Wed) is 2 CFE sessions away" in alerts
 
 
