@@ -122,7 +122,7 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
     # Raised by the legacy import (the site).
     AlertKind("legacy_trades_unreconciled", "Legacy trades not matched to fills", Severity.WARNING,
               "Review the legacy order records and record the fills they describe.",
-              "the operator acknowledges or records the fills",
+              "the fills it describes are recorded (no rule checks this yet: acknowledge it once they are)",
               "sleeves.fill", "fills"),
 )}
 

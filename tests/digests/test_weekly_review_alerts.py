@@ -50,3 +50,20 @@ def test_an_alert_raised_for_the_next_week_is_not_in_the_review(booted, time_mac
     raise_alert(code="erp_drift", subject="SPY", message="Drift 6%.", session=date(2026, 11, 25))
     codes = [a.code for a in build_weekly_review(week_ending=FRIDAY).alerts]
     assert codes == ["erp_drift"]
+
+
+def test_an_acknowledged_alert_is_marked_in_the_digest_and_counted_apart(booted, digest_dir, time_machine):
+    from django.contrib.auth import get_user_model
+
+    from dspops.core.alerts import acknowledge_alert
+    from sleeves.models import MonitorRun
+
+    time_machine.move_to(SATURDAY_MORNING, tick=False)
+    alert = raise_alert(code="orphan_leg", subject="roll-1", message="Close VXMF7.")
+    user = get_user_model().objects.create_user(username="olivia")
+    acknowledge_alert(alert=alert, user=user)
+    digest = generate_digest(trading_date=FRIDAY)
+    alerts = section(digest.markdown, "Alerts")
+    assert "- ACKNOWLEDGED critical `orphan_leg`: Close VXMF7." in alerts and "CRITICAL" not in alerts
+    run = MonitorRun.objects.get(kind="digest")
+    assert run.outputs["alerts"]["critical"] == 0 and run.outputs["alerts"]["acknowledged"] == 1

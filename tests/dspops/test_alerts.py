@@ -231,3 +231,16 @@ def test_an_alert_raised_on_a_closed_day_is_dated_by_the_last_session(db, time_m
     again = alerts.raise_alert(code="roll_due", subject="VXMZ6", message="Roll by 2026-12-09.",
                                session=date(2026, 11, 24))  # a digest built again for an earlier session
     assert (again.first_session, again.last_session) == (date(2026, 11, 24), date(2026, 11, 27))
+
+
+def test_the_dashboard_counts_every_open_alert_not_only_the_rows_it_lists(operator_client, booted, time_machine,
+                                                                           operator_user):
+    time_machine.move_to(MORNING, tick=False)
+    operator_client.force_login(operator_user)
+    for i in range(30):
+        alerts.raise_alert(code="roll_due", subject=f"VXM{i}", message="Roll.")
+    acknowledged = alerts.raise_alert(code="orphan_leg", subject="roll-1", message="Close VXMF7.")
+    alerts.acknowledge_alert(alert=acknowledged, user=operator_user)
+    page = dashboard(operator_client)
+    assert "0 critical, 30 warning, 0 info · 1 acknowledged" in counts(page)
+    assert page.count('class="alert-row') == 25
