@@ -110,3 +110,21 @@ def test_an_invalid_latest_quote_gives_no_mark_and_says_why(booted):
     position = held("VRP_ERP", "SPY")
     assert position.mark.price is None and "crossed market" in position.mark.reason
     assert position.market_value_usd is None
+
+
+def test_the_digest_prints_the_averages_of_the_book_without_the_reversed_pairs(cfe_session_clock, demo_book,
+                                                                               operator_user):
+    # cfe_session_clock first: the book's fills are dated from the pinned session, so any day works.
+    # Measured: the digest printed `EEM`: qty `220` @ `156.72` after the typo was reversed.
+    from digests.render import render_digest
+    from digests.services import build_snapshot
+
+    typo = book_fill("DM", "EEM", Side.BUY, "5", "4980", minutes_ago=30)
+    reverse_fill(fill=typo, user=operator_user, reason="typed 4980 for 49.80")
+    sale = book_fill("VRP_ERP", "SPY", Side.SELL, "6", "664.19", minutes_ago=20)
+    reverse_fill(fill=sale, user=operator_user, reason="wrong account")
+    markdown = render_digest(build_snapshot(trading_date=clock.current_session()))
+    assert "  - `EEM`: qty `220` @ `47.10` per unit | " in markdown
+    spy = held("VRP_ERP", "SPY")
+    assert f"  - `SPY`: qty `13` @ `{spy.average_cost.normalize():f}` per unit | " in markdown
+    assert round(spy.average_cost, 2) == D("619.70")
