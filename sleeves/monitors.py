@@ -436,7 +436,9 @@ def run_vrp_cs_monitor(
             inputs={o.name: _json(o.value) for o in observations} | {
                 "position": str(position) if position else None, "position_id": position.pk if position else None,
                 "held": payload["positions"]["held"]},
-            sources=payload["sources"] | {"positions": payload["positions"]["source"]},
+            sources=payload["sources"] | ({} if held is None else {"positions": {
+                "source": (DataSource.SIMULATED if simulated else DataSource.LIVE) if held.source == "broker"
+                else "fills", "as_of": _json(now), **({"missing": held.error} if held.error else {})}}),
             outputs={k: v for k, v in payload.items() if k not in {"sources", "as_of", "sleeve", "simulated"}},
         )
         VrpCsLogEntry.objects.create(

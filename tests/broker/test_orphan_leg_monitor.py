@@ -67,7 +67,8 @@ def test_a_lone_short_leg_at_the_broker_is_a_position_mismatch_never_a_full_spre
     assert (p["stop_loss_hit"], p["take_profit_hit"]) == (None, None)
 
     run = MonitorRun.objects.get()
-    assert (run.status, run.simulated) == (RunStatus.POSITION_MISMATCH, True)
+    assert (run.status, run.simulated, run.sources["positions"]["source"]) == (
+        RunStatus.POSITION_MISMATCH, True, "simulated")
     entry = VrpCsLogEntry.objects.get(run=run)
     assert entry.data_status == "data_unavailable" and entry.pnl_usd == D("0.00")
     assert entry.notes.startswith("POSITION MISMATCH")
@@ -125,3 +126,22 @@ def test_positions_that_cannot_be_read_are_data_unavailable_and_leave_the_alert_
     assert outcome.run.reason.startswith("DATA UNAVAILABLE: what is held cannot be compared with the config "
                                          "(positions: broker unavailable (")
     assert len(open_naked_alerts()) == 2  # not resolved by a run that could not see the positions
+
+
+def test_an_extra_third_month_at_the_broker_is_quoted_and_its_own_pnl_counted(config, broker, today_book):
+    front, second, third = today_book.symbols
+    broker("calm_contango", {"positions": [{"contract": "front", "quantity": -1, "avg_cost": 1745.0},
+                                           {"contract": "second", "quantity": 1, "avg_cost": 1810.0},
+                                           {"contract": "third", "quantity": 1, "avg_cost": 1900.0}]})
+
+    outcome = run_vrp_cs_monitor(live=True, role="test")
+
+    assert (outcome.status, outcome.exit_code) == (RunStatus.POSITION_MISMATCH, 4)
+    assert outcome.payload["positions"]["naked_legs"] == [
+        {"contract": third, "held": "1", "expected": "0", "order": f"SELL 1 {third}", "missing_pairs": []}]
+    legs = {r["contract"]: r for r in outcome.payload["positions"]["held_pnl"]}
+    assert set(legs) == {front, second, third}
+    assert D(legs[third]["entry_price"]) == D("19") and legs[third]["mark"] is not None  # quoted live, not skipped
+    total = sum(D(r["pnl_usd"]) for r in legs.values())
+    assert D(outcome.payload["pnl_usd"]) == total
+    assert set(open_naked_alerts()) == {f"{third} (broker)"}

@@ -178,6 +178,7 @@ def test_offline_a_lone_short_leg_in_the_fills_is_a_position_mismatch_with_its_o
     assert outcome.payload["positions"]["naked_legs"][0] == {
         "contract": "VXMZ6", "held": "-1", "expected": "-1", "order": "BUY 1 VXMZ6", "missing_pairs": ["VXMF7"]}
     run = MonitorRun.objects.get()
+    assert run.sources["positions"]["source"] == "fills"
     assert run.status == "mismatch" and run.reason.startswith("POSITION MISMATCH: the VXM holding in the recorded "
                                                               "VRP-CS fills is not the configured spread")
     entry = VrpCsLogEntry.objects.get()
