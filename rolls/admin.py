@@ -19,7 +19,7 @@ from dspops.core.admin_display import BoundedAdminMixin, ReadOnlyAdmin
 from dspops.core.admin_history import GuardedHistoryAdmin
 from dspops.core.admin_widgets import KeyCheckingAutocompleteMixin
 from dspops.core.errors import OperatorError
-from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states
+from rolls import checks, roll_forms, roll_selectors, roll_service, roll_states, verification
 from rolls.flags import spread_position_flags
 from rolls.models import CheckResult, RollAttempt, RollCheck, RollCycle, RollLegFill, RollTransition
 from rolls.roll_calendar import countdown, fill_spread_defaults, generate_roll_calendar
@@ -435,8 +435,12 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         result = roll_service.verify(attempt=attempt, user=request.user, stop_loss_spread=stop,
                                      take_profit_spread=take_profit, role="web")
         if not result.ok:
-            return _Done(f"ESCALATED: {result.message} Close the orphan leg now, then verify again.",
-                         f"Verification escalated: {result.message}", messages.ERROR)
+            then = {
+                verification.NOT_AT_BROKER: "Find the fills or reverse them; then verify again or abort.",
+                verification.BREAK: "Reconcile the break with TWS before trading anything.",
+            }.get(result.kind, "Close the orphan leg now, then verify again.")
+            return _Done(f"ESCALATED: {result.message} {then}", f"Verification escalated: {result.message}",
+                         messages.ERROR)
         config = ("Rehearsal: the position config is unchanged." if attempt.rehearsal
                   else "The position config now holds the new legs.")
         return _Done(f"Verified: {result.message} {config}", f"Verified: {result.message}")

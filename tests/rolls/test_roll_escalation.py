@@ -198,6 +198,8 @@ def test_the_page_diagnoses_not_at_the_broker_and_aborts_with_the_fills_reversed
     response = post_step(operator_client, attempt, "verify")
     page = response.content.decode()
     assert 'id="not-at-broker"' in page and 'id="orphans"' not in page
+    [escalated] = [m for m in messages_of(response) if m.startswith("ESCALATED")]
+    assert "Find the fills or reverse them" in escalated and "Close the orphan leg" not in escalated
     assert "the recorded fills are not at the broker: check TWS executions" in page
     assert 'id="abort-booked-fills"' in page and "This roll recorded 4 fills, booked to the sleeve" in page
     attempt.refresh_from_db()
