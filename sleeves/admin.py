@@ -388,7 +388,8 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
         if obj is None:
             return ()
         # The time through moment_display: a fill dated 0001-01-01 cannot be converted to New York time.
-        return [("executed_at_shown" if f.name == "executed_at" else f.name) for f in Fill._meta.fields]
+        shown = {"executed_at": "executed_at_shown", "confirmed_warnings": "confirmed_warnings_shown"}
+        return [shown.get(f.name, f.name) for f in Fill._meta.fields]
 
     def get_fields(self, request, obj=None):
         # A recorded fill is shown, never edited: exactly its read-only fields (the view-only page would
@@ -398,6 +399,16 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
     @admin.display(description="executed at", ordering="executed_at")
     def executed_at_shown(self, obj):
         return moment_display(obj.executed_at, Fill._meta.get_field("executed_at"))
+
+    @admin.display(description="warnings confirmed when entered")
+    def confirmed_warnings_shown(self, obj):
+        """Each warning the operator confirmed, as its text (a stored value that is not a list: as it is)."""
+        warnings = obj.confirmed_warnings
+        if not warnings:
+            return "none"
+        if not isinstance(warnings, list):
+            return str(warnings)[:300]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((str(w),) for w in warnings)))
 
     def has_change_permission(self, request, obj=None):
         return False  # never edited in place; see the reverse action
@@ -420,8 +431,8 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
         super().save_model(request, obj, form, change)
         if obj.confirmed_warnings:
             confirmed = formats.plural(len(obj.confirmed_warnings), "warning")
-            self.message_user(request, f"Fill #{obj.pk} was recorded with the {confirmed} you confirmed; they are "
-                                       "stored with the fill.", messages.WARNING)
+            self.message_user(request, f"Fill #{obj.pk} was recorded with {confirmed} you confirmed, stored with the "
+                                       "fill.", messages.WARNING)
         for note in getattr(form, "notes", ()):
             self.message_user(request, note, messages.WARNING)
 

@@ -98,6 +98,9 @@ def test_half_a_share_on_a_saturday_gives_two_warnings_confirmed_together(operat
     ]
     fill = confirmed(operator_client, again, warnings)
     assert fill.quantity == Decimal("0.5")
+    page = operator_client.get(reverse("admin:sleeves_fill_change", args=[fill.pk])).content.decode()
+    assert "Warnings confirmed when entered" in page
+    assert "<li>0.5 shares of EEM is a fraction: IBKR fills these in whole shares. Check the quantity.</li>" in page
 
 
 def test_a_price_100_times_the_last_close_warns_naming_both_prices_and_the_setting(operator_client, book):
