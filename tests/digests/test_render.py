@@ -315,14 +315,18 @@ def test_dm_without_a_plan_says_no_plan_yet():
 
 
 def test_positions_are_grouped_by_sleeve_with_the_cost_per_unit():
+    # Without a mark, the value and P&L are missing, never a default (issue 13 item 1: the one selector's figures).
     positions = lines_of(render_digest(legacy_day()), "## Positions and Reconciliation")
 
     assert positions[1:7] == [
         "- VRP-CS:",
-        "  - `VXMF6`: qty `-1` @ `16.2353` per unit",
-        "  - `VXMG6`: qty `1` @ `17.8747` per unit",
+        "  - `VXMF6`: qty `-1` @ `16.2353` per unit"
+        " | mark `missing` | value `missing` | unrealised `missing` | realised `missing` | commissions `missing`",
+        "  - `VXMG6`: qty `1` @ `17.8747` per unit"
+        " | mark `missing` | value `missing` | unrealised `missing` | realised `missing` | commissions `missing`",
         "- VRP-ERP:",
-        "  - `SPY`: qty `13` @ `691.15` per unit",
+        "  - `SPY`: qty `13` @ `691.15` per unit"
+        " | mark `missing` | value `missing` | unrealised `missing` | realised `missing` | commissions `missing`",
         "- Reconciliation: `matches the broker` (as of 2026-01-12T16:30:00-05:00, broker)",
     ]
 
