@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from dspops.core import clock
+from dspops.core import calendars, clock
 from dspops.core.models import BrokerSnapshot, Instrument, QuoteSnapshot
 from sleeves.models import SpreadPosition
 from rolls.models import RollCycle
@@ -171,7 +171,7 @@ def fill_data(**overrides) -> dict:
     data = {
         "sleeve": Sleeve.objects.get(code="VRP_ERP").pk, "instrument": Instrument.objects.get(local_symbol="SPY").pk,
         "side": "BUY", "quantity": "13", "price": "681.40", "commission": "1.00",
-        "executed_at_0": str(clock.current_session() - timedelta(days=7)), "executed_at_1": "10:01:00",
+        "executed_at_0": str(calendars.session_on_or_before(clock.current_session() - timedelta(days=7))), "executed_at_1": "10:01:00",
         "exec_id": "", "order_ref": "erp-1", "note": "",
     }
     return {**data, **overrides}
@@ -369,7 +369,7 @@ HOSTILE_KEYS = ("99999999999999999999999", "-99999999999999999999999", "abc", "1
 
 @pytest.mark.parametrize("url_name, data, fields", [
     ("admin:sleeves_fill_add", lambda book: fill_data(), ("sleeve", "instrument")),
-    ("admin:sleeves_spreadposition_add", lambda book: spread_data(book, is_active=""), ("sleeve", "short_leg", "long_leg")),
+    ("admin:sleeves_spreadposition_add", lambda book: spread_data(book, is_active=""), ("short_leg", "long_leg")),
     ("admin:dspops_quotesnapshot_add",
      lambda book: {"instrument": book.front.pk, "bid": "17.45", "source": "manual", "invalid_reason": "typed",
                    "as_of_0": str(clock.current_session() - timedelta(days=7)), "as_of_1": "10:00:00"},

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from dspops.core import clock
+from dspops.core import calendars, clock
 from dspops.core.models import Instrument
 from sleeves.models import Fill, Sleeve
 
@@ -103,7 +103,7 @@ class HeldLock:
 
 
 def fill_form() -> dict:
-    executed = clock.now() - timedelta(days=3)
+    executed = calendars.session_on_or_before(clock.trading_date() - timedelta(days=3))  # a session: no warning
     return {"sleeve": Sleeve.objects.get(code="VRP_ERP").pk, "instrument": Instrument.objects.get(local_symbol="SPY").pk,
             "side": "BUY", "quantity": "13", "price": "681.40", "commission": "1.00",
             "executed_at_0": executed.strftime("%Y-%m-%d"), "executed_at_1": "10:01:00",
