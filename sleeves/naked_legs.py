@@ -238,7 +238,7 @@ def raise_naked_leg_alerts(findings: Iterable[NakedLeg], *, source: str) -> list
         raise ValueError(f"naked-leg source must be one of {', '.join(SOURCES)}, got {source!r}")
     sleeve = Sleeve.objects.filter(code="VRP_CS").first()
     raised = [raise_alert(code=ALERT_CODE, subject=_alert_subject(leg, source), message=leg.message(source=source),
-                          sleeve=sleeve)
+                          sleeve=sleeve, about=leg.instrument)
               for leg in findings]
     suffix = f" ({source})"
     others = (Alert.objects.filter(code=ALERT_CODE, resolved_at__isnull=True)

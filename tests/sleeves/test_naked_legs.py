@@ -184,7 +184,8 @@ def test_offline_a_lone_short_leg_in_the_fills_is_a_position_mismatch_with_its_o
     entry = VrpCsLogEntry.objects.get()
     assert (entry.data_status, entry.pnl_usd) == ("data_unavailable", D("1.00"))
     alert = open_naked_alerts()["VXMZ6 (fills)"]
-    assert (alert.severity, alert.sleeve.code) == ("critical", "VRP_CS")
+    assert (alert.severity, alert.sleeve.code, alert.about_type.model, alert.about_id) == (
+        "critical", "VRP_CS", "instrument", str(config_z6_f7.short_leg.pk))
     assert "BUY 1 VXMZ6" in alert.message and "held -1" in alert.message
     assert set(open_naked_alerts()) == {"VXMZ6 (fills)", "VXMF7 (fills)"}
 
