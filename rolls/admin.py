@@ -518,6 +518,6 @@ class CheckResultAdmin(_RollRecordAdmin):
 @admin.register(RollLegFill)
 class RollLegFillAdmin(_RollRecordAdmin):
     list_display = ("executed_at", "roll_link", "ticket", "side", "quantity", "instrument", "price", "source",
-                    "entered_by")
+                    "entered_by", "confirmed_warnings", "reversed_at", "reversal_reason")
     list_filter = ("ticket", "source")
     list_select_related = ("attempt", "instrument", "entered_by")

@@ -727,8 +727,8 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
     if not result.ok:
         with transaction.atomic():
             if result.kind == verification.NOT_AT_BROKER:
-                raise_alert(code="roll_fills_not_at_broker", subject=subject, severity="critical", sleeve=attempt.sleeve,
-                            now=now, message=f"{prefix}{attempt}: {result.message} ({source}).")
+                raise_alert(code="roll_fills_not_at_broker", subject=subject, severity="critical",
+                            sleeve=attempt.sleeve, now=now, message=f"{prefix}{attempt}: {result.message} ({source}).")
                 resolve_alerts(code="orphan_leg", keep_subjects=_open_subjects("orphan_leg", but=subject), now=now)
                 why = f"The recorded fills are not at the broker ({source})"
             elif result.kind == verification.BREAK:
@@ -854,7 +854,8 @@ def abort(*, attempt: RollAttempt, user, why: str, reverse_fills: bool = False, 
         text = why.strip()
         if reversed_legs:
             text += f" ({len(reversed_legs)} recorded fill(s) reversed: " + "; ".join(
-                f"{leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)}" for leg in reversed_legs) + ")"
+                f"{leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)}"
+                for leg in reversed_legs) + ")"
         transition(attempt=attempt, to_state=RollState.ABORTED, user=user, now=now, why=text)
         resolve_roll_alerts(attempt, now=now)
     return attempt

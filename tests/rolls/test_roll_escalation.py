@@ -7,7 +7,7 @@ page against the TWS simulator over TCP, with the clock pinned to 11:00 New York
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from rolls.roll_service import (NeedsConfirmation, RollError, abort, plan_roll, 
                                 run_checks, start_executing, verify)
 from sleeves.models import Fill, SleeveParameter
 from sleeves.selectors import net_positions_by_instrument
-from tests.rolls.test_roll_pages import checklist, messages_of, post_step, record_all_fills
+from tests.rolls.test_roll_pages import go_and_execute, messages_of, post_step, record_all_fills
 from tests.rolls.test_roll_service import fill_all, make_book
 
 pytestmark = pytest.mark.usefixtures("cfe_session_clock")
@@ -188,8 +188,6 @@ def test_positions_nobody_planned_are_shown_as_a_break(book, broker, operator_us
 
 def test_the_page_diagnoses_not_at_the_broker_and_aborts_with_the_fills_reversed(book, broker, operator_client,
                                                                                  operator_user):
-    from tests.rolls.test_roll_pages import go_and_execute
-
     broker("calm_contango")
     attempt = plan_roll(user=operator_user)
     go_and_execute(operator_client, attempt)
@@ -266,8 +264,6 @@ def test_the_tolerances_are_settings(book, broker, operator_user):
 
 
 def test_the_page_asks_for_the_confirmation_and_stores_it(book, broker, operator_client, operator_user):
-    from tests.rolls.test_roll_pages import go_and_execute
-
     broker("calm_contango")
     attempt = plan_roll(user=operator_user, rehearsal=True)
     go_and_execute(operator_client, attempt)
@@ -284,8 +280,6 @@ def test_the_page_asks_for_the_confirmation_and_stores_it(book, broker, operator
 
 
 def test_a_future_time_typed_on_the_page_is_refused(book, broker, operator_client, operator_user):
-    from tests.rolls.test_roll_pages import go_and_execute
-
     broker("calm_contango")
     attempt = plan_roll(user=operator_user, rehearsal=True)
     go_and_execute(operator_client, attempt)
