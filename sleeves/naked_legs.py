@@ -30,8 +30,8 @@ from sleeves.models import Sleeve, SpreadPosition
 from sleeves.selectors import positions_by_sleeve
 
 __all__ = [
-    "ALERT_CODE", "SOURCES", "HoldingError", "NakedLeg", "average_costs_from_broker", "average_costs_from_fills",
-    "find_naked_legs", "holdings_from_broker", "holdings_from_fills", "raise_naked_leg_alerts",
+    "ALERT_CODE", "SOURCES", "HoldingError", "NakedLeg", "active_config", "average_costs_from_broker",
+    "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker", "holdings_from_fills", "raise_naked_leg_alerts",
 ]
 
 ALERT_CODE = "naked_leg"
@@ -245,3 +245,28 @@ def raise_naked_leg_alerts(findings: Iterable[NakedLeg], *, source: str) -> list
               .exclude(subject__endswith=suffix).values_list("subject", flat=True))
     resolve_alerts(code=ALERT_CODE, keep_subjects=[a.subject for a in raised] + list(others))
     return raised
+
+
+def active_config() -> SpreadPosition | None:
+    """The active VRP-CS position config, legs loaded, or None."""
+    return (SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True)
+            .select_related("short_leg", "long_leg").first())
+
+
+def check_broker_positions(positions: Iterable[BrokerPosition], *, session: date) -> tuple[list[NakedLeg] | None, str]:
+    """Reconciliation's naked-leg check: the broker's VXM holding against the active config, alerts raised and
+    resolved as the monitor does (source "broker"). Returns (findings, why not compared).
+
+    Not compared (findings None, alerts left as they were) when the config's legs have settled (a
+    spread_legs_expired alert says so) or a VXM position cannot be identified.
+    """
+    config = active_config()
+    if config is not None and config.legs_settled_by(session):
+        return None, f"not compared: the position config's short leg {config.short_leg} has settled"
+    try:
+        held = holdings_from_broker(positions, near=session)
+    except HoldingError as exc:
+        return None, f"not compared: {exc}"
+    findings = find_naked_legs(held, config)
+    raise_naked_leg_alerts(findings, source="broker")
+    return findings, ""

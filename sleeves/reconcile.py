@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the gateway module imports ib_insync: only a broker read pa
 from dspops.core.broker.types import BrokerPosition
 from dspops.core.errors import OperatorError
 from dspops.core.models import Instrument
+from sleeves import naked_legs
+from sleeves.naked_legs import NakedLeg
 from sleeves.fill_import import InstrumentMatchError, find_instrument
 from sleeves.models import MonitorRun, RunKind, RunStatus
 from sleeves.selectors import Position, net_quantities, positions_by_sleeve
@@ -105,6 +107,8 @@ class ReconcileReport:
     as_of: datetime
     run_id: int | None = None
     positions: tuple[Position, ...] = ()  # the book's positions compared (the one selector's answer)
+    naked_legs: tuple[NakedLeg, ...] = ()  # VXM held at the broker other than the configured spread
+    naked_legs_not_compared: str = ""  # why the broker's VXM holding was not compared with the config, if not
 
     @property
     def ok(self) -> bool:
@@ -142,6 +146,8 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
         for b in breaks:
             raise_alert(code=BREAK_ALERT, subject=b.subject, severity="critical", message=b.message)
         resolve_alerts(code=BREAK_ALERT, keep_subjects=[b.subject for b in breaks])
+        # The same naked_leg alert the VRP-CS monitor raises from the same positions (DECISIONS.md section 3).
+        naked, naked_not_compared = naked_legs.check_broker_positions(positions, session=clock.trading_date(started))
         run = MonitorRun.objects.create(
             kind=RunKind.RECONCILE, trading_date=clock.current_session(), started_at=started,
             finished_at=clock.now(), status=RunStatus.OK, simulated=simulated, triggered_by=triggered_by,
@@ -149,10 +155,13 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
             sources={"positions": {"source": "simulated" if simulated else "broker", "as_of": as_of.isoformat()},
                      "fills": {"source": "stored", "as_of": started.isoformat()}},
             outputs={"breaks": [b.as_dict() for b in breaks], "matched": matched, "simulated": simulated,
+                     "naked_legs": [leg.as_dict() for leg in naked] if naked is not None else None,
+                     "naked_legs_not_compared": naked_not_compared,
                      "positions": [position_as_dict(p) for p in book]},
         )
     return ReconcileReport(breaks=breaks, matched=matched, simulated=simulated, as_of=as_of, run_id=run.pk,
-                           positions=tuple(book))
+                           positions=tuple(book), naked_legs=tuple(naked or ()),
+                           naked_legs_not_compared=naked_not_compared)
 
 
 def position_as_dict(p: Position) -> dict:

@@ -99,6 +99,25 @@ def today_book():
                            nyse_session=clock.current_session())
 
 
+@pytest.fixture
+def spread_config(booted, today_book):
+    """The active VRP-CS position config the simulator's scenarios hold: -1 front / +1 second VXM of today's
+    book, entered at 17.45 / 18.10 (0.65). Without it any VXM the broker holds is a naked leg."""
+    from decimal import Decimal
+
+    from dspops.core import vx
+    from dspops.core.instruments import vxm_instrument
+    from sleeves.models import Sleeve, SpreadPosition
+
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
+    return SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=Decimal("17.45"), long_entry_price=Decimal("18.10"),
+        entry_date=today_book.session, entry_spread=Decimal("0.65"), stop_loss_spread=Decimal("0.32"),
+        take_profit_spread=Decimal("1.30"), settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+
+
 def cfe_session_moment(hour: int = 11, minute: int = 0):
     """11:00 New York on the latest day, on or before today, that is both a CFE and an NYSE session
     (and not an early close): a moment when a roll may be checked and the book's tasks run."""

@@ -23,6 +23,9 @@ from sleeves.services import reverse_fill
 
 from .simulated_broker import SimulatedBroker, free_port, point_settings_at
 
+# The scenarios hold the configured spread; without a config every VXM at the broker is a naked leg.
+pytestmark = pytest.mark.usefixtures("spread_config")
+
 # calm_contango's positions that its four executions do not explain: (symbol, sleeve, quantity).
 NOT_IN_EXECUTIONS = [("SPY", "VRP_ERP", 11), ("EEM", "DM", 220), ("EFA", "DM", 127), ("GLD", "DM", 30),
                      ("SHY", "DM", 500)]
@@ -228,3 +231,32 @@ def test_fills_the_broker_never_saw_are_a_break_that_says_they_are_not_at_the_br
     message = open_breaks()["SPY"].message
     assert "The recorded fills show 1 more than the broker holds: those fills are not at the broker" in message
     assert "record or pull the missing fills" not in message
+
+
+def test_a_lone_leg_at_the_broker_is_the_same_naked_leg_alert_the_monitor_raises(booted, broker, today_book):
+    """orphan_leg: the broker holds only the short leg. Reconciliation raises the monitor's critical naked_leg
+    alert (same subject and words), stores it with the run, and the command exits 4 naming the flattening order."""
+    from sleeves.naked_legs import find_naked_legs, active_config
+
+    gw = broker.gateway("orphan_leg")
+    report = reconcile(gateway=gw)
+    front, second = today_book.symbols[:2]
+    assert [(leg.contract, leg.held, leg.order) for leg in report.naked_legs][:1] == [
+        (front, Decimal(-1), f"BUY 1 {front}")]
+    alerts = {a.subject: a for a in Alert.objects.filter(code="naked_leg", resolved_at__isnull=True)}
+    alert = alerts[f"{front} (broker)"]
+    assert alert.severity == "critical"
+    held = {leg.instrument: leg.held for leg in report.naked_legs if leg.held}
+    expected = {leg.subject: leg.message(source="broker") for leg in find_naked_legs(held, active_config())}
+    assert alert.message == expected[front]
+    assert f"BUY 1 {front}" in alert.message and second in alert.message
+    run = MonitorRun.objects.get(kind=RunKind.RECONCILE)
+    assert run.outputs["naked_legs"][0]["order"] == f"BUY 1 {front}"
+
+
+def test_the_whole_spread_at_the_broker_resolves_reconciliations_naked_leg_alert(booted, broker, today_book):
+    reconcile(gateway=broker.gateway("orphan_leg"))
+    assert Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()
+    report = reconcile(gateway=broker.gateway("calm_contango"))
+    assert report.naked_legs == ()
+    assert not Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()

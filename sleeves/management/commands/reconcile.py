@@ -13,8 +13,8 @@ EXIT_BROKER_UNREADABLE = 3
 class Command(BaseCommand):
     help = (
         "Compare the broker's position in each contract with the sum of the sleeves' fills. Exit 0 when "
-        "they match, 4 when there are breaks (each one also a critical alert), 3 when the broker could not "
-        "be read. Connects with the 'shell' client id."
+        "they match, 4 when there are breaks or the broker's VXM holding is not the configured spread (each one "
+        "also a critical alert), 3 when the broker could not be read. Connects with the 'shell' client id."
     )
 
     def add_arguments(self, parser):
@@ -31,6 +31,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({
                 "matched": report.matched, "simulated": report.simulated,
                 "breaks": [b.as_dict() for b in report.breaks],
+                "naked_legs": [leg.as_dict() for leg in report.naked_legs],
+                "naked_legs_not_compared": report.naked_legs_not_compared,
             }, indent=2))
         else:
             for b in report.breaks:
@@ -42,10 +44,20 @@ class Command(BaseCommand):
                     f"difference {row['difference']}{note}"
                 )
                 self.stdout.write(f"  {b.advice}.")
-            if report.ok:
+            for leg in report.naked_legs:
+                self.stdout.write(f"NAKED LEG {leg.message(source='broker')}")
+            if report.naked_legs_not_compared:
+                self.stdout.write(f"naked legs {report.naked_legs_not_compared}")
+            if report.ok and not report.naked_legs:
                 simulated = " (simulated broker)" if report.simulated else ""
                 self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
                                   f"session {clock.acting_session().label()}")
+        if report.naked_legs and not report.breaks:
+            raise CommandError(
+                f"{formats.plural(len(report.naked_legs), 'naked leg')} at the broker: each is a critical alert "
+                "naming the order that flattens it.",
+                returncode=EXIT_BREAKS,
+            )
         if report.breaks:
             raise CommandError(
                 f"{formats.plural(len(report.breaks), 'reconciliation break')}: each is a critical alert; what to "
