@@ -82,7 +82,9 @@ class AlertAdmin(BoundedAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The alert's page: what it is, what to do, where it points, and the Acknowledge button. Never a form."""
         if request.method != "GET":
-            return HttpResponseNotAllowed(["GET"])
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            return HttpResponseNotAllowed(["GET"])  # nothing to save: acknowledging is its own button
         alert = self.get_object(request, unquote(object_id))
         if alert is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)

@@ -46,16 +46,16 @@ def weekly_review(request):
 
 
 @require_POST
-def acknowledge_alert(request, alert_id: int):
+def acknowledge_alert(request, object_id: int):
     """Acknowledge one open alert (Operator) and go back where the button was: the dashboard or the alert's page.
 
     Acknowledged is not resolved: the alert stays listed, marked and counted apart until its rule resolves it.
     """
     if not request.user.has_perm("dspops.change_alert"):
         raise PermissionDenied
-    alert = Alert.objects.filter(pk=alert_id).first() if alert_id <= _MAX_KEY else None
+    alert = Alert.objects.filter(pk=object_id).first() if object_id <= _MAX_KEY else None
     if alert is None:
-        raise Http404(f"No alert #{alert_id}.")
+        raise Http404(f"No alert #{object_id}.")
     title = alerts.title_of(alert)
     if alerts.acknowledge_alert(alert=alert, user=request.user):
         LogEntry.objects.log_actions(user_id=request.user.pk, queryset=[alert], action_flag=CHANGE,
