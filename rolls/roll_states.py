@@ -79,7 +79,7 @@ STATES: dict[RollState, StateInfo] = {
     CLOSED: StateInfo(CLOSED, "Closed", "The roll is finished.", "Nothing."),
     ABORTED: StateInfo(ABORTED, "Aborted", "The roll was abandoned; nothing it recorded changes the position config.",
                        "Nothing, unless orders were placed: then reconcile with the broker."),
-    ESCALATED: StateInfo(ESCALATED, "Escalated (orphan leg)",
+    ESCALATED: StateInfo(ESCALATED, "Escalated",
                          "The positions after the roll are not the new spread. The box above says which case it is: "
                          "the recorded fills are not at the broker, some legs are at the broker and others are not "
                          "(orphan legs, with the orders that close them), or positions nobody planned (a break).",

@@ -13,6 +13,7 @@ from datetime import datetime, time
 from dspops.core import calendars, clock
 from sleeves.dm_service import plan_dm_rebalance
 from sleeves.fill_import import sync_fills
+from sleeves.models import RunStatus
 from sleeves.monitors import MonitorOutcome, run_vol_target, run_vrp_cs_monitor, run_vrp_erp_monitor
 from sleeves.reconcile import reconcile
 
@@ -20,6 +21,7 @@ from sleeves.reconcile import reconcile
 def summary(outcome: MonitorOutcome) -> str:
     """One line for a monitor run: its status, the session it acted on, its first reasons."""
     status = outcome.payload.get("data_status")
+    status = RunStatus(status).label if status in RunStatus.values else status  # "POSITION MISMATCH", not "mismatch"
     reasons = "; ".join(outcome.payload.get("reasons", [])[:3])
     session = clock.acting_session()
     return f"{status} for {session.label()}" + (f": {reasons}" if reasons else "")

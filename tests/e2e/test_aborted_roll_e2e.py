@@ -45,7 +45,7 @@ def test_legs_the_broker_never_saw_are_diagnosed_and_the_abort_reverses_them_lea
     assert Fill.objects.filter(sleeve__code="VRP_CS").count() == 4
 
     page.click("#verify-positions")
-    expect(page.locator("#state-title")).to_have_text("Escalated (orphan leg)")
+    expect(page.locator("#state-title")).to_have_text("Escalated")
     diagnosis = page.locator("#not-at-broker")
     expect(diagnosis).to_contain_text("the recorded fills are not at the broker: check TWS executions, pull fills, "
                                       "or reverse the recorded fills")

@@ -121,7 +121,7 @@ def test_a_real_roll_left_with_an_orphan_leg_is_escalated_with_the_orders_to_clo
 
     broker("orphan_leg")  # the broker now holds only a short old front
     page.click("#verify-positions")
-    expect(page.locator("#state-title")).to_have_text("Escalated (orphan leg)")
+    expect(page.locator("#state-title")).to_have_text("Escalated")
     orphans = page.locator("#orphans")
     expect(orphans).to_contain_text(f"BUY 1 {old_front} to close the old front")
     expect(orphans).to_contain_text(f"SELL 1 {middle}")
