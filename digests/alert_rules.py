@@ -415,7 +415,7 @@ def _monitor_run_rules(ctx: _Context) -> RuleResult:
                        f"No {label} monitor run for {ctx.trading_date}. Run it (`python manage.py {command} --live`) "
                        "and check that the django-q cluster is running (Admin › Tasks: the 09:00 schedule).",
                        sleeve_code)
-        elif run.status != RunStatus.OK:
+        elif run.status not in (RunStatus.OK, RunStatus.POSITION_MISMATCH):  # a mismatch is a naked_leg alert
             result.add("monitor_data_unavailable", Severity.WARNING, label,
                        f"The latest {label} run of {ctx.trading_date} ({formats.moment(run.started_at)}) is "
                        f"{run.get_status_display()}: {run.reason.rstrip('. ')}. Its decision was not made: fix "

@@ -75,7 +75,7 @@ SOURCE_LABELS = {
     "fills": "fills",
 }
 
-DATA_STATUS_LABELS = {"ok": "OK", "data_unavailable": "DATA UNAVAILABLE"}
+DATA_STATUS_LABELS = {"ok": "OK", "data_unavailable": "DATA UNAVAILABLE", "mismatch": "POSITION MISMATCH"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,7 +207,8 @@ def _calendar_spread_lines(cs: CalendarSpreadSleeve | None, trading_date: date) 
     return [
         f"- Legs: {_code(_legs(cs))} | Quantity: {_code(formats.quantity(cs.quantity))}",
         f"- Entry spread: {_code(formats.decimal(cs.entry_spread))} | "
-        f"Current spread: {_code(formats.decimal(spread))} | P&L: {pnl}",
+        f"Current spread: {_code(formats.decimal(spread))} | "
+        + (f"P&L over what is held (a naked leg, see the alerts): {pnl}" if cs.pnl_over_held else f"P&L: {pnl}"),
         f"- Gate: {_code(cs.gate_state or MISSING)}{gate_score}",
         f"- Stop-loss: {_code(formats.decimal(stop))} | "
         f"distance (spread - stop): {_code(formats.signed(stop_distance))}",

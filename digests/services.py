@@ -252,8 +252,13 @@ def _calendar_spread(parts: _Assembly, day: date) -> CalendarSpreadSleeve | None
     simulated = bool(entry.run_id and entry.run.simulated)
     parts.used("vrp_cs", source=entry.source, as_of=entry.logged_at, simulated=simulated, log_entry=entry.pk,
                run=entry.run_id)
+    run = entry.run if entry.run_id else None
+    # A naked leg: the run says POSITION MISMATCH and its P&L is over what is held (sleeves.naked_legs).
+    mismatch = run is not None and run.status == RunStatus.POSITION_MISMATCH
     return CalendarSpreadSleeve(
-        as_of=entry.logged_at, source=entry.source, data_status=entry.data_status,
+        as_of=entry.logged_at, source=entry.source,
+        data_status=RunStatus.POSITION_MISMATCH.value if mismatch else entry.data_status,
+        pnl_over_held=mismatch and (run.outputs or {}).get("pnl_over") == "held",
         data_status_reason="; ".join(notes), short_leg=legs.short_leg, long_leg=legs.long_leg,
         quantity=entry.quantity, entry_spread=entry.entry_spread, current_spread=entry.spread,
         pnl_usd=entry.pnl_usd, gate_state=effective_gate(entry), gate_score=entry.gate_score,

@@ -412,7 +412,7 @@ def raise_fill_warnings(attempt: RollAttempt, *, now: datetime | None = None) ->
     warnings = [row.warning for row in leg_status(attempt, now=now) if row.warning]
     for text in warnings:
         raise_alert(code="roll_leg_unfilled", subject=f"roll-{attempt.pk}", severity="warning", sleeve=attempt.sleeve,
-                    message=("Rehearsal: " if attempt.rehearsal else "") + text, now=now)
+                    about=attempt, message=("Rehearsal: " if attempt.rehearsal else "") + text, now=now)
     return warnings
 
 
@@ -728,7 +728,8 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
         with transaction.atomic():
             if result.kind == verification.NOT_AT_BROKER:
                 raise_alert(code="roll_fills_not_at_broker", subject=subject, severity="critical",
-                            sleeve=attempt.sleeve, now=now, message=f"{prefix}{attempt}: {result.message} ({source}).")
+                            sleeve=attempt.sleeve, now=now, about=attempt,
+                            message=f"{prefix}{attempt}: {result.message} ({source}).")
                 resolve_alerts(code="orphan_leg", keep_subjects=_open_subjects("orphan_leg", but=subject), now=now)
                 why = f"The recorded fills are not at the broker ({source})"
             elif result.kind == verification.BREAK:
@@ -744,6 +745,7 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
             else:
                 orders = "; ".join(o.message for o in result.orphans)
                 raise_alert(code="orphan_leg", subject=subject, severity="critical", sleeve=attempt.sleeve, now=now,
+                            about=attempt,
                             message=f"{prefix}The roll left an orphan leg ({source}). {orders}. Close it now, then "
                                     "verify the roll again.")
                 resolve_alerts(code="roll_fills_not_at_broker",

@@ -145,3 +145,24 @@ def test_an_extra_third_month_at_the_broker_is_quoted_and_its_own_pnl_counted(co
     total = sum(D(r["pnl_usd"]) for r in legs.values())
     assert D(outcome.payload["pnl_usd"]) == total
     assert set(open_naked_alerts()) == {f"{third} (broker)"}
+
+
+def test_the_digest_after_the_monitor_says_position_mismatch_and_lists_the_naked_leg(config, broker, today_book):
+    """The digest reads the stored run: POSITION MISMATCH, P&L over what is held, the naked_leg alerts; never
+    "Data OK, P&L +$48.50" for a spread the broker does not hold, nor a data-unavailable warning for it."""
+    from digests.render import render_digest
+    from digests.services import build_snapshot
+
+    broker("orphan_leg")
+    front, _second, _ = today_book.symbols
+    with pytest.raises(CommandError):
+        call_command("vrp_cs_monitor", "--live", "--json", stdout=io.StringIO())
+    run = MonitorRun.objects.get()
+    markdown = render_digest(build_snapshot(trading_date=run.trading_date))
+    section = markdown.split("## Sleeve VRP-CS", 1)[1].split("\n## ", 1)[0]
+    assert "`POSITION MISMATCH`" in section and "`OK`" not in section
+    assert "P&L over what is held (a naked leg, see the alerts): `$0.00`" in section
+    assert FULL_SPREAD_PNL not in section
+    assert "naked_leg" in markdown and f"BUY 1 {front}" in markdown
+    assert not Alert.objects.filter(code="monitor_data_unavailable", resolved_at__isnull=True,
+                                    subject__icontains="VRP-CS").exists()
