@@ -422,6 +422,9 @@ def run_vrp_cs_monitor(
     with transaction.atomic():
         if findings is not None:
             naked_legs.raise_naked_leg_alerts(findings, source=held.source)
+            if held.source == "broker":  # an alert the fills raised offline clears once the fills hold the spread
+                naked_legs.resolve_cleared_fills_alerts(session=session, config=position if usable else None,
+                                                        as_of=now)
         if status == RunStatus.POSITION_MISMATCH:
             reason = positions_reason + ("" if result.data_status == DATA_OK else
                                          f"; {_reason(observations, result.reasons)}")

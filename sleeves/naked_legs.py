@@ -31,7 +31,8 @@ from sleeves.selectors import positions_by_sleeve
 
 __all__ = [
     "ALERT_CODE", "SOURCES", "HoldingError", "NakedLeg", "active_config", "average_costs_from_broker",
-    "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker", "holdings_from_fills", "raise_naked_leg_alerts",
+    "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker",
+    "holdings_from_fills", "raise_naked_leg_alerts", "resolve_cleared_fills_alerts",
 ]
 
 ALERT_CODE = "naked_leg"
@@ -269,4 +270,24 @@ def check_broker_positions(positions: Iterable[BrokerPosition], *, session: date
         return None, f"not compared: {exc}"
     findings = find_naked_legs(held, config)
     raise_naked_leg_alerts(findings, source="broker")
+    resolve_cleared_fills_alerts(session=session, config=config)
     return findings, ""
+
+
+def resolve_cleared_fills_alerts(*, session: date, config: SpreadPosition | None = None,
+                                 as_of: datetime | None = None) -> int:
+    """Resolve the open "fills" naked_leg alerts whose finding the recorded fills no longer show.
+
+    The offline monitor raises them; the live monitor and reconciliation read the broker, so without this
+    an alert raised offline would stay open after the fills were synced until the next offline run. It
+    never raises one (the live readers' alerts are the broker's). Nothing is resolved when the config's
+    legs have settled.
+    """
+    config = config if config is not None else active_config()
+    if config is not None and config.legs_settled_by(session):
+        return 0
+    findings = find_naked_legs(holdings_from_fills("VRP_CS", as_of=as_of), config)
+    still = {_alert_subject(leg, "fills") for leg in findings}
+    others = (Alert.objects.filter(code=ALERT_CODE, resolved_at__isnull=True)
+              .exclude(subject__endswith=" (fills)").values_list("subject", flat=True))
+    return resolve_alerts(code=ALERT_CODE, keep_subjects=list(still) + list(others))

@@ -245,3 +245,40 @@ def test_without_fills_the_config_is_not_held_and_nothing_is_called_ok(config_z6
     outcome = run_offline()
     assert (outcome.status, outcome.payload["pnl_usd"]) == (RunStatus.POSITION_MISMATCH, "0.00")
     assert set(open_naked_alerts()) == {"VXMZ6 (fills)", "VXMF7 (fills)"}
+
+
+@pytest.mark.usefixtures("cfe_session_clock")
+def test_a_fills_alert_raised_offline_is_resolved_by_a_live_run_once_the_fills_hold_the_spread(booted, broker,
+                                                                                             today_book):
+    """Offline, no fills: both legs 'missing' (fills). After the spread's fills are recorded, the live monitor
+    (which compares the broker) resolves the fills alerts too: they do not wait for the next offline run."""
+    from decimal import Decimal as D
+
+    from django.utils import timezone as tz
+
+    from dspops.core.instruments import vxm_instrument
+    from dspops.core.models import Alert
+    from sleeves.models import Fill, FillSource, Side, Sleeve
+    from sleeves.monitors import run_vrp_cs_monitor
+
+    from dspops.core import vx
+    from sleeves.models import SpreadPosition
+
+    front, second, _ = today_book.months
+    dates = vx.contract_dates(front)
+    SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
+        quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
+        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    run_vrp_cs_monitor(live=False)
+    fills_alerts = Alert.objects.filter(code="naked_leg", resolved_at__isnull=True, subject__endswith="(fills)")
+    assert fills_alerts.count() == 2
+    cs = Sleeve.objects.get(code="VRP_CS")
+    for month, side, price in ((front, Side.SELL, "17.45"), (second, Side.BUY, "18.10")):
+        Fill.objects.create(sleeve=cs, instrument=vxm_instrument(month), side=side, quantity=1, price=D(price),
+                            executed_at=tz.now(), source=FillSource.MANUAL)
+    broker("calm_contango")
+    run_vrp_cs_monitor(live=True)
+    assert fills_alerts.count() == 0
+    assert not Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()
