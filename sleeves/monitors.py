@@ -359,7 +359,8 @@ def run_vrp_cs_monitor(
         observe("vx2", vx2, legs[1] if usable else None, ("mid", "last"), False),
     ]
     vix_obs, vvix_obs, vx1_obs, vx2_obs = observations
-    findings = (naked_legs.find_naked_legs(held.quantities, position if usable else None)
+    findings = (naked_legs.find_naked_legs(held.quantities, position if usable else None,
+                                           rolling=naked_legs.roll_in_progress())
                 if held is not None and held.readable else None)
     held_legs = None
     if findings:

@@ -15,7 +15,7 @@ reconciliation and the digest all call it, so each message says everything on it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,15 +30,38 @@ from sleeves.models import Sleeve, SpreadPosition
 from sleeves.selectors import positions_by_sleeve
 
 __all__ = [
-    "ALERT_CODE", "SOURCES", "HoldingError", "NakedLeg", "active_config", "average_costs_from_broker",
+    "ALERT_CODE", "ROLL_IN_PROGRESS", "SOURCES", "HoldingError", "NakedLeg", "RollInProgress", "active_config", "average_costs_from_broker",
     "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker",
-    "holdings_from_fills", "raise_naked_leg_alerts", "resolve_cleared_fills_alerts",
+    "holdings_from_fills", "raise_naked_leg_alerts", "resolve_cleared_fills_alerts", "roll_in_progress",
 ]
 
 ALERT_CODE = "naked_leg"
 ROOT = "VXM"
 # Where a holding was read: the words each message uses for it.
 SOURCES = {"broker": "at the broker", "fills": "in the recorded VRP-CS fills"}
+
+
+@dataclass(frozen=True)
+class RollInProgress:
+    """A real roll that has begun and is not yet verified: the book passes through holdings that are not the
+    config (the config takes the new legs only when the roll is verified)."""
+
+    label: str  # "Roll #12 (Executing)"
+    contracts: frozenset[str]  # the local symbols on its path: old front, middle, new back
+
+
+# The rolls app (a floor above) registers here, in its AppConfig.ready, a function naming the roll in
+# progress, or returning None. A naked-leg finding on that roll's path never names an order: trading from
+# it would undo the roll (DECISIONS.md section 3: never advise trading a roll again).
+ROLL_IN_PROGRESS: list[Callable[[], RollInProgress | None]] = []
+
+
+def roll_in_progress() -> RollInProgress | None:
+    for provider in ROLL_IN_PROGRESS:
+        found = provider()
+        if found is not None:
+            return found
+    return None
 
 
 class HoldingError(OperatorError):
@@ -60,6 +83,7 @@ class NakedLeg:
     flatten: Decimal
     config: str  # the configured spread in words ("-1 VXMZ6 / +1 VXMF7"), "" when there is no active config
     missing_pairs: tuple[str, ...] = ()  # for a held leg: the configured legs missing beside it
+    during_roll: str = ""  # the roll in progress whose path this contract is on ("Roll #12 (Executing)")
 
     @property
     def contract(self) -> str:
@@ -71,8 +95,9 @@ class NakedLeg:
 
     @property
     def order(self) -> str:
-        """The order that flattens it ("BUY 1 VXMZ6"), or "" when nothing held needs flattening."""
-        if self.flatten == 0:
+        """The order that flattens it ("BUY 1 VXMZ6"), or "" when nothing held needs flattening or the contract
+        is on the path of a roll in progress (its order would undo the roll)."""
+        if self.flatten == 0 or self.during_roll:
             return ""
         side = "BUY" if self.flatten > 0 else "SELL"
         return f"{side} {formats.quantity(abs(self.flatten))} {self.contract}"
@@ -90,7 +115,11 @@ class NakedLeg:
             head = f"{self.contract} {where}: held {held}; {config} expects {expected}"
         if self.missing_pairs:
             head += f"; its pair {' and '.join(self.missing_pairs)} is not held"
-        if self.order:
+        if self.during_roll:
+            action = (f"{self.during_roll} is in progress and passes through this holding until it is verified: "
+                      "do not trade from this alert. The roll page says what to do (record or pull the legs, "
+                      "verify, or abort).")
+        elif self.order:
             action = (f"Flatten it: {self.order} (or correct the position config if it is wrong). Do not buy or "
                       "sell the missing leg to complete the spread unless you mean to reopen it.")
         elif self.held == 0:
@@ -104,7 +133,7 @@ class NakedLeg:
     def as_dict(self) -> dict:
         return {"contract": self.contract, "held": formats.quantity(self.held),
                 "expected": formats.quantity(self.expected), "order": self.order,
-                "missing_pairs": list(self.missing_pairs)}
+                "missing_pairs": list(self.missing_pairs)} | ({"during_roll": self.during_roll} if self.during_roll else {})
 
 
 def _is_root_future(instrument: Instrument, root: str) -> bool:
@@ -112,7 +141,8 @@ def _is_root_future(instrument: Instrument, root: str) -> bool:
 
 
 def find_naked_legs(
-    holdings: Mapping[Instrument, Decimal], config: SpreadPosition | None, root: str = ROOT
+    holdings: Mapping[Instrument, Decimal], config: SpreadPosition | None, root: str = ROOT,
+    rolling: RollInProgress | None = None,
 ) -> list[NakedLeg]:
     """Every ``root`` future whose holding is not exactly -q config.short_leg / +q config.long_leg.
 
@@ -149,7 +179,8 @@ def find_naked_legs(
             other = config.long_leg if instrument == config.short_leg else config.short_leg
             if held.get(other, Decimal(0)) == 0:
                 pairs = (other.local_symbol,)
-        findings.append(NakedLeg(instrument, quantity, wanted, flatten, words, pairs))
+        on_path = rolling.label if rolling is not None and instrument.local_symbol in rolling.contracts else ""
+        findings.append(NakedLeg(instrument, quantity, wanted, flatten, words, pairs, on_path))
     return findings
 
 
@@ -239,7 +270,7 @@ def raise_naked_leg_alerts(findings: Iterable[NakedLeg], *, source: str) -> list
         raise ValueError(f"naked-leg source must be one of {', '.join(SOURCES)}, got {source!r}")
     sleeve = Sleeve.objects.filter(code="VRP_CS").first()
     raised = [raise_alert(code=ALERT_CODE, subject=_alert_subject(leg, source), message=leg.message(source=source),
-                          sleeve=sleeve, about=leg.instrument)
+                          sleeve=sleeve, about=leg.instrument, severity="warning" if leg.during_roll else None)
               for leg in findings]
     suffix = f" ({source})"
     others = (Alert.objects.filter(code=ALERT_CODE, resolved_at__isnull=True)
@@ -268,7 +299,7 @@ def check_broker_positions(positions: Iterable[BrokerPosition], *, session: date
         held = holdings_from_broker(positions, near=session)
     except HoldingError as exc:
         return None, f"not compared: {exc}"
-    findings = find_naked_legs(held, config)
+    findings = find_naked_legs(held, config, rolling=roll_in_progress())
     raise_naked_leg_alerts(findings, source="broker")
     resolve_cleared_fills_alerts(session=session, config=config)
     return findings, ""
@@ -286,7 +317,7 @@ def resolve_cleared_fills_alerts(*, session: date, config: SpreadPosition | None
     config = config if config is not None else active_config()
     if config is not None and config.legs_settled_by(session):
         return 0
-    findings = find_naked_legs(holdings_from_fills("VRP_CS", as_of=as_of), config)
+    findings = find_naked_legs(holdings_from_fills("VRP_CS", as_of=as_of), config, rolling=roll_in_progress())
     still = {_alert_subject(leg, "fills") for leg in findings}
     others = (Alert.objects.filter(code=ALERT_CODE, resolved_at__isnull=True)
               .exclude(subject__endswith=" (fills)").values_list("subject", flat=True))

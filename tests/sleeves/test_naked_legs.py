@@ -282,3 +282,45 @@ def test_a_fills_alert_raised_offline_is_resolved_by_a_live_run_once_the_fills_h
     run_vrp_cs_monitor(live=True)
     assert fills_alerts.count() == 0
     assert not Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()
+
+
+def test_during_a_roll_the_contracts_on_its_path_name_no_order_that_would_undo_it(booted, today_book):
+    """Review finding: with the four legs of a roll recorded and the config still on the old legs, the check
+    said 'BUY 1 VXMF7' and 'SELL 1 VXMG7': the roll backwards. On the roll's path there is no order, the
+    alert is a warning pointing at the roll page; a contract off the path still gets its order."""
+    from decimal import Decimal as D
+
+    from dspops.core import vx
+    from dspops.core.instruments import vxm_instrument
+    from sleeves.models import Sleeve, SpreadPosition
+    from sleeves.naked_legs import RollInProgress, find_naked_legs
+
+    front, second, third = (vxm_instrument(m) for m in today_book.months)
+    dates = vx.contract_dates(today_book.months[0])
+    config = SpreadPosition.objects.create(
+        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=front, long_leg=second, quantity=1,
+        short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
+        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    after_roll = {second: D(-1), third: D(1)}
+    plain = {leg.contract: leg.order for leg in find_naked_legs(after_roll, config)}
+    assert plain == {front.local_symbol: "", second.local_symbol: f"BUY 1 {second.local_symbol}",
+                     third.local_symbol: f"SELL 1 {third.local_symbol}"}  # what it said during a roll
+    rolling = RollInProgress("Roll #7 (Legs filled)", frozenset(i.local_symbol for i in (front, second, third)))
+    during = find_naked_legs(after_roll, config, rolling=rolling)
+    assert [leg.order for leg in during] == ["", "", ""]
+    assert all("Roll #7 (Legs filled) is in progress" in leg.message(source="broker") for leg in during)
+    assert all("BUY" not in leg.message(source="broker") and "SELL" not in leg.message(source="broker")
+               for leg in during)
+    fourth = vxm_instrument(today_book.months[2].shift(1))
+    off_path = find_naked_legs({**after_roll, fourth: D(1)}, config, rolling=rolling)
+    assert [leg.order for leg in off_path if leg.contract == fourth.local_symbol] == [f"SELL 1 {fourth.local_symbol}"]
+
+
+def test_the_rolls_app_names_a_real_roll_in_progress_and_not_a_rehearsal(booted):
+    from sleeves.naked_legs import ROLL_IN_PROGRESS, roll_in_progress
+
+    from rolls.in_progress import roll_in_progress as provider
+
+    assert provider in ROLL_IN_PROGRESS
+    assert roll_in_progress() is None
