@@ -259,10 +259,16 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         fill_forms = []
         if executing and can_act:
             now_text = timezone.localtime(clock.now()).strftime("%Y-%m-%d %H:%M:%S")
+            # The warnings the last record-fill POST raised: that leg's form shows them with the confirmation.
+            pending = request.session.get(self._confirm_key(attempt)) or {}
             for index, row in enumerate(status):
                 if not row.done:
-                    form = roll_forms.LegFillForm(prefix=f"leg{index}", initial={
-                        "quantity": row.required - row.filled, "executed_at": now_text})
+                    initial = {"quantity": row.required - row.filled, "executed_at": now_text}
+                    asked = None
+                    if pending.get("leg") == index:
+                        initial.update(pending.get("typed") or {})
+                        asked = pending.get("warnings") or None
+                    form = roll_forms.LegFillForm(prefix=f"leg{index}", initial=initial, asked=asked)
                     fill_forms.append((index, row, form))
         verifying = attempt.state in (RollState.LEGS_FILLED, RollState.ESCALATED)
         proposed = roll_selectors.proposed_levels(attempt) if verifying and not attempt.rehearsal else None
@@ -398,14 +404,27 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         form = roll_forms.LegFillForm(request.POST, prefix=f"leg{index}")
         roll_forms.raise_for_errors(form, f"The {ticket} ticket's {side} {instrument} fill")
         data = form.cleaned_data
-        leg = roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
-                                           quantity=data["quantity"], price=data["price"],
-                                           executed_at=data["executed_at"], user=request.user,
-                                           confirm=data["confirm"])
+        key = self._confirm_key(attempt)
+        try:
+            leg = roll_service.record_leg_fill(attempt=attempt, ticket=ticket, instrument=instrument, side=side,
+                                               quantity=data["quantity"], price=data["price"],
+                                               executed_at=data["executed_at"], user=request.user,
+                                               confirm=data["confirm"], shown=form.shown_warnings())
+        except roll_service.NeedsConfirmation as exc:
+            # The page shows the confirmation box (with these warnings posted back) only for this leg, now.
+            request.session[key] = {"leg": int(index), "warnings": exc.warnings, "typed": {
+                "quantity": data["quantity"], "price": str(data["price"]),
+                "executed_at": timezone.localtime(data["executed_at"]).strftime("%Y-%m-%d %H:%M:%S")}}
+            raise
+        request.session.pop(key, None)
         text = f"Recorded {side} {data['quantity']} {instrument} @ {formats.price(data['price'])} ({ticket} ticket)"
         if leg.confirmed_warnings:
             text += "; confirmed: " + " ".join(leg.confirmed_warnings)
         return _Done(text + ".", text)
+
+    @staticmethod
+    def _confirm_key(attempt) -> str:
+        return f"roll-{attempt.pk}-leg-fill-warnings"
 
     def _reverse_leg_fill(self, request, attempt) -> _Done:
         form = roll_forms.ReverseLegFillForm(request.POST)

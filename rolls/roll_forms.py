@@ -7,6 +7,7 @@ Each refusal is an error on its field.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django import forms
@@ -122,6 +123,23 @@ class LegFillForm(BoundedForm):
     confirm = forms.BooleanField(
         label="I checked it: the price is right even though it is far from the quote or the limit", required=False,
         help_text="Needed only when dspops warns about the price; the warnings are stored with the fill.")
+    # The warnings the page showed with the confirmation (JSON list): a confirmation covers only these.
+    warnings_shown = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, asked: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The warnings the previous POST raised: only then is the confirmation box shown.
+        self.asked = list(asked or [])
+        if self.asked:
+            self.initial["warnings_shown"] = json.dumps(self.asked)
+
+    def shown_warnings(self) -> list[str]:
+        """The warnings posted back as shown; unreadable means none shown (the confirmation covers nothing)."""
+        try:
+            shown = json.loads(self.cleaned_data.get("warnings_shown") or "[]")
+        except ValueError:
+            return []
+        return [str(w) for w in shown] if isinstance(shown, list) else []
 
 
 class ReverseLegFillForm(forms.Form):

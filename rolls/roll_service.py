@@ -494,13 +494,16 @@ def leg_fill_warnings(*, attempt: RollAttempt, ticket: str, instrument: Instrume
 
 def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument, side: str, quantity: int,
                     price: Decimal, executed_at: datetime, user, exec_id: str | None = None,
-                    source: str = "manual", fill: Fill | None = None, confirm: bool = False) -> RollLegFill:
+                    source: str = "manual", fill: Fill | None = None, confirm: bool = False,
+                    shown: list[str] | None = None) -> RollLegFill:
     """Record one fill of one leg. Exactly one of two operators recording the same leg at once wins: the
     over-fill check runs inside the transaction, with the roll's row locked, and the roll's version moves.
 
     A typed fill (source "manual") is refused with a future time, and with a price far from the leg's
     quote or a combo price far from the ticket's limit unless ``confirm`` (NeedsConfirmation lists the
-    warnings; confirmed, they are stored with the fill). IBKR's executions are what happened: not judged.
+    warnings; confirmed, they are stored with the fill). ``shown``: the warnings the page showed the operator;
+    a confirmation then covers only those (a warning not shown asks again); the page always passes it.
+    IBKR's executions are what happened: not judged.
     """
     if attempt.state != RollState.EXECUTING:
         raise RollError(f"Fills are recorded while the roll is Executing; it is {attempt.get_state_display()}.")
@@ -521,7 +524,7 @@ def record_leg_fill(*, attempt: RollAttempt, ticket: str, instrument: Instrument
                         f"{status.filled} of {status.required} already recorded.")
     warnings = [] if source == "ibkr" else leg_fill_warnings(
         attempt=attempt, ticket=ticket, instrument=instrument, side=side, quantity=quantity, price=price)
-    if warnings and not confirm:
+    if warnings and not (confirm and (shown is None or set(warnings) <= set(shown))):
         raise NeedsConfirmation(warnings)
     with transaction.atomic():
         locked = RollAttempt.objects.select_for_update().get(pk=attempt.pk)

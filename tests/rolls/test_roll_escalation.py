@@ -7,6 +7,8 @@ page against the TWS simulator over TCP, with the clock pinned to 11:00 New York
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,7 +23,7 @@ from rolls.roll_service import (NeedsConfirmation, RollError, abort, plan_roll, 
                                 run_checks, start_executing, verify)
 from sleeves.models import Fill, SleeveParameter
 from sleeves.selectors import net_positions_by_instrument
-from tests.rolls.test_roll_pages import go_and_execute, messages_of, post_step, record_all_fills
+from tests.rolls.test_roll_pages import checklist, go_and_execute, messages_of, post_step, record_all_fills
 from tests.rolls.test_roll_service import fill_all, make_book
 
 pytestmark = pytest.mark.usefixtures("cfe_session_clock")
@@ -271,12 +273,46 @@ def test_the_page_asks_for_the_confirmation_and_stores_it(book, broker, operator
     typed = {"leg": "1", "leg1-quantity": "1", "leg1-price": "175.0", "leg1-executed_at": now_ny}
     response = post_step(operator_client, attempt, "record-fill", typed)
     assert any(m.startswith("Nothing was recorded:") and "tick the confirmation" in m for m in messages_of(response))
-    assert 'name="leg1-confirm"' in response.content.decode()
+    page = response.content.decode()
+    assert 'name="leg1-confirm"' in page
     assert attempt.leg_fills.count() == 0
-    response = post_step(operator_client, attempt, "record-fill", {**typed, "leg1-confirm": "on"})
+    shown = re.search(r'name="leg1-warnings_shown" value="([^"]*)"', page).group(1)
+    response = post_step(operator_client, attempt, "record-fill",
+                         {**typed, "leg1-confirm": "on", "leg1-warnings_shown": html.unescape(shown)})
     leg = attempt.leg_fills.get()
     assert leg.confirmed_warnings and "outside its market" in leg.confirmed_warnings[0]
     assert "outside its market" in response.content.decode()  # shown in the recorded fills table
+
+
+def test_the_page_shows_the_confirmation_only_after_a_warning_and_it_covers_only_the_warnings_shown(
+        book, broker, operator_client, operator_user):
+    # Measured: the box was always rendered, so it could be ticked before any warning was shown.
+    broker("calm_contango")
+    attempt = plan_roll(user=operator_user, rehearsal=True)
+    go_and_execute(operator_client, attempt)
+    page = operator_client.get(checklist(attempt)).content.decode()
+    assert 'name="leg1-confirm"' not in page
+    now_ny = dj_timezone.localtime(clock.now()).strftime("%Y-%m-%d %H:%M:%S")
+    typed = {"leg": "1", "leg1-quantity": "1", "leg1-price": "175.0", "leg1-executed_at": now_ny}
+    # Ticked without the warnings having been shown: asked again, nothing recorded.
+    response = post_step(operator_client, attempt, "record-fill", {**typed, "leg1-confirm": "on"})
+    assert any("tick the confirmation" in m for m in messages_of(response))
+    assert attempt.leg_fills.count() == 0
+    # Only one of the two warnings shown: asked again.
+    record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.old_front, side="BUY", quantity=1,
+                    price=D("17.50"), executed_at=clock.now(), user=operator_user)
+    with pytest.raises(NeedsConfirmation) as refused:
+        record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.middle, side="SELL", quantity=1,
+                        price=D("175.0"), executed_at=clock.now(), user=operator_user, confirm=True,
+                        shown=[refused_first_warning(attempt, operator_user)])
+    assert len(refused.value.warnings) == 2 and attempt.leg_fills.count() == 1
+
+
+def refused_first_warning(attempt, user):
+    with pytest.raises(NeedsConfirmation) as refused:
+        record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.middle, side="SELL", quantity=1,
+                        price=D("175.0"), executed_at=clock.now(), user=user)
+    return refused.value.warnings[0]
 
 
 def test_a_future_time_typed_on_the_page_is_refused(book, broker, operator_client, operator_user):
