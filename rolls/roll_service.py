@@ -601,11 +601,23 @@ def booked_leg_fills(attempt: RollAttempt) -> list[RollLegFill]:
     return list(attempt.leg_fills.filter(reversed_at__isnull=True).select_related("instrument", "fill"))
 
 
+def roll_break_subject(attempt: RollAttempt, symbol: str) -> str:
+    """The identity of a reconciliation_break the roll raised (kept apart from reconciliation's, by contract)."""
+    return f"roll-{attempt.pk} {symbol}"
+
+
+def _roll_break_subjects(attempt: RollAttempt) -> list[str]:
+    prefix = roll_break_subject(attempt, "")
+    return [s for s in Alert.objects.filter(code="reconciliation_break", resolved_at__isnull=True,
+                                            subject__startswith=prefix).values_list("subject", flat=True)]
+
+
 def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) -> None:
     """The rules that resolve a roll's alerts, applied now.
 
     roll_leg_unfilled: the roll is no longer executing. orphan_leg and roll_fills_not_at_broker: the roll
-    is verified, or none of its recorded fills is still booked (all reversed).
+    is verified, or none of its recorded fills is still booked (all reversed). The roll's reconciliation_break alerts:
+    the roll is verified or aborted.
     """
     attempt.refresh_from_db()
     subject = orphan_alert_subject(attempt)
@@ -615,6 +627,12 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
     if attempt.state in (RollState.VERIFIED, RollState.CLOSED) or not booked_leg_fills(attempt):
         for code in ("orphan_leg", "roll_fills_not_at_broker"):
             resolve_alerts(code=code, keep_subjects=_open_subjects(code, but=subject), now=now)
+    if attempt.state in (RollState.VERIFIED, RollState.ABORTED):
+        breaks = set(_roll_break_subjects(attempt))
+        if breaks:
+            resolve_alerts(code="reconciliation_break",
+                           keep_subjects=[s for s in _open_subjects("reconciliation_break", but="") if s not in breaks],
+                           now=now)
 
 
 def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[RollLegFill]:
@@ -737,7 +755,8 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
                 why = f"The recorded fills are not at the broker ({source})"
             elif result.kind == verification.BREAK:
                 for u in result.unplanned:
-                    raise_alert(code="reconciliation_break", subject=u.local_symbol, severity="critical",
+                    raise_alert(code="reconciliation_break", subject=roll_break_subject(attempt, u.local_symbol),
+                                severity="critical",
                                 sleeve=attempt.sleeve, now=now,
                                 message=f"{prefix}{u.message} (verifying {attempt}, {source}). Nobody planned this "
                                         "position: compare with TWS, then record or pull the fills that explain it, "

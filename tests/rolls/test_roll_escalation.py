@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone as dj_timezone
 
 from dspops.core import clock
+from dspops.core.alerts import raise_alert
 from dspops.core.models import Alert
 from rolls import verification
 from rolls.models import RollAttempt, RollLegFill, RollState
@@ -183,9 +184,19 @@ def test_positions_nobody_planned_are_shown_as_a_break(book, broker, operator_us
     attempt.refresh_from_db()
     result = verify(attempt=attempt, user=operator_user, role="test")
     assert result.kind == verification.BREAK and [u.local_symbol for u in result.unplanned] == [third]
-    alert = Alert.objects.get(code="reconciliation_break", subject=third, resolved_at__isnull=True)
+    # Measured: the subject was the bare contract, reconciliation's own subject, so each overwrote the other's.
+    alert = Alert.objects.get(code="reconciliation_break", subject=f"roll-{attempt.pk} {third}",
+                              resolved_at__isnull=True)
     assert alert.severity == "critical" and "Nobody planned this position" in alert.message
     assert open_alerts("orphan_leg") == [] and open_alerts("roll_fills_not_at_broker") == []
+    assert not Alert.objects.filter(code="reconciliation_break", subject=third).exists()
+    reconciliation = raise_alert(code="reconciliation_break", subject=third, severity="critical",
+                                 message=f"reconciliation: {third} differs")
+    attempt.refresh_from_db()
+    abort(attempt=attempt, user=operator_user, why="reconcile with TWS")
+    assert [a.subject for a in open_alerts("reconciliation_break")] == [third]
+    reconciliation.refresh_from_db()
+    assert reconciliation.resolved_at is None
 
 
 def test_the_page_diagnoses_not_at_the_broker_and_aborts_with_the_fills_reversed(book, broker, operator_client,
