@@ -369,6 +369,10 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
         else:
             self.log_change(request, attempt, done.log)
             self.message_user(request, done.message, done.level)
+        # A roll finished with its alerts open (fills reversed from the Fills page since): apply their rules now.
+        attempt.refresh_from_db()
+        if attempt.state in (RollState.ABORTED, RollState.CLOSED):
+            roll_service.resolve_roll_alerts(attempt)
         return back
 
     def _checked(self, check, how: str) -> _Done:

@@ -388,7 +388,7 @@ def leg_status(attempt: RollAttempt, *, now: datetime | None = None) -> list[Leg
     now = now or clock.now()
     minutes = sleeve_settings("VRP_CS")["fill_warning_minutes"]
     fills = defaultdict(list)
-    for fill in attempt.leg_fills.filter(reversed_at__isnull=True):
+    for fill in counted_leg_fills(attempt):
         fills[(fill.ticket, fill.instrument_id, fill.side)].append(fill)
     rows = []
     for ticket, instrument, side in required_legs(attempt):
@@ -577,7 +577,8 @@ def reverse_leg_fill(*, leg: RollLegFill, user, reason: str, now: datetime | Non
         if leg.reversed_at is not None:
             raise ConcurrentChange(f"The leg fill {leg} was already reversed. Reload the page.")
         text = f"Roll #{attempt.pk}: leg fill reversed: {reason.strip()}"
-        if leg.fill_id is not None:
+        # A book Fill already reversed from the Fills page is not reversed twice: the leg is marked reversed.
+        if leg.fill_id is not None and not Fill.objects.filter(reverses_id=leg.fill_id).exists():
             reverse_fills(fills=[leg.fill], user=user if getattr(user, "pk", None) else None, reason=text)
         leg.reversed_at, leg.reversal_reason = now, reason.strip()
         leg.reversed_by = user if getattr(user, "pk", None) else None
@@ -596,9 +597,15 @@ def _open_subjects(code: str, *, but: str) -> list[str]:
             if s != but]
 
 
+def counted_leg_fills(attempt: RollAttempt):
+    """The roll's leg fills still counted: not reversed on the roll page, and (real rolls) whose book Fill
+    has not been reversed from the Fills page either."""
+    return attempt.leg_fills.filter(reversed_at__isnull=True).exclude(fill__reversed_by__isnull=False)
+
+
 def booked_leg_fills(attempt: RollAttempt) -> list[RollLegFill]:
-    """The roll's leg fills still counted (not reversed), with their book Fill (real rolls)."""
-    return list(attempt.leg_fills.filter(reversed_at__isnull=True).select_related("instrument", "fill"))
+    """The roll's leg fills still counted (counted_leg_fills), with their book Fill (real rolls)."""
+    return list(counted_leg_fills(attempt).select_related("instrument", "fill"))
 
 
 def roll_break_subject(attempt: RollAttempt, symbol: str) -> str:
@@ -616,15 +623,16 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
     """The rules that resolve a roll's alerts, applied now.
 
     roll_leg_unfilled: the roll is no longer executing. orphan_leg and roll_fills_not_at_broker: the roll
-    is verified, or none of its recorded fills is still booked (all reversed). The roll's reconciliation_break alerts:
-    the roll is verified or aborted.
+    is verified, or none of its recorded fills is still booked (reversed on the roll page or from the
+    Fills page). The roll's reconciliation_break alerts: the roll is verified or aborted.
     """
     attempt.refresh_from_db()
     subject = orphan_alert_subject(attempt)
     if attempt.state != RollState.EXECUTING:
         resolve_alerts(code="roll_leg_unfilled", keep_subjects=_open_subjects("roll_leg_unfilled",
                                                                               but=f"roll-{attempt.pk}"), now=now)
-    if attempt.state in (RollState.VERIFIED, RollState.CLOSED) or not booked_leg_fills(attempt):
+    settled = attempt.state in (RollState.VERIFIED, RollState.CLOSED) or not booked_leg_fills(attempt)
+    if settled:
         for code in ("orphan_leg", "roll_fills_not_at_broker"):
             resolve_alerts(code=code, keep_subjects=_open_subjects(code, but=subject), now=now)
     if attempt.state in (RollState.VERIFIED, RollState.ABORTED):
@@ -633,6 +641,21 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
             resolve_alerts(code="reconciliation_break",
                            keep_subjects=[s for s in _open_subjects("reconciliation_break", but="") if s not in breaks],
                            now=now)
+
+
+def resolve_finished_roll_alerts(*, now: datetime | None = None) -> None:
+    """resolve_roll_alerts for every aborted or closed roll whose alerts are still open (a fill reversed
+    from the Fills page after the abort resolves them here: the scheduled roll check and the roll page
+    call it)."""
+    open_subjects = set(Alert.objects.filter(code__in=("orphan_leg", "roll_fills_not_at_broker", "roll_leg_unfilled",
+                                                        "reconciliation_break"),
+                                             resolved_at__isnull=True).values_list("subject", flat=True))
+    if not open_subjects:
+        return
+    for attempt in RollAttempt.objects.filter(state__in=(RollState.ABORTED, RollState.CLOSED)):
+        mine = {orphan_alert_subject(attempt), f"roll-{attempt.pk}"}
+        if mine & open_subjects or any(s.startswith(roll_break_subject(attempt, "")) for s in open_subjects):
+            resolve_roll_alerts(attempt, now=now)
 
 
 def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[RollLegFill]:
@@ -899,6 +922,7 @@ def scheduled_roll_check(*, role: str = "worker") -> str:
     checklist page only shows it: a GET never writes).
     """
     late = "".join(f"{warning} " for warning in raise_unfilled_leg_alerts())
+    resolve_finished_roll_alerts()
     return late + _check_if_due(role=role)
 
 

@@ -141,6 +141,48 @@ def test_a_real_roll_whose_fills_never_reached_the_broker_is_diagnosed_and_abort
     assert "4 recorded fill(s) reversed" in attempt.transitions.get(to_state="aborted").why
 
 
+def test_fills_reversed_from_the_fills_page_after_an_abort_resolve_the_roll_s_alerts(book, broker, operator_user,
+                                                                                      operator_client):
+    from rolls.roll_service import scheduled_roll_check
+    from sleeves.services import reverse_fill
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    attempt.refresh_from_db()
+    verify(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    abort(attempt=attempt, user=operator_user, why="will reverse from the Fills page")
+    assert len(open_alerts("roll_fills_not_at_broker")) == 1
+    for leg in attempt.leg_fills.all():
+        reverse_fill(fill=leg.fill, user=operator_user, reason="never executed")
+    scheduled_roll_check(role="test")
+    assert open_alerts("roll_fills_not_at_broker") == []
+
+
+def test_a_page_post_resolves_an_aborted_roll_s_alerts_and_a_leg_reversed_from_the_fills_page_is_marked_reversed(
+        book, broker, operator_user, operator_client):
+    from sleeves.services import reverse_fill
+    broker("calm_contango")
+    attempt = executing_roll(operator_user)
+    fill_all(attempt, operator_user)
+    attempt.refresh_from_db()
+    verify(attempt=attempt, user=operator_user, role="test")
+    attempt.refresh_from_db()
+    assert len(open_alerts("roll_fills_not_at_broker")) == 1
+    # While escalated: one book Fill reversed from the Fills page, then the roll page's Reverse on that leg.
+    first = attempt.leg_fills.order_by("pk").first()
+    reverse_fill(fill=first.fill, user=operator_user, reason="typed twice")
+    leg = reverse_leg_fill(leg=first, user=operator_user, reason="reversed on the Fills page")
+    assert leg.is_reversed and Fill.objects.filter(reverses=first.fill).count() == 1
+    attempt.refresh_from_db()
+    abort(attempt=attempt, user=operator_user, why="will reverse from the Fills page")
+    for other in attempt.leg_fills.filter(reversed_at__isnull=True):
+        reverse_fill(fill=other.fill, user=operator_user, reason="never executed")
+    assert len(open_alerts("roll_fills_not_at_broker")) == 1
+    post_step(operator_client, attempt, "close")
+    assert open_alerts("roll_fills_not_at_broker") == []
+
+
 def test_an_orphan_leg_alert_is_resolved_when_the_aborted_roll_s_fills_are_reversed(book, broker, operator_user,
                                                                                    today_book):
     # Measured: after abort + reversal the orphan-leg alert stayed open, still saying "verify the roll again".
