@@ -307,6 +307,8 @@ class RollAttemptAdmin(BoundedAdminMixin, admin.ModelAdmin):
             "can_close": can_act and roll_selectors.can_become(attempt, RollState.CLOSED),
             "can_abort": can_act and roll_selectors.can_become(attempt, RollState.ABORTED),
             "abort_form": roll_forms.AbortForm(),
+            # Orphan legs: some legs are at the broker, so "reverse every fill" is not offered.
+            "orphan_legs": roll_service.has_orphan_legs(attempt),
         }
         return TemplateResponse(request, "admin/rolls/rollattempt/checklist.html", context)
 

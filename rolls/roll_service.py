@@ -25,7 +25,7 @@ from dspops.core.models import Alert, BrokerSnapshot, DataSource, Instrument, Qu
 from rolls import checks, roll_inputs, roll_states, tickets, verification
 from rolls.models import CheckResult, RollAttempt, RollCheck, RollLegFill, RollTransition
 from rolls.roll_states import OPEN_ROLL_STATES, RollState
-from sleeves import parameters
+from sleeves import naked_legs, parameters
 from sleeves.fill_import import FillImportError, sync_fills
 from sleeves.models import Fill, FillSource, SignalState, SpreadPosition, default_levels, validate_spread_levels
 from sleeves.selectors import sleeve_settings
@@ -608,6 +608,11 @@ def booked_leg_fills(attempt: RollAttempt) -> list[RollLegFill]:
     return list(counted_leg_fills(attempt).select_related("instrument", "fill"))
 
 
+def has_orphan_legs(attempt: RollAttempt) -> bool:
+    """A real roll whose latest diagnosis is orphan legs: some of its legs really are at the broker."""
+    return not attempt.rehearsal and (attempt.diagnosis or {}).get("kind") == verification.ORPHAN_LEGS
+
+
 def roll_break_subject(attempt: RollAttempt, symbol: str) -> str:
     """The identity of a reconciliation_break the roll raised (kept apart from reconciliation's, by contract)."""
     return f"roll-{attempt.pk} {symbol}"
@@ -624,7 +629,9 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
 
     roll_leg_unfilled: the roll is no longer executing. orphan_leg and roll_fills_not_at_broker: the roll
     is verified, or none of its recorded fills is still booked (reversed on the roll page or from the
-    Fills page). The roll's reconciliation_break alerts: the roll is verified or aborted.
+    Fills page). An aborted roll with orphan legs: orphan_leg once its legs were handed to naked_leg
+    alerts from the broker positions the diagnosis stored (abort does it); kept open when none were
+    stored. The roll's reconciliation_break alerts: the roll is verified or aborted.
     """
     attempt.refresh_from_db()
     subject = orphan_alert_subject(attempt)
@@ -633,8 +640,12 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
                                                                               but=f"roll-{attempt.pk}"), now=now)
     settled = attempt.state in (RollState.VERIFIED, RollState.CLOSED) or not booked_leg_fills(attempt)
     if settled:
-        for code in ("orphan_leg", "roll_fills_not_at_broker"):
-            resolve_alerts(code=code, keep_subjects=_open_subjects(code, but=subject), now=now)
+        resolve_alerts(code="roll_fills_not_at_broker",
+                       keep_subjects=_open_subjects("roll_fills_not_at_broker", but=subject), now=now)
+    if attempt.state == RollState.ABORTED and has_orphan_legs(attempt):
+        settled = attempt.diagnosis.get("broker_positions") is not None
+    if settled:
+        resolve_alerts(code="orphan_leg", keep_subjects=_open_subjects("orphan_leg", but=subject), now=now)
     if attempt.state in (RollState.VERIFIED, RollState.ABORTED):
         breaks = set(_roll_break_subjects(attempt))
         if breaks:
@@ -656,6 +667,24 @@ def resolve_finished_roll_alerts(*, now: datetime | None = None) -> None:
         mine = {orphan_alert_subject(attempt), f"roll-{attempt.pk}"}
         if mine & open_subjects or any(s.startswith(roll_break_subject(attempt, "")) for s in open_subjects):
             resolve_roll_alerts(attempt, now=now)
+
+
+def _hand_orphan_legs_to_naked_leg_alerts(attempt: RollAttempt) -> bool:
+    """Raise naked_leg alerts (source broker) from the broker positions the orphan-leg diagnosis stored, so
+    the legs left at the broker stay watched after the roll is aborted. False when none were stored."""
+    stored = (attempt.diagnosis or {}).get("broker_positions")
+    if stored is None:
+        return False
+    near = clock.trading_date()
+    holdings: dict[Instrument, Decimal] = {}
+    for symbol, quantity in stored.items():
+        instrument = Instrument.objects.filter(local_symbol=symbol, sec_type=SecType.FUTURE).first()
+        if instrument is None:
+            instrument = vxm_instrument(vx.parse_local_symbol(symbol, near=near))
+        holdings[instrument] = holdings.get(instrument, Decimal(0)) + Decimal(quantity)
+    naked_legs.raise_naked_leg_alerts(naked_legs.find_naked_legs(holdings, naked_legs.active_config()),
+                                      source="broker")
+    return True
 
 
 def pull_leg_fills(*, attempt: RollAttempt, user, role: str = "web") -> list[RollLegFill]:
@@ -768,6 +797,8 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
     subject = orphan_alert_subject(attempt)
     prefix = "Rehearsal: " if attempt.rehearsal else ""
     diagnosis = {**result.as_dict(), "source": source, "before_source": before_source, "at": now.isoformat()}
+    if not attempt.rehearsal:  # the broker's VXM positions it saw (a rehearsal's are projected, not the broker's)
+        diagnosis["broker_positions"] = {k: str(v) for k, v in positions.items()}
     if not result.ok:
         with transaction.atomic():
             if result.kind == verification.NOT_AT_BROKER:
@@ -885,6 +916,11 @@ def abort(*, attempt: RollAttempt, user, why: str, reverse_fills: bool = False, 
     The roll's alerts are then resolved by their rules (resolve_roll_alerts)."""
     if not why.strip():
         raise RollError("Say why the roll is aborted.")
+    if reverse_fills and has_orphan_legs(attempt):
+        raise RollError(
+            f"Nothing was done: {attempt}'s last verification found orphan legs, so some of its legs are at the "
+            "broker; reversing every fill would take them off the book. Reverse only the fills the broker does "
+            "not show (the Reverse button beside each in the recorded leg fills), then abort without reversing.")
     now = now or clock.now()
     with transaction.atomic():
         reversed_legs = []
@@ -903,6 +939,8 @@ def abort(*, attempt: RollAttempt, user, why: str, reverse_fills: bool = False, 
             text += f" ({len(reversed_legs)} recorded fill(s) reversed: " + "; ".join(
                 f"{leg.side} {leg.quantity} {leg.instrument} @ {formats.price(leg.price)}"
                 for leg in reversed_legs) + ")"
+        if has_orphan_legs(attempt) and _hand_orphan_legs_to_naked_leg_alerts(attempt):
+            text += " (the orphan legs at the broker are now watched as naked_leg alerts)"
         transition(attempt=attempt, to_state=RollState.ABORTED, user=user, now=now, why=text)
         resolve_roll_alerts(attempt, now=now)
     return attempt

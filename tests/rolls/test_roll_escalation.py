@@ -141,6 +141,54 @@ def test_a_real_roll_whose_fills_never_reached_the_broker_is_diagnosed_and_abort
     assert "4 recorded fill(s) reversed" in attempt.transitions.get(to_state="aborted").why
 
 
+def orphan_roll(broker, user, today_book):
+    """A real roll whose fills are recorded and whose verification found orphan legs (the broker holds only
+    the short old front)."""
+    broker("calm_contango")
+    attempt = executing_roll(user)
+    fill_all(attempt, user)
+    broker("orphan_leg")
+    attempt.refresh_from_db()
+    assert verify(attempt=attempt, user=user, role="test").kind == verification.ORPHAN_LEGS
+    attempt.refresh_from_db()
+    return attempt
+
+
+def test_orphan_legs_refuse_reversing_every_fill_and_aborting_hands_them_to_naked_leg_alerts(
+        book, broker, operator_user, today_book):
+    # Measured: "reverse every fill" was offered and resolved orphan_leg although the orphan leg was at the broker.
+    attempt = orphan_roll(broker, operator_user, today_book)
+    front = today_book.symbols[0]
+    assert {k: D(v) for k, v in attempt.diagnosis["broker_positions"].items()} == {front: D(-1)}
+    with pytest.raises(RollError, match="Reverse only the fills the broker does not show"):
+        abort(attempt=attempt, user=operator_user, why="flatten later", reverse_fills=True)
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.ESCALATED and Fill.objects.filter(reverses__isnull=False).count() == 0
+    abort(attempt=attempt, user=operator_user, why="flatten in TWS")
+    attempt.refresh_from_db()
+    assert attempt.state == RollState.ABORTED
+    assert open_alerts("orphan_leg") == []
+    naked = {a.subject: a for a in open_alerts("naked_leg")}
+    assert f"{front} (broker)" in naked and naked[f"{front} (broker)"].severity == "critical"
+    assert "naked_leg" in attempt.transitions.get(to_state="aborted").why
+
+
+def test_an_orphan_leg_diagnosis_without_broker_positions_keeps_the_orphan_leg_alert_open(
+        book, broker, operator_user, today_book):
+    attempt = orphan_roll(broker, operator_user, today_book)
+    del attempt.diagnosis["broker_positions"]
+    attempt.save(update_fields=["diagnosis"])
+    abort(attempt=attempt, user=operator_user, why="flatten in TWS")
+    assert len(open_alerts("orphan_leg")) == 1 and open_alerts("naked_leg") == []
+
+
+def test_the_page_does_not_offer_reversing_every_fill_for_orphan_legs(book, broker, operator_client, operator_user,
+                                                                     today_book):
+    attempt = orphan_roll(broker, operator_user, today_book)
+    page = operator_client.get(checklist(attempt)).content.decode()
+    assert 'id="abort-orphan-legs"' in page and 'name="reverse_fills"' not in page
+
+
 def test_fills_reversed_from_the_fills_page_after_an_abort_resolve_the_roll_s_alerts(book, broker, operator_user,
                                                                                       operator_client):
     from rolls.roll_service import scheduled_roll_check
@@ -183,24 +231,21 @@ def test_a_page_post_resolves_an_aborted_roll_s_alerts_and_a_leg_reversed_from_t
     assert open_alerts("roll_fills_not_at_broker") == []
 
 
-def test_an_orphan_leg_alert_is_resolved_when_the_aborted_roll_s_fills_are_reversed(book, broker, operator_user,
-                                                                                   today_book):
-    # Measured: after abort + reversal the orphan-leg alert stayed open, still saying "verify the roll again".
+def test_aborting_an_orphan_rehearsal_reversing_its_fills_resolves_the_orphan_leg_alert(book, broker, operator_user):
     broker("calm_contango")
-    attempt = executing_roll(operator_user)
-    fill_all(attempt, operator_user)
-    broker("orphan_leg")
+    attempt = executing_roll(operator_user, rehearsal=True)
+    # A rehearsal's positions are the pre-roll ones plus its fills: one leg recorded leaves orphan legs.
+    record_leg_fill(attempt=attempt, ticket="close", instrument=attempt.old_front, side="BUY", quantity=1,
+                    price=D("17.50"), executed_at=clock.now(), user=operator_user)
     attempt.refresh_from_db()
+    attempt.state = RollState.LEGS_FILLED
+    attempt.save(update_fields=["state"])
     result = verify(attempt=attempt, user=operator_user, role="test")
-    front, second, third = today_book.symbols
     assert result.kind == verification.ORPHAN_LEGS
-    assert [o.message.split(": ", 2)[2].split(" to ")[0] for o in result.orphans] == [
-        f"BUY 1 {front}", f"SELL 1 {second}", f"BUY 1 {third}"]
-    assert len(open_alerts("orphan_leg")) == 1 and open_alerts("roll_fills_not_at_broker") == []
+    assert len(open_alerts("orphan_leg")) == 1
     attempt.refresh_from_db()
-    abort(attempt=attempt, user=operator_user, why="Flattened by hand in TWS", reverse_fills=True)
-    assert open_alerts("orphan_leg") == []
-    assert Alert.objects.get(code="orphan_leg").resolved_at is not None
+    abort(attempt=attempt, user=operator_user, why="rehearsal over", reverse_fills=True)
+    assert open_alerts("orphan_leg") == [] and open_alerts("naked_leg") == []
 
 
 def test_aborting_without_reversing_leaves_the_fills_booked_and_the_alert_open(book, broker, operator_user):
