@@ -378,6 +378,8 @@ def run_vrp_cs_monitor(
             stop_loss_spread=position.stop_loss_spread if usable else None,
             take_profit_spread=position.take_profit_spread if usable else None, gate_memory=memory,
             held_legs=held_legs,
+            whole_spread_held=bool(findings) and usable
+            and naked_legs.whole_spreads_held(held.quantities, position) > 0,
         ),
         settings, _sessions(calendars.CFE),
     )

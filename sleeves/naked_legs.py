@@ -30,9 +30,11 @@ from sleeves.models import Sleeve, SpreadPosition
 from sleeves.selectors import positions_by_sleeve
 
 __all__ = [
-    "ALERT_CODE", "ROLL_IN_PROGRESS", "SOURCES", "HoldingError", "NakedLeg", "RollInProgress", "active_config", "average_costs_from_broker",
+    "ALERT_CODE", "ROLL_IN_PROGRESS", "SOURCES", "HoldingError", "NakedLeg", "RollInProgress", "active_config",
+    "average_costs_from_broker",
     "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker",
     "holdings_from_fills", "raise_naked_leg_alerts", "resolve_cleared_fills_alerts", "roll_in_progress",
+    "whole_spreads_held",
 ]
 
 ALERT_CODE = "naked_leg"
@@ -131,13 +133,21 @@ class NakedLeg:
         return f"{head}. {action}"
 
     def as_dict(self) -> dict:
-        return {"contract": self.contract, "held": formats.quantity(self.held),
-                "expected": formats.quantity(self.expected), "order": self.order,
-                "missing_pairs": list(self.missing_pairs)} | ({"during_roll": self.during_roll} if self.during_roll else {})
+        row = {"contract": self.contract, "held": formats.quantity(self.held),
+               "expected": formats.quantity(self.expected), "order": self.order,
+               "missing_pairs": list(self.missing_pairs)}
+        return row | {"during_roll": self.during_roll} if self.during_roll else row
 
 
 def _is_root_future(instrument: Instrument, root: str) -> bool:
     return instrument.sec_type == SecType.FUTURE and instrument.symbol.upper() == root.upper()
+
+
+def whole_spreads_held(holdings: Mapping[Instrument, Decimal], config: SpreadPosition) -> Decimal:
+    """How many of the config's spreads (-1 short leg / +1 long leg) the holding contains whole, at most its
+    quantity."""
+    short, long = holdings.get(config.short_leg, Decimal(0)), holdings.get(config.long_leg, Decimal(0))
+    return max(Decimal(0), min(-short, long, Decimal(config.quantity)))
 
 
 def find_naked_legs(
@@ -162,7 +172,7 @@ def find_naked_legs(
         q = Decimal(config.quantity)
         short, long = config.short_leg, config.long_leg
         expected = {short: -q, long: q}
-        whole = max(Decimal(0), min(-held.get(short, Decimal(0)), held.get(long, Decimal(0)), q))
+        whole = whole_spreads_held(held, config)
         words = f"-{formats.quantity(q)} {short.local_symbol} / +{formats.quantity(q)} {long.local_symbol}"
     keep = {}
     if config is not None:

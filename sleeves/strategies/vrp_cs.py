@@ -167,6 +167,9 @@ class CsInputs:
     gate_memory: GateMemory | None
     # What is held when it is not the configured spread (POSITION MISMATCH); None: the spread is held.
     held_legs: tuple[HeldLeg, ...] | None = None
+    # With held_legs: at least one whole configured spread (-1 short leg / +1 long leg) is among them, so its
+    # stop and take-profit still apply (they are levels of the spread price, whatever the size).
+    whole_spread_held: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,9 +310,9 @@ def evaluate(inputs: CsInputs, settings: CsSettings, sessions_between: SessionsB
     if gate_reason:
         reasons.append(gate_reason)
 
-    if inputs.held_legs is not None:
+    if inputs.held_legs is not None and not inputs.whole_spread_held:
         levels = _Levels(reasons=(
-            "stop/take-profit not evaluated: the configured spread is not what is held (POSITION MISMATCH)",))
+            "stop/take-profit not evaluated: no whole configured spread is held (POSITION MISMATCH)",))
     else:
         levels = _levels(spread, entry, stop, take_profit, settings.near_level_points)
     reasons.extend(levels.reasons)

@@ -391,3 +391,19 @@ def test_settings_with_impossible_values_are_refused(changes, words):
 def test_settings_have_no_defaults_so_every_threshold_is_passed_in():
     with pytest.raises(TypeError):
         CsSettings()
+
+
+def test_a_mismatch_beside_a_whole_spread_still_reports_its_stop():
+    """Review finding: any naked-leg finding switched the stop and take-profit off, so with q=2 configured and
+    one whole spread held (or an extra contract beside a whole spread) a stop hit was never reported. The
+    levels are prices of the spread, so they still apply while a whole spread is held; with none they do not."""
+    from sleeves.strategies.vrp_cs import HeldLeg
+
+    held = (HeldLeg("VXMG6", D(-1), D("17.20"), D("17.10")), HeldLeg("VXMH6", D(1), D("18.83"), D("17.85")))
+    result = run(quantity=2, held_legs=held, whole_spread_held=True)
+    assert (result.stop_loss_hit, result.take_profit_hit) == (True, False)
+    assert "STOP-LOSS HIT: spread 0.75 <= stop 0.81" in result.reasons
+    assert result.pnl_usd == D("-88.00")  # over what is held: (17.20 - 17.10) x 100 + (17.85 - 18.83) x 100
+    lone = run(quantity=2, held_legs=held[:1], whole_spread_held=False)
+    assert (lone.stop_loss_hit, lone.take_profit_hit) == (None, None)
+    assert any("no whole configured spread is held" in r for r in lone.reasons)
