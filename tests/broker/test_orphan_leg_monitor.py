@@ -16,10 +16,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from dspops.core import vx
-from dspops.core.instruments import vxm_instrument
 from dspops.core.models import Alert
-from sleeves.models import MonitorRun, RunStatus, Sleeve, SpreadPosition, VrpCsLogEntry
+from sleeves.models import MonitorRun, RunStatus, VrpCsLogEntry
 from sleeves.monitors import run_vrp_cs_monitor
 
 pytestmark = pytest.mark.usefixtures("cfe_session_clock")
@@ -29,15 +27,9 @@ FULL_SPREAD_PNL = "48.50"  # (18.575 - 17.44 - 0.65) x 100: what the monitor sai
 
 
 @pytest.fixture
-def config(booted, today_book):
-    """The running config: -1 front / +1 second, entered at 17.45 / 18.10 (0.65)."""
-    front, second, _ = today_book.months
-    dates = vx.contract_dates(front)
-    return SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
-        quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
-        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
-        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+def config(spread_config):
+    """The running config: -1 front / +1 second, entered at 17.45 / 18.10 (0.65) (tests/conftest.py)."""
+    return spread_config
 
 
 def open_naked_alerts():

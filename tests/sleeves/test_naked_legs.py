@@ -16,7 +16,7 @@ from dspops.core.instruments import vxm_instrument
 from dspops.core.models import Alert, Instrument, SecType
 from sleeves.models import Fill, MonitorRun, RunStatus, Sleeve, SpreadPosition, VrpCsLogEntry
 from sleeves.monitors import run_vrp_cs_monitor
-from sleeves.naked_legs import find_naked_legs, holdings_from_fills, raise_naked_leg_alerts
+from sleeves.naked_legs import RollInProgress, find_naked_legs, holdings_from_fills, raise_naked_leg_alerts
 
 D = Decimal
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # a Tuesday session, 10:00 New York
@@ -248,60 +248,37 @@ def test_without_fills_the_config_is_not_held_and_nothing_is_called_ok(config_z6
 
 
 @pytest.mark.usefixtures("cfe_session_clock")
-def test_a_fills_alert_raised_offline_is_resolved_by_a_live_run_once_the_fills_hold_the_spread(booted, broker,
+def test_a_fills_alert_raised_offline_is_resolved_by_a_live_run_once_the_fills_hold_the_spread(spread_config, broker,
                                                                                              today_book):
     """Offline, no fills: both legs 'missing' (fills). After the spread's fills are recorded, the live monitor
     (which compares the broker) resolves the fills alerts too: they do not wait for the next offline run."""
-    from decimal import Decimal as D
-
     from django.utils import timezone as tz
 
     from dspops.core.instruments import vxm_instrument
-    from dspops.core.models import Alert
-    from sleeves.models import Fill, FillSource, Side, Sleeve
+    from sleeves.models import Fill, FillSource, Side
     from sleeves.monitors import run_vrp_cs_monitor
 
-    from dspops.core import vx
-    from sleeves.models import SpreadPosition
-
     front, second, _ = today_book.months
-    dates = vx.contract_dates(front)
-    SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=vxm_instrument(front), long_leg=vxm_instrument(second),
-        quantity=1, short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
-        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
-        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
     run_vrp_cs_monitor(live=False)
     fills_alerts = Alert.objects.filter(code="naked_leg", resolved_at__isnull=True, subject__endswith="(fills)")
     assert fills_alerts.count() == 2
-    cs = Sleeve.objects.get(code="VRP_CS")
     for month, side, price in ((front, Side.SELL, "17.45"), (second, Side.BUY, "18.10")):
-        Fill.objects.create(sleeve=cs, instrument=vxm_instrument(month), side=side, quantity=1, price=D(price),
-                            executed_at=tz.now(), source=FillSource.MANUAL)
+        Fill.objects.create(sleeve=spread_config.sleeve, instrument=vxm_instrument(month), side=side, quantity=1,
+                            price=D(price), executed_at=tz.now(), source=FillSource.MANUAL)
     broker("calm_contango")
     run_vrp_cs_monitor(live=True)
     assert fills_alerts.count() == 0
     assert not Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()
 
 
-def test_during_a_roll_the_contracts_on_its_path_name_no_order_that_would_undo_it(booted, today_book):
+def test_during_a_roll_the_contracts_on_its_path_name_no_order_that_would_undo_it(spread_config, today_book):
     """Review finding: with the four legs of a roll recorded and the config still on the old legs, the check
     said 'BUY 1 VXMF7' and 'SELL 1 VXMG7': the roll backwards. On the roll's path there is no order, the
     alert is a warning pointing at the roll page; a contract off the path still gets its order."""
-    from decimal import Decimal as D
-
-    from dspops.core import vx
     from dspops.core.instruments import vxm_instrument
-    from sleeves.models import Sleeve, SpreadPosition
-    from sleeves.naked_legs import RollInProgress, find_naked_legs
 
+    config = spread_config
     front, second, third = (vxm_instrument(m) for m in today_book.months)
-    dates = vx.contract_dates(today_book.months[0])
-    config = SpreadPosition.objects.create(
-        sleeve=Sleeve.objects.get(code="VRP_CS"), short_leg=front, long_leg=second, quantity=1,
-        short_entry_price=D("17.45"), long_entry_price=D("18.10"), entry_date=today_book.session,
-        entry_spread=D("0.65"), stop_loss_spread=D("0.32"), take_profit_spread=D("1.30"),
-        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
     after_roll = {second: D(-1), third: D(1)}
     plain = {leg.contract: leg.order for leg in find_naked_legs(after_roll, config)}
     assert plain == {front.local_symbol: "", second.local_symbol: f"BUY 1 {second.local_symbol}",
@@ -317,10 +294,27 @@ def test_during_a_roll_the_contracts_on_its_path_name_no_order_that_would_undo_i
     assert [leg.order for leg in off_path if leg.contract == fourth.local_symbol] == [f"SELL 1 {fourth.local_symbol}"]
 
 
-def test_the_rolls_app_names_a_real_roll_in_progress_and_not_a_rehearsal(booted):
+def test_the_rolls_app_names_a_real_roll_in_progress_and_not_a_rehearsal(spread_config, today_book):
+    """The hook the rolls app registers names a real roll from GO until it is verified, with its three contracts;
+    a planned roll, a rehearsal and a verified roll are not in progress."""
+    from django.utils import timezone as tz
+
+    from dspops.core.instruments import vxm_instrument
+    from rolls.in_progress import roll_in_progress as provider
+    from rolls.models import RollAttempt
     from sleeves.naked_legs import ROLL_IN_PROGRESS, roll_in_progress
 
-    from rolls.in_progress import roll_in_progress as provider
-
     assert provider in ROLL_IN_PROGRESS
+    front, middle, back = (vxm_instrument(m) for m in today_book.months)
+    legs = dict(sleeve=spread_config.sleeve, position=spread_config, quantity=1, old_front=front, middle=middle,
+                new_back=back, created_at=tz.now())
+    RollAttempt.objects.create(rehearsal=True, state="executing", **legs)
+    roll = RollAttempt.objects.create(rehearsal=False, state="planned", **legs)
+    assert roll_in_progress() is None  # planned: nothing traded yet; the rehearsal trades nothing
+    for state, title in (("checked_go", "Checked: GO"), ("executing", "Executing"), ("legs_filled", "Legs filled"),
+                         ("escalated", "Escalated")):
+        RollAttempt.objects.filter(pk=roll.pk).update(state=state)
+        assert roll_in_progress() == RollInProgress(f"Roll #{roll.pk} ({title})", frozenset(
+            i.local_symbol for i in (front, middle, back)))
+    RollAttempt.objects.filter(pk=roll.pk).update(state="verified")
     assert roll_in_progress() is None
