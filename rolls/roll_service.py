@@ -789,9 +789,13 @@ def verify(*, attempt: RollAttempt, user, stop_loss_spread: Decimal | None = Non
         raise RollError(f"A roll is verified once its legs are filled; it is {attempt.get_state_display()}.")
     before, before_source = positions_before(attempt)
     positions, source = _positions_after(attempt, role=role, before=before)
+    recorded: dict[str, Decimal] = {}
+    for leg in counted_leg_fills(attempt).select_related("instrument"):
+        signed = Decimal(leg.quantity) if leg.side == "BUY" else -Decimal(leg.quantity)
+        recorded[str(leg.instrument)] = recorded.get(str(leg.instrument), Decimal(0)) + signed
     result = verification.verify_after_roll(quantity=attempt.quantity, old_front=str(attempt.old_front),
                                             middle=str(attempt.middle), new_back=str(attempt.new_back),
-                                            positions=positions, before=before)
+                                            positions=positions, before=before, recorded=recorded)
     if positions is None:
         raise RollError(f"Cannot verify: {result.message}")
     subject = orphan_alert_subject(attempt)

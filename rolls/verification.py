@@ -82,6 +82,9 @@ class Verification:
     message: str
     kind: str = ""
     unplanned: tuple[Unplanned, ...] = ()
+    # ORPHAN_LEGS: legs whose recorded fills moved the book another way than the broker moved (fills typed in
+    # that never happened, or real ones not recorded yet)
+    unmatched: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         """The stored form (RollAttempt.diagnosis): numbers as text."""
@@ -89,6 +92,7 @@ class Verification:
             "ok": self.ok, "kind": self.kind, "message": self.message,
             "orders": [o.message for o in self.orphans],
             "breaks": [u.message for u in self.unplanned],
+            "unmatched_fills": list(self.unmatched),
         }
 
 
@@ -170,6 +174,19 @@ def _unplanned(symbol: str, held: Decimal, before: Decimal, want: int, legs: tup
     return Unplanned(symbol, Decimal(held), Decimal(before), want, message)
 
 
+def _unmatched_fills(legs: tuple[str, ...], positions: dict[str, Decimal], before: dict[str, Decimal],
+                     recorded: dict[str, Decimal]) -> tuple[str, ...]:
+    """Each leg whose recorded fills moved the book by another amount than the broker moved it."""
+    out = []
+    for symbol in legs:
+        moved = positions.get(symbol, Decimal(0)) - before.get(symbol, Decimal(0))
+        booked = recorded.get(symbol, Decimal(0))
+        if booked != moved:
+            out.append(f"{symbol}: the roll's recorded fills move it {formats.quantity(booked, with_sign=True)}, "
+                       f"the broker moved it {formats.quantity(moved, with_sign=True)}")
+    return tuple(out)
+
+
 def verify_after_roll(
     *,
     quantity: int,
@@ -178,6 +195,7 @@ def verify_after_roll(
     new_back: str,
     positions: dict[str, Decimal] | None,
     before: dict[str, Decimal] | None = None,
+    recorded: dict[str, Decimal] | None = None,
 ) -> Verification:
     """Check the book after the roll: old front 0, middle -q, new back +q, nothing else in VXM.
 
@@ -185,7 +203,10 @@ def verify_after_roll(
     target. Positions that could not be read (None, or a value that is not a
     number) give ok=False with no orphans: nothing can be said about the legs.
     With ``before`` (the VXM positions the broker held before the roll), a failure
-    says which case it is (``kind``): NOT_AT_BROKER and BREAK advise no order.
+    says which case it is (``kind``): NOT_AT_BROKER and BREAK advise no order. With
+    ``recorded`` too (the signed quantities the roll's counted leg fills trade), ORPHAN_LEGS
+    names the legs whose recorded fills the broker does not show: they must be reversed (or
+    the real ones pulled) before the closing orders are traded, or the book counts them twice.
     Raises ValueError for a quantity that is not an int >= 1 or for leg symbols
     that are not three different contracts.
     """
@@ -243,10 +264,15 @@ def verify_after_roll(
                 + ". Compare with TWS and reconcile before trading anything; dspops advises no order until the "
                 "break is explained.", BREAK, unplanned,
             )
+        unmatched = _unmatched_fills(legs, positions, before, recorded) if recorded is not None else ()
+        book = ("" if not unmatched else
+                " The book does not match the broker: " + "; ".join(unmatched) + ". Reverse the recorded fills the "
+                "broker does not show (Reverse beside each leg fill), or pull the real ones, before trading these "
+                "orders: otherwise the book counts those legs twice.")
         return Verification(
             False, orphans,
             f"Roll not complete, some legs are at the broker and others are not, {count}: "
-            + "; ".join(o.message for o in orphans) + ".", ORPHAN_LEGS,
+            + "; ".join(o.message for o in orphans) + "." + book, ORPHAN_LEGS, unmatched=unmatched,
         )
     return Verification(
         False, orphans,

@@ -67,6 +67,29 @@ def test_some_legs_at_the_broker_and_others_not_gives_the_exact_orders_that_clos
         "VXMG7: holding 0, expected +1: BUY 1 VXMG7 to complete the new spread"]
 
 
+def test_orphan_legs_name_the_recorded_fills_the_broker_does_not_show():
+    """Review finding: the close ticket filled at the broker (now flat), the open ticket did not, but all four
+    legs were typed in. The orders to complete the new spread are right against the broker, yet the two typed
+    open-ticket fills that never happened stayed booked: after trading the orders the book would hold -2/+2.
+    The diagnosis names them and says to reverse them before trading."""
+    all_four = {"VXMZ6": D(1), "VXMF7": D(-2), "VXMG7": D(1)}
+    result = verification.verify_after_roll(quantity=1, positions={}, before=BEFORE, recorded=all_four, **LEGS)
+    assert result.kind == verification.ORPHAN_LEGS
+    assert [o.message for o in result.orphans] == [
+        "VXMF7: holding 0, expected -1: SELL 1 VXMF7 to complete the new spread",
+        "VXMG7: holding 0, expected +1: BUY 1 VXMG7 to complete the new spread"]
+    assert result.unmatched == (
+        "VXMF7: the roll's recorded fills move it -2, the broker moved it -1",
+        "VXMG7: the roll's recorded fills move it +1, the broker moved it 0")
+    assert "Reverse the recorded fills the broker does not show" in result.message
+    assert result.as_dict()["unmatched_fills"] == list(result.unmatched)
+    # Only what really happened recorded: nothing unmatched, the same orders.
+    close_only = {"VXMZ6": D(1), "VXMF7": D(-1)}
+    clean = verification.verify_after_roll(quantity=1, positions={}, before=BEFORE, recorded=close_only, **LEGS)
+    assert (clean.unmatched, clean.orphans) == ((), result.orphans)
+    assert "Reverse" not in clean.message
+
+
 @pytest.mark.parametrize("positions, symbol", [
     ({"VXMZ6": D(-1), "VXMF7": D(1), "VXMH7": D(1)}, "VXMH7"),  # a contract outside the roll
     ({"VXMZ6": D(-1), "VXMF7": D(1), "VXMG7": D(-1)}, "VXMG7"),  # a leg the wrong way
