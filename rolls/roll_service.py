@@ -654,6 +654,14 @@ def resolve_roll_alerts(attempt: RollAttempt, *, now: datetime | None = None) ->
                            now=now)
 
 
+def after_fill_reversed(fill: Fill) -> None:
+    """A book Fill was reversed (sleeves.services.AFTER_REVERSAL): if it is a leg of an aborted or closed roll,
+    that roll's alerts are resolved by their rules at once, not at the next roll check."""
+    leg = RollLegFill.objects.filter(fill=fill).select_related("attempt").first()
+    if leg is not None and leg.attempt.state in (RollState.ABORTED, RollState.CLOSED):
+        resolve_roll_alerts(leg.attempt)
+
+
 def resolve_finished_roll_alerts(*, now: datetime | None = None) -> None:
     """resolve_roll_alerts for every aborted or closed roll whose alerts are still open (a fill reversed
     from the Fills page after the abort resolves them here: the scheduled roll check and the roll page

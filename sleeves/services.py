@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Side, Sleeve
+
+
+# What a floor above must do once a fill is reversed, registered in its AppConfig.ready (sleeves imports
+# nothing above it): the rolls app resolves the alerts of a finished roll whose leg fill this takes off the book.
+AFTER_REVERSAL: list[Callable[[Fill], None]] = []
 
 
 @transaction.atomic
@@ -33,6 +39,8 @@ def reverse_fill(*, fill: Fill, user, reason: str) -> Fill:
     )
     reversal.full_clean()
     reversal.save()
+    for follow in AFTER_REVERSAL:
+        follow(fill)
     return reversal
 
 
