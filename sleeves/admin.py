@@ -248,44 +248,41 @@ def last_stored_price(instrument: Instrument, executed_at: datetime) -> tuple[De
     return price, what
 
 
-def _price_warning(instrument: Instrument, price: Decimal, executed_at: datetime) -> tuple[str | None, str | None]:
-    """(warning, note): the price further than fill_price_warning_pct from the last stored price; a note when
-    there is no stored price to compare with."""
+def _price_warning(instrument: Instrument, price: Decimal, executed_at: datetime) -> str | None:
+    """The price further than fill_price_warning_pct from the last stored price, or with no stored price to
+    compare with (a check that cannot be made fails)."""
     reference = last_stored_price(instrument, executed_at)
     if reference is None:
-        return None, (f"No stored quote or daily close for {instrument}: the price {formats.price(price)} was not "
-                      "compared with the market.")
+        return (f"No stored quote or daily close for {instrument}: the price {formats.price(price)} cannot be "
+                "compared with the market. Check it against TWS: per share or per point, not the total.")
     last, what = reference
     try:
         allowed = _setting(parameters.BOOK, "fill_price_warning_pct")
     except parameters.ParameterError as exc:
         return (f"The price {formats.price(price)} cannot be compared with the last stored price of {instrument} "
-                f"({formats.price(last)}, {what}): {exc}. Check the price."), None
+                f"({formats.price(last)}, {what}): {exc}. Check the price.")
     distance = abs(price - last) / last * 100
     if distance <= allowed:
-        return None, None
+        return None
     direction = "above" if price > last else "below"
     return (f"{instrument} at {formats.price(price)} is {formats.percent(distance)} {direction} its last stored price "
             f"{formats.price(last)} ({what}), more than the {formats.quantity(allowed)}% the fill_price_warning_pct "
-            "setting allows. Check the price: per share or per point, not the total."), None
+            "setting allows. Check the price: per share or per point, not the total.")
 
 
 def fill_warnings(*, sleeve: Sleeve | None, instrument: Instrument, quantity: Decimal, price: Decimal,
-                  executed_at: datetime) -> tuple[list[str], list[str]]:
-    """What the operator must confirm before a typed fill is recorded, and notes that need no confirmation.
-
-    Returns (warnings, notes), each in the operator's words: an instrument outside the sleeve's universe, a
-    date that is not a session, a fractional quantity, a price far from the last stored one; the note says
-    when there was no stored price to compare with.
+                  executed_at: datetime) -> list[str]:
+    """What the operator must confirm before a typed fill is recorded, in the operator's words: an instrument
+    outside the sleeve's universe, a date that is not a session, a fractional quantity, a price far from the
+    last stored one or with no stored price to compare with.
     """
-    price_warning, note = _price_warning(instrument, price, executed_at)
     warnings = [
         sleeve and _universe_warning(sleeve, instrument),
         _session_warning(instrument, executed_at),
         _fraction_warning(instrument, quantity),
-        price_warning,
+        _price_warning(instrument, price, executed_at),
     ]
-    return [w for w in warnings if w], [note] if note else []
+    return [w for w in warnings if w]
 
 
 CONFIRM_LABEL = "I have checked these"
@@ -307,14 +304,13 @@ class FillForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.warnings: list[str] = []
-        self.notes: list[str] = []
 
     def _post_clean(self):
         super()._post_clean()
         if self.errors:
             return  # the hard errors first; the warnings come once the fill is otherwise valid
         data = self.cleaned_data
-        self.warnings, self.notes = fill_warnings(
+        self.warnings = fill_warnings(
             sleeve=data.get("sleeve"), instrument=data["instrument"], quantity=data["quantity"], price=data["price"],
             executed_at=data["executed_at"])
         try:
@@ -433,8 +429,6 @@ class FillAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
             confirmed = formats.plural(len(obj.confirmed_warnings), "warning")
             self.message_user(request, f"Fill #{obj.pk} was recorded with {confirmed} you confirmed, stored with the "
                                        "fill.", messages.WARNING)
-        for note in getattr(form, "notes", ()):
-            self.message_user(request, note, messages.WARNING)
 
     @admin.action(description="Reverse the selected fills (then record the correct fill)", permissions=["add"])
     def reverse_selected(self, request, queryset):

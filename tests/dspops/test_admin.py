@@ -1,6 +1,6 @@
 """The admin: every page loads, a Viewer cannot change anything, and changelists stay flat."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from dspops.core.models import Alert
 from dspops.core.models import Instrument
-from sleeves.models import Fill, FillSource, MonitorRun, Sleeve, SleeveParameter
+from sleeves.models import Fill, FillSource, MonitorRun, PriceBar, Sleeve, SleeveParameter
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
 APP_LABELS = ("dspops", "sleeves", "rolls", "digests")
@@ -69,6 +69,8 @@ def test_a_viewer_cannot_run_admin_actions(viewer_client, booted):
 
 def test_an_operator_records_a_fill_and_is_named_as_its_author(operator_client, operator_user):
     spy = Instrument.objects.get(local_symbol="SPY")
+    # A stored close near the typed price: the fill meets no warning to confirm.
+    PriceBar.objects.create(instrument=spy, session=date(2026, 11, 20), close=Decimal("680.95"), source="stored")
     response = operator_client.post(reverse("admin:sleeves_fill_add"), {
         "sleeve": Sleeve.objects.get(code="VRP_ERP").pk, "instrument": spy.pk, "side": "BUY",
         "quantity": "13", "price": "681.40", "commission": "1.00",

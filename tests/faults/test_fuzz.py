@@ -1,7 +1,8 @@
 """Hypothesis fuzzing of everything an operator types or feeds in: never a 500, never a partial write.
 
 - The fill add form: a redirect with exactly one new Fill holding what was typed, or the form
-  again with its errors and no new row.
+  again with its errors and no new row. A fill refused only for warnings (a price far from the
+  stored one, a date that is not a session, ...) is stored exactly as typed once they are confirmed.
 - The roll checklist's quote-entry form: never GO when a typed quote is crossed, zero, negative or
   missing, or when VIX is missing.
 - Every importer (Flex fills, price history, the legacy daily_log.csv): success, or the
@@ -15,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -104,36 +105,51 @@ def expected_fill(post: dict) -> dict:
 def test_the_fill_add_form_never_fails_and_stores_exactly_what_was_typed_or_nothing(operator_client, operator_user):
     url = reverse("admin:sleeves_fill_add")
 
-    good = {"sleeve": str(Sleeve.objects.get(code="VRP_ERP").pk),
-            "instrument": str(Instrument.objects.get(local_symbol="SPY").pk), "side": "BUY", "quantity": "13",
-            "price": "681.40", "commission": "1.00", "executed_at_0": "2026-11-23", "executed_at_1": "10:01:00",
-            "exec_id": "", "order_ref": "erp-1", "note": ""}
+    spy = Instrument.objects.get(local_symbol="SPY")
+    # A stored close near the good fill's price, so the good fill meets no warning.
+    PriceBar.objects.create(instrument=spy, session=date(2026, 11, 20), close=D("680.95"), source="stored")
+    good = {"sleeve": str(Sleeve.objects.get(code="VRP_ERP").pk), "instrument": str(spy.pk), "side": "BUY",
+            "quantity": "13", "price": "681.40", "commission": "1.00", "executed_at_0": "2026-11-23",
+            "executed_at_1": "10:01:00", "exec_id": "", "order_ref": "erp-1", "note": ""}
     outcomes = []
+
+    def stored_as_typed(post, known, warnings):
+        new = list(Fill.objects.exclude(pk__in=known))
+        assert len(new) == 1, post
+        fill = new[0]
+        stored = {name: getattr(fill, name) for name in expected_fill(post)}
+        assert stored == expected_fill(post), post
+        assert (fill.source, fill.entered_by, fill.confirmed_warnings) == ("manual", operator_user, warnings), post
 
     @FUZZ
     @given(post=fill_posts())
     @example(post=good)
+    @example(post={**good, "price": "6814.00"})  # a warning (10x the stored close): confirmed, then stored
     @example(post={**good, "instrument": ":"})  # was a 500: the autocomplete widget looked ":" up as an id
     @example(post={**good, "executed_at_0": "9999-12-31", "executed_at_1": "23:00:00"})  # was a 500 on save
     def post_once(post):
         before, known = row_counts(), set(Fill.objects.values_list("pk", flat=True))
         response = operator_client.post(url, post)
         if response.status_code == 302:
-            new = list(Fill.objects.exclude(pk__in=known))
-            assert len(new) == 1, post
-            fill = new[0]
-            stored = {name: getattr(fill, name) for name in expected_fill(post)}
-            assert stored == expected_fill(post), post
-            assert (fill.source, fill.entered_by) == ("manual", operator_user)
+            stored_as_typed(post, known, [])
             outcomes.append("saved")
-        else:
-            assert response.status_code == 200, post
-            assert response.context["adminform"].form.errors, post
-            assert changed_counts(before) == {}, post
+            return
+        assert response.status_code == 200, post
+        form = response.context["adminform"].form
+        assert form.errors, post
+        assert changed_counts(before) == {}, post  # refused, for an error or for a warning: nothing stored
+        if not form.warnings:  # the warnings are only asked once nothing else is wrong
             outcomes.append("refused")
+            return
+        confirm = {**post, "warnings_shown": form["warnings_shown"].value(), "confirm_warnings": "on"}
+        response = operator_client.post(url, confirm)
+        assert response.status_code == 302, (post, response.context["adminform"].form.errors)
+        stored_as_typed(post, known, form.warnings)
+        outcomes.append("confirmed")
 
     post_once()
-    assert {"saved", "refused"} <= set(outcomes)  # both outcomes were reached: the property was tested
+    # Every outcome was reached: the property was tested.
+    assert {"saved", "refused", "confirmed"} <= set(outcomes), outcomes
 
 
 # --- the roll checklist's quote-entry form ----------------------------------------------------------

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from django.urls import reverse
 
 from dspops.core import calendars, clock
 from dspops.core.models import Instrument
-from sleeves.models import Fill, Sleeve
+from sleeves.models import Fill, PriceBar, Sleeve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,8 +104,12 @@ class HeldLock:
 
 
 def fill_form() -> dict:
-    executed = calendars.session_on_or_before(clock.trading_date() - timedelta(days=3))  # a session: no warning
-    return {"sleeve": Sleeve.objects.get(code="VRP_ERP").pk, "instrument": Instrument.objects.get(local_symbol="SPY").pk,
+    """A fill that meets no warning: on a session, with a stored close of SPY near the typed price."""
+    executed = calendars.session_on_or_before(clock.trading_date() - timedelta(days=3))
+    spy = Instrument.objects.get(local_symbol="SPY")
+    PriceBar.objects.get_or_create(instrument=spy, session=executed, defaults={"close": Decimal("680.95"),
+                                                                               "source": "stored"})
+    return {"sleeve": Sleeve.objects.get(code="VRP_ERP").pk, "instrument": spy.pk,
             "side": "BUY", "quantity": "13", "price": "681.40", "commission": "1.00",
             "executed_at_0": executed.strftime("%Y-%m-%d"), "executed_at_1": "10:01:00",
             "exec_id": "", "order_ref": "busy-test", "note": ""}
@@ -142,12 +147,13 @@ def test_with_a_sqlite_database_url_a_web_write_waits_ten_seconds_for_the_lock_a
     web = subprocess.Popen([sys.executable, "-c", WEB_CLIENT, str(operator_user.pk)], cwd=settings.BASE_DIR, env=env,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = None
+    data = fill_form()  # its stored close is written before the lock is taken
     try:
         ready = web.stdout.readline()
         assert ready, web.communicate(timeout=30)
         options = json.loads(ready)["options"]
         lock = HeldLock(seconds=10)
-        web.stdin.write(json.dumps(fill_form()) + "\n")
+        web.stdin.write(json.dumps(data) + "\n")
         web.stdin.flush()
         result = json.loads(web.stdout.readline() or "{}")
         waited = time.monotonic() - lock.locked_at

@@ -3,7 +3,8 @@
 Measured: the form accepted without a word a VXM future into the DM sleeve (the DM panel then listed it as a
 holding), BUY 0.5 EEM dated Saturday 2026-11-28, and EEM at 4980, 100x its last price. Each is now a warning:
 refused until the operator ticks "I have checked these" (nothing is written before), then recorded with the
-warnings' texts stored on the fill. A clean fill shows no warning. The clock is pinned.
+warnings' texts stored on the fill. A price with nothing stored to compare it with is a warning too (a check
+that cannot be made fails, DECISIONS.md section 1). A clean fill shows no warning. The clock is pinned.
 """
 
 import json
@@ -32,6 +33,11 @@ def book(booted, time_machine):
     eem = Instrument.objects.get(local_symbol="EEM")
     PriceBar.objects.create(instrument=eem, session=date(2026, 11, 27), close=Decimal("49.80"), source="stored")
     return eem
+
+
+def stored_close(instrument, close, session=date(2026, 11, 27)):
+    """A stored daily close near the typed price, so a rule test meets only the warning it is about."""
+    PriceBar.objects.create(instrument=instrument, session=session, close=Decimal(close), source="stored")
 
 
 def fill_data(instrument, sleeve="DM", **overrides):
@@ -157,13 +163,21 @@ def test_hard_errors_stay_errors_and_come_before_any_warning(operator_client, bo
     assert Fill.objects.count() == 0
 
 
-def test_no_stored_price_means_no_distance_warning_but_the_operator_is_told(operator_client, book):
+def test_no_stored_price_to_compare_warns_and_is_recorded_only_when_confirmed(operator_client, book):
+    """Review finding: with nothing stored for SHY the price was not compared, and the fill was recorded with
+    only a note after saving. A check that cannot be made fails: it is a warning like the others."""
     shy = Instrument.objects.get(local_symbol="SHY")
-    response = post(operator_client, fill_data(shy, price="82.50"))
-    assert response.status_code == 302
-    assert Fill.objects.get().confirmed_warnings == []
+    warnings, again = warned(operator_client, fill_data(shy, price="82.50"))
+    assert warnings == [
+        "No stored quote or daily close for SHY: the price 82.50 cannot be compared with the market. Check it "
+        "against TWS: per share or per point, not the total."]
+    response = post(operator_client, again)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    fill = Fill.objects.get()
+    assert (fill.instrument, fill.price, fill.confirmed_warnings) == (shy, Decimal("82.50"), warnings)
+    assert fill.history.get().confirmed_warnings == warnings
     messages = [str(m) for m in operator_client.get(response["Location"]).context["messages"]]
-    assert "No stored quote or daily close for SHY: the price 82.50 was not compared with the market." in messages
+    assert f"Fill #{fill.pk} was recorded with 1 warning you confirmed, stored with the fill." in messages
 
 
 # --- the rules, on the function ---------------------------------------------------------------------------
@@ -176,20 +190,32 @@ def check(sleeve, instrument, quantity="1", price="17.50", when=NOW):
 
 def test_each_sleeve_has_its_universe(book):
     spy, future = Instrument.objects.get(local_symbol="SPY"), vxm_instrument(vx.ContractMonth(2026, 12))
-    assert check("VRP_ERP", spy, price="680")[0] == []
-    assert check("DM", spy, price="680")[0] == []
-    assert check("VRP_ERP", book, price="49.80")[0][0].startswith(
+    stored_close(spy, "680.00")
+    stored_close(future, "17.45")
+    assert check("VRP_ERP", spy, price="680") == []
+    assert check("DM", spy, price="680") == []
+    assert check("VRP_ERP", book, price="49.80")[0].startswith(
         "EEM (Stock / ETF) is not in VRP-ERP's instrument (SPY, the symbol setting)")
-    assert check("VRP_CS", future)[0] == []
-    assert check("VRP_CS", spy, price="680")[0][0].startswith(
+    assert check("VRP_CS", future) == []
+    assert check("VRP_CS", spy, price="680")[0].startswith(
         "SPY (Stock / ETF) is not in VRP-CS's VXM futures (the contract_root setting)")
-    assert check(None, future)[0] == []  # unattributed: no sleeve, no universe (an alert asks for one)
+    assert check(None, future) == []  # unattributed: no sleeve, no universe (an alert asks for one)
+
+
+def test_a_price_with_nothing_stored_to_compare_is_a_warning_never_a_silent_pass(book):
+    future = vxm_instrument(vx.ContractMonth(2026, 12))
+    assert check("VRP_CS", future) == [
+        "No stored quote or daily close for VXMZ6: the price 17.50 cannot be compared with the market. Check it "
+        "against TWS: per share or per point, not the total."]
+    stored_close(future, "17.45")
+    assert check("VRP_CS", future) == []
 
 
 def test_a_vx_future_is_checked_against_the_cfe_calendar_and_a_fractional_contract_warns(book):
     future = vxm_instrument(vx.ContractMonth(2026, 12))
+    stored_close(future, "17.45", session=date(2026, 11, 25))
     thanksgiving = datetime(2026, 11, 26, 10, 0, tzinfo=calendars.NEW_YORK)
-    warnings, _ = check("VRP_CS", future, quantity="1.5", when=thanksgiving)
+    warnings = check("VRP_CS", future, quantity="1.5", when=thanksgiving)
     assert warnings == [
         "2026-11-26 (Thu) is not a CFE session (the exchange was closed): check the date TWS shows for the execution.",
         "1.5 contracts of VXMZ6 is a fraction: IBKR fills these in whole contracts. Check the quantity.",
@@ -202,17 +228,17 @@ def test_the_newest_stored_price_is_the_reference_and_the_percentage_is_a_settin
     QuoteSnapshot.objects.create(instrument=book, last=Decimal("1.00"), source="live", valid=False,
                                  invalid_reason="test: an invalid quote is never the reference",
                                  as_of=datetime(2026, 11, 30, 15, 5, tzinfo=calendars.NEW_YORK))
-    assert check("DM", book, price="54.10") == ([], [])
-    warning = check("DM", book, price="45.00")[0][0]
+    assert check("DM", book, price="54.10") == []
+    warning = check("DM", book, price="45.00")[0]
     assert warning.startswith("EEM at 45.00 is 16.82% below its last stored price 54.10 (quote bid/ask mid, "
                               "2026-11-30 15:00 ET), more than the 10% ")
     SleeveParameter.objects.filter(sleeve__isnull=True, key="fill_price_warning_pct").update(value="20")
-    assert check("DM", book, price="45.00") == ([], [])
+    assert check("DM", book, price="45.00") == []
 
 
 def test_an_unreadable_setting_is_a_warning_never_a_silent_pass(book):
     SleeveParameter.objects.filter(sleeve__isnull=True, key="fill_price_warning_pct").delete()
     SleeveParameter.objects.filter(sleeve__code="DM", key="risky_universe").update(value="")
-    warnings, _ = check("DM", book, price="49.80")
+    warnings = check("DM", book, price="49.80")
     assert warnings[0].startswith("Whether EEM belongs to DM cannot be checked")
     assert warnings[1].startswith("The price 49.80 cannot be compared with the last stored price of EEM (49.80")
