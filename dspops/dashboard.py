@@ -12,6 +12,7 @@ from datetime import date
 from django.db.models import Case, Count, IntegerField, Value, When
 
 from dspops.core import alerts
+from dspops.core.alerts import SEVERITY_RANK
 from dspops.core.models import Alert
 
 from digests.models import Digest
@@ -26,8 +27,8 @@ from sleeves.selectors import positions_by_sleeve, sleeve_settings
 from django_q.models import Task
 from rolls.roll_states import OPEN_ROLL_STATES
 
-SEVERITY_ORDER = Case(When(severity="critical", then=Value(0)), When(severity="warning", then=Value(1)),
-                      default=Value(2), output_field=IntegerField())
+SEVERITY_ORDER = Case(*(When(severity=severity, then=Value(rank)) for severity, rank in SEVERITY_RANK.items()),
+                      default=Value(len(SEVERITY_RANK)), output_field=IntegerField())
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,10 @@ def _session_of(now: datetime) -> date | None:
         return None
 
 
+# Most serious first: a refresh to a lower rank is worse than what was acknowledged.
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
 def raise_alert(
     *, code: str, message: str, severity: str | None = None, subject: str = "", sleeve=None, now=None,
     about: models.Model | None = None, session: date | None = None,
@@ -174,6 +178,11 @@ def raise_alert(
                 first_seen_at=now, last_seen_at=now, first_session=session, last_session=session, **reference,
             )
         else:
+            fields = ["severity", "message", "sleeve", "last_seen_at", "first_session", "last_session", "occurrences"]
+            if alert.acknowledged_at is not None and SEVERITY_RANK[severity] < SEVERITY_RANK[alert.severity]:
+                # Worse than what was acknowledged (a near stop that is now hit): it must be seen again.
+                alert.acknowledged_at = alert.acknowledged_by = None
+                fields += ["acknowledged_at", "acknowledged_by"]
             alert.severity = severity
             alert.message = message
             alert.sleeve = sleeve
@@ -184,7 +193,6 @@ def raise_alert(
             if alert.first_session is None or (session is not None and session < alert.first_session):
                 alert.first_session = session
             alert.occurrences += 1
-            fields = ["severity", "message", "sleeve", "last_seen_at", "first_session", "last_session", "occurrences"]
             for name, value in reference.items():
                 setattr(alert, name, value)
                 fields.append(name)

@@ -244,3 +244,26 @@ def test_the_dashboard_counts_every_open_alert_not_only_the_rows_it_lists(operat
     page = dashboard(operator_client)
     assert "0 critical, 30 warning, 0 info · 1 acknowledged" in counts(page)
     assert page.count('class="alert-row') == 25
+
+
+def test_an_acknowledged_warning_that_turns_critical_must_be_seen_again(operator_client, booted, time_machine,
+                                                                        operator_user):
+    """Review finding: 'near stop' acknowledged as a warning, then the stop is hit (the same code and subject
+    raised as critical): the row stayed acknowledged, not red and counted as 0 critical. A worse severity
+    clears the acknowledgement; the same or a milder one keeps it."""
+    time_machine.move_to(MORNING, tick=False)
+    operator_client.force_login(operator_user)
+    near = alerts.raise_alert(code="cs_stop_loss", subject="VRP-CS", severity="warning", message="Near the stop.")
+    alerts.acknowledge_alert(alert=near, user=operator_user)
+    alerts.raise_alert(code="cs_stop_loss", subject="VRP-CS", severity="warning", message="Still near the stop.")
+    near.refresh_from_db()
+    assert near.acknowledged_at is not None  # the same severity again: still acknowledged
+    hit = alerts.raise_alert(code="cs_stop_loss", subject="VRP-CS", severity="critical", message="STOP HIT.")
+    assert hit.pk == near.pk and (hit.acknowledged_at, hit.acknowledged_by) == (None, None)
+    page = dashboard(operator_client)
+    assert "1 critical, 0 warning, 0 info · 0 acknowledged" in counts(page)
+    assert 'class="sev-critical"' in alert_row(page, hit)
+    alerts.acknowledge_alert(alert=hit, user=operator_user)
+    alerts.raise_alert(code="cs_stop_loss", subject="VRP-CS", severity="warning", message="Near again.")
+    hit.refresh_from_db()
+    assert hit.acknowledged_at is not None  # milder than what was acknowledged: nothing new to see
