@@ -207,8 +207,7 @@ def _calendar_spread_lines(cs: CalendarSpreadSleeve | None, trading_date: date) 
     return [
         f"- Legs: {_code(_legs(cs))} | Quantity: {_code(formats.quantity(cs.quantity))}",
         f"- Entry spread: {_code(formats.decimal(cs.entry_spread))} | "
-        f"Current spread: {_code(formats.decimal(spread))} | "
-        + (f"P&L over what is held (a naked leg, see the alerts): {pnl}" if cs.pnl_over_held else f"P&L: {pnl}"),
+        f"Current spread: {_code(formats.decimal(spread))} | {cs.pnl_label}: {pnl}",
         f"- Gate: {_code(cs.gate_state or MISSING)}{gate_score}",
         f"- Stop-loss: {_code(formats.decimal(stop))} | "
         f"distance (spread - stop): {_code(formats.signed(stop_distance))}",

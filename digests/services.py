@@ -73,7 +73,7 @@ from dspops.core import calendars, clock, formats
 from dspops.core.models import BrokerSnapshot, DataSource, SecType
 from dspops.core import vx
 from rolls.models import RollCycle
-from sleeves import parameters
+from sleeves import naked_legs, parameters
 from sleeves.models import (
     MonitorRun,
     RunKind,
@@ -258,7 +258,7 @@ def _calendar_spread(parts: _Assembly, day: date) -> CalendarSpreadSleeve | None
     return CalendarSpreadSleeve(
         as_of=entry.logged_at, source=entry.source,
         data_status=RunStatus.POSITION_MISMATCH.value if mismatch else entry.data_status,
-        pnl_over_held=mismatch and (run.outputs or {}).get("pnl_over") == "held",
+        pnl_label=naked_legs.pnl_label(run.outputs if run is not None else None),
         data_status_reason="; ".join(notes), short_leg=legs.short_leg, long_leg=legs.long_leg,
         quantity=entry.quantity, entry_spread=entry.entry_spread, current_spread=entry.spread,
         pnl_usd=entry.pnl_usd, gate_state=effective_gate(entry), gate_score=entry.gate_score,

@@ -107,7 +107,7 @@ class CalendarSpreadSleeve:
     source: str | None
     data_status: str | None  # "ok", "data_unavailable" or "mismatch" (the holding is not the configured spread)
     data_status_reason: str = ""
-    pnl_over_held: bool = False  # P&L over what is held (a naked leg), not over the configured spread
+    pnl_label: str = "P&L"  # sleeves.naked_legs.pnl_label: "P&L", or over what is held (a naked leg)
     short_leg: str | None  # IBKR local symbol of the front month, e.g. "VXMF6"
     long_leg: str | None
     quantity: int | None

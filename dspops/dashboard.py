@@ -23,6 +23,7 @@ from rolls.flags import spread_position_flags
 from sleeves.models import SpreadPosition
 from rolls.models import RollAttempt
 from sleeves.models import DmTarget, MonitorRun, VolTargetState
+from sleeves import naked_legs
 from sleeves.selectors import positions_by_sleeve, sleeve_settings
 from django_q.models import Task
 from rolls.roll_states import OPEN_ROLL_STATES
@@ -107,6 +108,7 @@ def dashboard_context(request) -> dict:
             "countdown": roll_countdown(position, today=today) if position else None,
             "run": cs_run,
             "out": cs_run.outputs if cs_run else {},
+            "pnl_label": naked_legs.pnl_label(cs_run.outputs if cs_run else None),
             "open_roll": RollAttempt.objects.filter(state__in=OPEN_ROLL_STATES).first(),
         },
         "erp": {"run": erp_run, "out": erp_run.outputs if erp_run else {}},

@@ -363,6 +363,7 @@ def run_vrp_cs_monitor(
                                            rolling=naked_legs.roll_in_progress())
                 if held is not None and held.readable else None)
     held_legs = None
+    whole_held = bool(findings) and usable and naked_legs.whole_spreads_held(held.quantities, position) > 0
     if findings:
         marks = {legs[0]: vx1_obs, legs[1]: vx2_obs} if usable else {}
         held_legs = _held_legs(held, marks, session=session, broker=broker)
@@ -378,12 +379,11 @@ def run_vrp_cs_monitor(
             stop_loss_spread=position.stop_loss_spread if usable else None,
             take_profit_spread=position.take_profit_spread if usable else None, gate_memory=memory,
             held_legs=held_legs,
-            whole_spread_held=bool(findings) and usable
-            and naked_legs.whole_spreads_held(held.quantities, position) > 0,
+            whole_spread_held=whole_held,
         ),
         settings, _sessions(calendars.CFE),
     )
-    positions_reason = _positions_reason(held, findings, compare=compare)
+    positions_reason = _positions_reason(held, findings, compare=compare, whole_held=whole_held)
     if findings:
         status = RunStatus.POSITION_MISMATCH
     elif result.data_status == DATA_OK and usable and held is not None and held.readable:
@@ -530,7 +530,7 @@ def _read_cs_broker(instruments: list[Instrument], *, near: date, role: str, max
     return dataclasses.replace(broker, positions=positions), held
 
 
-def _positions_reason(held: _Held | None, findings, *, compare: bool) -> str:
+def _positions_reason(held: _Held | None, findings, *, compare: bool, whole_held: bool = False) -> str:
     if not compare:
         return ""
     if held is None or not held.readable:
@@ -543,7 +543,8 @@ def _positions_reason(held: _Held | None, findings, *, compare: bool) -> str:
                      f"{formats.quantity(f.expected, with_sign=True)}"
                      + (f" ({f.order})" if f.order else "") for f in findings)
     return (f"POSITION MISMATCH: the VXM holding {where} is not the configured spread: {legs}. "
-            "P&L is over what is held; the stop and take-profit are not evaluated.")
+            "P&L is over what is held; the stop and take-profit are "
+            + ("evaluated on the whole spread held." if whole_held else "not evaluated: no whole spread is held."))
 
 
 def _positions_payload(held: _Held | None, findings, held_pnl, *, compare: bool) -> dict:

@@ -34,7 +34,7 @@ __all__ = [
     "average_costs_from_broker",
     "average_costs_from_fills", "check_broker_positions", "find_naked_legs", "holdings_from_broker",
     "holdings_from_fills", "raise_naked_leg_alerts", "resolve_cleared_fills_alerts", "roll_in_progress",
-    "whole_spreads_held",
+    "whole_spreads_held", "PNL_OVER_HELD", "pnl_label",
 ]
 
 ALERT_CODE = "naked_leg"
@@ -287,6 +287,15 @@ def raise_naked_leg_alerts(findings: Iterable[NakedLeg], *, source: str) -> list
               .exclude(subject__endswith=suffix).values_list("subject", flat=True))
     resolve_alerts(code=ALERT_CODE, keep_subjects=[a.subject for a in raised] + list(others))
     return raised
+
+
+# How every page and the digest label a VRP-CS run's P&L when it is over what is held, not the configured spread.
+PNL_OVER_HELD = "P&L over what is held (a naked leg, see the alerts)"
+
+
+def pnl_label(outputs: Mapping | None) -> str:
+    """The words for a VRP-CS monitor run's P&L (its stored outputs): over the spread, or over what is held."""
+    return PNL_OVER_HELD if isinstance(outputs, Mapping) and outputs.get("pnl_over") == "held" else "P&L"
 
 
 def active_config() -> SpreadPosition | None:

@@ -7,8 +7,9 @@ above it and hits at spread >= TP. Levels on the wrong side are never reported a
 
 When the holding is not exactly the configured spread (a naked leg: POSITION MISMATCH), the P&L is
 computed only over what is held: each held contract's (mark - its entry price) x multiplier x its
-signed quantity (``HeldLeg``), never the full spread's; the stop and take-profit, which belong to the
-whole spread, are then not evaluated.
+signed quantity (``HeldLeg``), never the full spread's. The stop and take-profit are levels of the
+spread's price: they are still evaluated while at least one whole configured spread is held, and not
+otherwise.
 
 The gate score and its transitions are those of LEGACY.md section 2.8. The gate state is
 persisted (``GateMemory``), needs ``gate_min_sessions`` sessions in its current state before

@@ -19,6 +19,7 @@ from django.core.management import CommandError, call_command
 from dspops.core.models import Alert
 from sleeves.models import MonitorRun, RunStatus, VrpCsLogEntry
 from sleeves.monitors import run_vrp_cs_monitor
+from sleeves.naked_legs import PNL_OVER_HELD
 
 pytestmark = pytest.mark.usefixtures("cfe_session_clock")
 
@@ -139,9 +140,11 @@ def test_an_extra_third_month_at_the_broker_is_quoted_and_its_own_pnl_counted(co
     assert set(open_naked_alerts()) == {f"{third} (broker)"}
 
 
-def test_the_digest_after_the_monitor_says_position_mismatch_and_lists_the_naked_leg(config, broker, today_book):
+def test_the_digest_and_dashboard_after_the_monitor_say_position_mismatch(config, broker, today_book,
+                                                                           operator_client):
     """The digest reads the stored run: POSITION MISMATCH, P&L over what is held, the naked_leg alerts; never
-    "Data OK, P&L +$48.50" for a spread the broker does not hold, nor a data-unavailable warning for it."""
+    "Data OK, P&L +$48.50" for a spread the broker does not hold, nor a data-unavailable warning for it. The
+    dashboard labels the same P&L the same way (review finding: it printed it beside the spread as its P&L)."""
     from digests.render import render_digest
     from digests.services import build_snapshot
 
@@ -158,3 +161,8 @@ def test_the_digest_after_the_monitor_says_position_mismatch_and_lists_the_naked
     assert "naked_leg" in markdown and f"BUY 1 {front}" in markdown
     assert not Alert.objects.filter(code="monitor_data_unavailable", resolved_at__isnull=True,
                                     subject__icontains="VRP-CS").exists()
+    from django.urls import reverse
+    from django.utils.html import escape
+
+    page = operator_client.get(reverse("admin:index")).content.decode()
+    assert f"<th>{escape(PNL_OVER_HELD)}</th><td id=\"cs-pnl\">$0.00</td>" in page

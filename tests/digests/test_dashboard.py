@@ -53,7 +53,8 @@ def test_the_dashboard_says_stored_monitor_outputs_in_the_kernel_formats(operato
         outputs={"regime": "NORMAL", "target_shares": 13, "actual_shares": None, "drift_pct": "3.5",
                  "rebalance": False})
     page = operator_client.get(reverse("admin:index")).content.decode()
-    assert "0.65 / -$88.00" in page and "OPEN (score 0.85)" in page
+    assert "<th>Spread</th><td>0.65</td>" in page and '<th>P&amp;L</th><td id="cs-pnl">-$88.00</td>' in page
+    assert "OPEN (score 0.85)" in page
     assert "13 / missing shares" in page and "3.50%" in page
     assert page.count("Last run 2026-11-24 10:00 ET") == 2
 
