@@ -53,10 +53,12 @@ class AlertAdmin(BoundedAdminMixin, admin.ModelAdmin):
     @admin.display(description="severity", ordering="severity")
     def severity_badge(self, obj):
         # Classes from static/dspops/dspops.css: the Content-Security-Policy allows no style attributes.
-        # An acknowledged alert is no longer shown in its severity's colour: it is counted apart.
-        if obj.acknowledged_at and obj.resolved_at is None:
-            return format_html("<strong>{}</strong> (acknowledged)", obj.get_severity_display().upper())
-        return format_html('<strong class="text-{}">{}</strong>', obj.severity, obj.get_severity_display().upper())
+        # Only an open, unacknowledged alert is shown in its severity's colour (Alert.marked_severity).
+        if not obj.marked_severity:
+            state = " (acknowledged)" if obj.acknowledged_at and obj.resolved_at is None else ""
+            return format_html("<strong>{}</strong>{}", obj.get_severity_display().upper(), state)
+        return format_html('<strong class="text-{}">{}</strong>', obj.marked_severity,
+                           obj.get_severity_display().upper())
 
     @admin.display(description="alert", ordering="code")
     def title(self, obj):

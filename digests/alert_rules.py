@@ -33,6 +33,7 @@ from dspops.core.calendars import CFE, NEW_YORK
 from dspops.core.errors import OperatorError
 from dspops.core.models import Alert, Instrument, QuoteSnapshot, SecType, Severity
 from sleeves import parameters
+from sleeves.inputs import CLOSE_TIME
 from sleeves.models import (
     Fill,
     LogDataStatus,
@@ -106,9 +107,6 @@ def require_session(day: date) -> None:
 # Reading the stored rows (also used by digests.services, so the digest and its alerts agree)
 # --------------------------------------------------------------------------------------------
 
-
-# A daily close is taken at 16:00 New York.
-_CLOSE = time(16, 0)
 
 
 def end_of_day(day: date) -> datetime:
@@ -245,7 +243,7 @@ def latest_value(symbol: str, sec_type: str, *, trading_date: date) -> LatestVal
     if instrument is not None:
         bar = PriceBar.objects.filter(instrument=instrument, session__lte=trading_date).order_by("-session").first()
         if bar is not None:
-            candidates.append((datetime.combine(bar.session, _CLOSE, tzinfo=NEW_YORK), 0, bar.close, bar.source, ""))
+            candidates.append((datetime.combine(bar.session, CLOSE_TIME, tzinfo=NEW_YORK), 0, bar.close, bar.source, ""))
         quote = (QuoteSnapshot.objects.filter(instrument=instrument, valid=True, as_of__lt=end_of_day(trading_date))
                  .order_by("-as_of", "-id").first())
         if quote is not None:

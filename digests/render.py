@@ -283,8 +283,9 @@ def _positions_lines(report: PositionsReport | None) -> list[str]:
 def _position_line(p: PositionLine) -> str:
     """One holding: quantity, average cost, mark, market value and P&L (missing when there is no mark)."""
     mark = _code(formats.price(p.mark))
-    if p.mark is not None:
-        mark += f" ({p.mark_basis}, {formats.moment(p.mark_as_of)})" if p.mark_as_of else f" ({p.mark_basis})"
+    if p.mark is not None:  # with its basis, source and age, as every input the digest shows
+        said = [p.mark_basis, _source(p.mark_source)] + ([formats.moment(p.mark_as_of)] if p.mark_as_of else [])
+        mark += f" ({', '.join(said)})"
     commissions = _code(formats.usd(p.commissions_usd))
     if p.commissions_missing:
         commissions += f" (+ {formats.plural(p.commissions_missing, 'fill')} without a commission)"

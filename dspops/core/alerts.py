@@ -281,11 +281,6 @@ class AlertView:
     link: AboutLink | None
     acknowledged: str  # "acknowledged by operator at 10:05 ET", or ""
 
-    @property
-    def counts_as(self) -> str:
-        """The dashboard's count it falls in: its severity while unacknowledged, else "acknowledged"."""
-        return "acknowledged" if self.alert.acknowledged_at else self.alert.severity
-
 
 def acknowledged_text(alert: Alert, *, today: date | None = None) -> str:
     """"acknowledged by operator at 10:05 ET" (with its date when that is not ``today``), or ""."""

@@ -247,8 +247,10 @@ class Alert(models.Model):
         return self.resolved_at is None
 
     @property
-    def is_acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
+    def marked_severity(self) -> str:
+        """The severity to show in its colour: only while the alert is open and nobody has acknowledged it.
+        Acknowledged or resolved, it is shown plain and counted apart (DECISIONS.md section 10)."""
+        return self.severity if self.resolved_at is None and self.acknowledged_at is None else ""
 
     @property
     def state(self) -> str:
