@@ -44,7 +44,7 @@ from digests.alert_rules import (
     latest_value,
     require_session,
 )
-from dspops.core.alerts import raise_alert, resolve_alerts
+from dspops.core.alerts import raise_alert, resolve_alerts, session_of
 from dspops.core.calendars import CFE
 from dspops.core.models import Alert, Severity
 from digests.models import Digest, DigestSource
@@ -397,7 +397,8 @@ def _alert_line(alert: Alert) -> AlertLine:
         severity=alert.severity, code=alert.code, message=alert.message, subject=alert.subject,
         first_seen_on=alert.first_session or clock.trading_date(alert.first_seen_at),
         last_seen_on=alert.last_session or clock.trading_date(alert.last_seen_at),
-        resolved_on=clock.trading_date(alert.resolved_at) if alert.resolved_at else None,
+        # Dated by session like the rest (a Saturday resolution by Friday's digest is Friday's).
+        resolved_on=session_of(alert.resolved_at) if alert.resolved_at else None,
         acknowledged=alert.acknowledged_at is not None and alert.resolved_at is None,
     )
 

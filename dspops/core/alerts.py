@@ -137,7 +137,7 @@ def kind_of(code: str) -> AlertKind:
         raise ValueError(f"Unknown alert code {code!r}: register it in dspops.core.alerts.REGISTRY.") from None
 
 
-def _session_of(now: datetime) -> date | None:
+def session_of(now: datetime) -> date | None:
     """The NYSE session ``now`` falls in (a closed day: the last session); None outside the calendar."""
     try:
         return clock.current_session(now)
@@ -164,7 +164,7 @@ def raise_alert(
     if severity not in Severity.values:
         raise ValueError(f"Unknown alert severity {severity!r}; expected one of {', '.join(Severity.values)}.")
     now = now or timezone.now()
-    session = session or _session_of(now)
+    session = session or session_of(now)
     reference = {}
     if about is not None:
         if about.pk is None:

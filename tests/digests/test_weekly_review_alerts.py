@@ -67,3 +67,15 @@ def test_an_acknowledged_alert_is_marked_in_the_digest_and_counted_apart(booted,
     assert "- ACKNOWLEDGED critical `orphan_leg`: Close VXMF7." in alerts and "CRITICAL" not in alerts
     run = MonitorRun.objects.get(kind="digest")
     assert run.outputs["alerts"]["critical"] == 0 and run.outputs["alerts"]["acknowledged"] == 1
+
+
+def test_an_alert_resolved_on_saturday_is_dated_resolved_on_fridays_session(booted, time_machine):
+    """Review finding: the review dated a resolution by the wall-clock date, so an alert resolved by Friday's
+    digest built on Saturday read 'resolved 2026-11-28', a Saturday. It is dated by session, as when raised."""
+    from dspops.core.alerts import resolve_alerts
+
+    time_machine.move_to(SATURDAY_MORNING, tick=False)
+    raise_alert(code="erp_drift", subject="SPY", message="Drift 6%.", session=FRIDAY)
+    resolve_alerts(code="erp_drift")
+    [line] = build_weekly_review(week_ending=FRIDAY).alerts
+    assert (line.first_seen_on, line.resolved_on) == (FRIDAY, FRIDAY)
