@@ -160,7 +160,8 @@ def raise_alert(
     registry names), whose page the alert links to. `session` is the trading session the alert is
     raised for (a digest of Friday built on Saturday passes Friday); by default the session of `now`.
     """
-    severity = severity or kind_of(code).severity
+    kind = kind_of(code)  # an unregistered code is refused even with its severity given
+    severity = severity or kind.severity
     if severity not in Severity.values:
         raise ValueError(f"Unknown alert severity {severity!r}; expected one of {', '.join(Severity.values)}.")
     now = now or timezone.now()

@@ -157,7 +157,7 @@ def tuesday(time_machine):
 @pytest.fixture
 def hostile_digest(booted, tuesday):
     """An alert carrying hostile exec id / order ref text, and the digest built from it."""
-    raise_alert(code="fill_import", subject="exec 0001", severity="critical", message=HOSTILE_MESSAGE)
+    raise_alert(code="orphan_leg", subject="exec 0001", severity="critical", message=HOSTILE_MESSAGE)
     digest = generate_digest(write_file=False)
     assert "[exec-link](javascript:alert(1))" in digest.markdown  # the text reaches the digest as it came
     return digest
@@ -172,7 +172,7 @@ def test_an_alert_with_hostile_text_is_inert_in_the_dashboards_latest_digest(ope
     assert not re.search(r"<script[^>]*>[^<]*from-the-data", page, re.IGNORECASE)  # no script from the data
     # The legacy layout is kept: H2 sections, values in backticks.
     assert ("h2", {}) in latest.tags and ("code", {}) in latest.tags
-    assert "Vol-Target Overlay" in latest.text and "fill_import" in latest.text
+    assert "Vol-Target Overlay" in latest.text and "orphan_leg" in latest.text
 
 
 def test_an_alert_with_hostile_text_is_inert_on_the_digest_admin_page(operator_client, hostile_digest):
@@ -188,7 +188,7 @@ def test_an_alert_with_hostile_text_is_inert_in_the_weekly_review(operator_clien
 
     review = fragment(response.content.decode(), id="weekly-review")
     assert_inert(review, visible=HOSTILE_VISIBLE)
-    assert "Alerts this week" in review.text and "fill_import" in review.text
+    assert "Alerts this week" in review.text and "orphan_leg" in review.text
 
 
 def _legacy_digest_from_import(tmp_path) -> Digest:

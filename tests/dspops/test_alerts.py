@@ -59,6 +59,8 @@ def test_every_registered_code_has_a_title_a_valid_severity_advice_and_what_reso
 def test_an_unregistered_code_is_refused_before_anything_is_written(db):
     with pytest.raises(ValueError, match="Unknown alert code 'made_up'"):
         alerts.raise_alert(code="made_up", message="m")
+    with pytest.raises(ValueError, match="Unknown alert code 'made_up'"):  # a severity given does not let it in
+        alerts.raise_alert(code="made_up", message="m", severity="info")
     with pytest.raises(ValueError, match="Unknown alert code"):
         alerts.resolve_alerts(code="made_up")
     assert not Alert.objects.exists()

@@ -58,7 +58,7 @@ def pages(transactional_db):
         positions=[{"local_symbol": str(position.short_leg), "sec_type": "FUT", "quantity": -1, "avg_cost": 1745.0,
                     "con_id": 1}, {"local_symbol": "SPY", "sec_type": "STK", "quantity": 13, "avg_cost": 664.19,
                                    "con_id": 2}])
-    raise_alert(code="csp_test", subject="content security policy", severity="critical", message="an alert to look at")
+    raise_alert(code="broker_unavailable", subject="content security policy", severity="critical", message="an alert to look at")
     setting = SleeveParameter.objects.get(sleeve__code="VRP_CS", key="max_vix")
     run = MonitorRun.objects.order_by("pk").first()
     return [

@@ -29,7 +29,7 @@ def hostile_book(transactional_db):
     bootstrap(create_operator=False)
     user = get_user_model().objects.create_user(username="olivia", password="pw-for-tests", is_staff=True)
     user.groups.add(Group.objects.get(name="Operator"))
-    raise_alert(code="fill_import", subject="exec 0001", severity="critical", message=HOSTILE_MESSAGE)
+    raise_alert(code="orphan_leg", subject="exec 0001", severity="critical", message=HOSTILE_MESSAGE)
     # No date: the current session, or on a closed day the last one.
     digest = generate_digest(write_file=False)
     assert "[exec-link](javascript:alert(1))" in digest.markdown

@@ -72,7 +72,7 @@ def rows(book, operator_user):
     BrokerSnapshot.objects.create(as_of=now, account="SIM0100001", simulated=True, positions=[])
     PriceBar.objects.create(instrument=Instrument.objects.get(symbol="SPY"), session=clock.current_session(),
                             close=D("664.19"), source="stored")
-    raise_alert(code="faults_test", subject="security", severity="info", message="an alert to look at")
+    raise_alert(code="data_stale", subject="security", severity="info", message="an alert to look at")
     for task_id, success in (("faultsok", True), ("faultsko", False)):
         Task.objects.create(id=task_id, name=task_id, func="sleeves.tasks.reconcile_task", started=now, stopped=now,
                             success=success)
