@@ -100,6 +100,9 @@ class AlertAdmin(BoundedAdminMixin, admin.ModelAdmin):
             "kind": alerts.REGISTRY.get(alert.code),
             "can_acknowledge": (alert.acknowledged_at is None and alert.resolved_at is None
                                 and self.has_change_permission(request, alert)),
+            "can_resolve": (alert.resolved_at is None and alert.code in alerts.REGISTRY
+                            and alerts.REGISTRY[alert.code].operator_resolves
+                            and self.has_change_permission(request, alert)),
             "has_view_permission": True,
             **(extra_context or {}),
         })

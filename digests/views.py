@@ -1,4 +1,4 @@
-"""Dashboard pages of the digests floor: draw a chart, show the weekly review, acknowledge an alert.
+"""Dashboard pages of the digests floor: draw a chart, show the weekly review, acknowledge or resolve an alert.
 Thin: services do the work.
 
 The task buttons are the site's (dspops.admin_site.run_task, on the site's task registry).
@@ -45,17 +45,49 @@ def weekly_review(request):
     })
 
 
+def _back(request) -> HttpResponseRedirect:
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = reverse("admin:index")
+    return HttpResponseRedirect(back)
+
+
+def _alert_to_change(request, object_id: int) -> Alert:
+    if not request.user.has_perm("dspops.change_alert"):
+        raise PermissionDenied
+    alert = Alert.objects.filter(pk=object_id).first() if object_id <= _MAX_KEY else None
+    if alert is None:
+        raise Http404(f"No alert #{object_id}.")
+    return alert
+
+
+@require_POST
+def resolve_alert(request, object_id: int):
+    """Resolve an alert an Operator resolves by hand (the registry says which: legacy order records) and go back."""
+    alert = _alert_to_change(request, object_id)
+    title = alerts.title_of(alert)
+    try:
+        resolved = alerts.resolve_by_operator(alert=alert, user=request.user)
+    except ValueError as exc:
+        messages.error(request, f"Not resolved: {exc}")
+        return _back(request)
+    if resolved:
+        LogEntry.objects.log_actions(user_id=request.user.pk, queryset=[alert], action_flag=CHANGE,
+                                     change_message="Resolved by hand", single_object=True)
+        messages.success(request, f"Resolved: {title} ({alert.subject or alert.code}).")
+    else:
+        messages.info(request, f"{title} ({alert.subject or alert.code}) is already resolved.")
+    return _back(request)
+
+
 @require_POST
 def acknowledge_alert(request, object_id: int):
     """Acknowledge one open alert (Operator) and go back where the button was: the dashboard or the alert's page.
 
     Acknowledged is not resolved: the alert stays listed, marked and counted apart until its rule resolves it.
     """
-    if not request.user.has_perm("dspops.change_alert"):
-        raise PermissionDenied
-    alert = Alert.objects.filter(pk=object_id).first() if object_id <= _MAX_KEY else None
-    if alert is None:
-        raise Http404(f"No alert #{object_id}.")
+    alert = _alert_to_change(request, object_id)
     title = alerts.title_of(alert)
     if alerts.acknowledge_alert(alert=alert, user=request.user):
         LogEntry.objects.log_actions(user_id=request.user.pk, queryset=[alert], action_flag=CHANGE,
@@ -67,8 +99,4 @@ def acknowledge_alert(request, object_id: int):
     else:
         messages.info(request, f"{title} ({alert.subject or alert.code}) was already "
                                f"{alerts.acknowledged_text(alert)}.")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
-        back = reverse("admin:index")
-    return HttpResponseRedirect(back)
+    return _back(request)

@@ -45,5 +45,7 @@ class DspopsAdminSite(admin.AdminSite):
             path("dashboard/weekly-review/", self.admin_view(views.weekly_review), name="dashboard_weekly_review"),
             path("dashboard/alert/<int:object_id>/acknowledge/", self.admin_view(views.acknowledge_alert),
                  name="dashboard_acknowledge_alert"),
+            path("dashboard/alert/<int:object_id>/resolve/", self.admin_view(views.resolve_alert),
+                 name="dashboard_resolve_alert"),
         ]
         return extra + super().get_urls()

@@ -40,6 +40,9 @@ class AlertKind:
     `about` is the model ("app_label.model_name") of the object the alert is about, and `about_label`
     what the operator calls it. An alert raised with ``about=<that object>`` links to the object's
     page; one raised without it links to the list of such objects.
+
+    `operator_resolves`: no rule can see the cause go (the legacy import's order records carry no
+    fills to match), so an Operator resolves it on the alert's page, and who did is recorded.
     """
 
     code: str
@@ -49,6 +52,7 @@ class AlertKind:
     resolved_when: str
     about: str
     about_label: str
+    operator_resolves: bool = False
 
 
 REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
@@ -122,8 +126,9 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
     # Raised by the legacy import (the site).
     AlertKind("legacy_trades_unreconciled", "Legacy trades not matched to fills", Severity.WARNING,
               "Review the legacy order records and record the fills they describe.",
-              "the fills it describes are recorded (no rule checks this yet: acknowledge it once they are)",
-              "sleeves.fill", "fills"),
+              "an Operator confirms on the alert's page that the fills it describes are recorded (order records "
+              "carry no fills a rule could match)",
+              "sleeves.fill", "fills", operator_resolves=True),
 )}
 
 CODES = tuple(REGISTRY)
@@ -225,6 +230,24 @@ def acknowledge_alert(*, alert: Alert, user, now=None) -> bool:
     now = now or timezone.now()
     changed = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True, resolved_at__isnull=True).update(
         acknowledged_by=user, acknowledged_at=now)
+    alert.refresh_from_db(fields=["acknowledged_by", "acknowledged_at", "resolved_at"])
+    return changed == 1
+
+
+def resolve_by_operator(*, alert: Alert, user, now=None) -> bool:
+    """Resolve an open alert whose code an Operator resolves (AlertKind.operator_resolves), recording who in its
+    acknowledgement if nobody had acknowledged it. Returns False when it was already resolved. Raises
+    ValueError for a code its rule resolves: a person never closes what a rule still sees.
+    """
+    if not kind_of(alert.code).operator_resolves:
+        raise ValueError(f"{title_of(alert)} is resolved by its rule ({kind_of(alert.code).resolved_when}), "
+                         "not by hand.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now)
+        if changed:
+            Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(acknowledged_by=user,
+                                                                                   acknowledged_at=now)
     alert.refresh_from_db(fields=["acknowledged_by", "acknowledged_at", "resolved_at"])
     return changed == 1
 

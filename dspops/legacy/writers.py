@@ -308,7 +308,7 @@ def write_trades(parsed: Parsed, report: ImportReport, *, sleeves, now: datetime
         raise_alert(code="legacy_trades_unreconciled", severity=Severity.WARNING, subject=str(burst.ny_date),
                     sleeve=sleeves[SleeveCode.VRP_CS], now=now,
                     message=f"Legacy trades.csv: {burst.message} Record what actually filled as fills, then "
-                            "resolve this alert.")
+                            "resolve this alert on its page (Resolve: done).")
 
 
 def write_erp_state(parsed: Parsed, report: ImportReport, *, sleeves, user) -> None:

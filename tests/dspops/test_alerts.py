@@ -269,3 +269,36 @@ def test_an_acknowledged_warning_that_turns_critical_must_be_seen_again(operator
     alerts.raise_alert(code="cs_stop_loss", subject="VRP-CS", severity="warning", message="Near again.")
     hit.refresh_from_db()
     assert hit.acknowledged_at is not None  # milder than what was acknowledged: nothing new to see
+
+
+def test_an_operator_resolves_the_legacy_trades_alert_on_its_page_and_nothing_a_rule_resolves(
+        operator_client, booted, time_machine, operator_user, viewer_user, client):
+    """legacy_trades_unreconciled has no rule that can see its cause go (order records carry no fills), so it
+    stayed listed for ever once acknowledged. An Operator resolves it on its page and is recorded as the one who
+    did; a code its rule resolves cannot be closed by hand; a Viewer cannot; a GET writes nothing."""
+    time_machine.move_to(MORNING, tick=False)
+    operator_client.force_login(operator_user)
+    legacy = alerts.raise_alert(code="legacy_trades_unreconciled", subject="2025-12-03", message="Burst of orders.")
+    ruled = alerts.raise_alert(code="orphan_leg", subject="roll-1", message="Close VXMF7.")
+    page = operator_client.get(reverse("admin:dspops_alert_change", args=[legacy.pk])).content.decode()
+    assert 'id="resolve-form"' in page
+    assert 'id="resolve-form"' not in operator_client.get(
+        reverse("admin:dspops_alert_change", args=[ruled.pk])).content.decode()
+
+    url = reverse("admin:dashboard_resolve_alert", args=[legacy.pk])
+    assert operator_client.get(url).status_code == 405
+    client.force_login(viewer_user)
+    assert client.post(url).status_code == 403
+    legacy.refresh_from_db()
+    assert legacy.resolved_at is None
+
+    operator_client.force_login(operator_user)
+    assert operator_client.post(url, {"next": reverse("admin:index")}).status_code == 302
+    legacy.refresh_from_db()
+    assert legacy.resolved_at is not None and legacy.acknowledged_by == operator_user
+
+    operator_client.post(reverse("admin:dashboard_resolve_alert", args=[ruled.pk]))
+    ruled.refresh_from_db()
+    assert ruled.resolved_at is None
+    with pytest.raises(ValueError, match="resolved by its rule"):
+        alerts.resolve_by_operator(alert=ruled, user=operator_user)
