@@ -77,3 +77,18 @@ def _release_server_thread_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def roll_book(transactional_db):
+    """The roll browser tests' book: bootstrap, the Operator olivia, and the VRP-CS config the roll starts from."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from dspops.bootstrap import bootstrap
+    from tests.rolls.test_roll_pages import make_book
+
+    bootstrap(create_operator=False)
+    user = get_user_model().objects.create_user(username="olivia", password="pw-for-tests", is_staff=True)
+    user.groups.add(Group.objects.get(name="Operator"))
+    return make_book()

@@ -9,32 +9,21 @@ is back to zero open alerts.
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from dspops.bootstrap import bootstrap
 from dspops.core.models import Alert
 from rolls.models import RollAttempt, RollState
 from sleeves.models import Fill
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.e2e.test_roll_e2e import execute_and_record_fills, plan, run_checks_and_see
-from tests.rolls.test_roll_pages import make_book, roll_symbols
+from tests.rolls.test_roll_pages import roll_symbols
 
 # Pre-roll checks need CFE open: the server's clock stands at 11:00 New York on the latest CFE session.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cfe_session_clock")]
 
 
-@pytest.fixture
-def book(transactional_db):
-    bootstrap(create_operator=False)
-    user = get_user_model().objects.create_user(username="olivia", password="pw-for-tests", is_staff=True)
-    user.groups.add(Group.objects.get(name="Operator"))
-    return make_book()
-
-
 def test_legs_the_broker_never_saw_are_diagnosed_and_the_abort_reverses_them_leaving_no_open_alert(
-        page, live_server, book, broker):
+        page, live_server, roll_book, broker):
     old_front, middle, new_back = roll_symbols()
     broker("calm_contango")  # holds -1 old front / +1 middle, before and after: the legs never reach it
     login(page, live_server, "olivia")

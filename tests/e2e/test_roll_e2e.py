@@ -7,15 +7,12 @@ outcomes are kept in test-artifacts/.
 """
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from dspops.bootstrap import bootstrap
 from sleeves.models import SpreadPosition
 from rolls.models import RollAttempt, RollState
 from tests.e2e.conftest import ARTIFACTS, login
-from tests.rolls.test_roll_pages import make_book, roll_symbols
+from tests.rolls.test_roll_pages import roll_symbols
 
 # Pre-roll checks need CFE open: the server's clock stands at 11:00 New York on the latest CFE session.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cfe_session_clock")]
@@ -23,14 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cfe_session_clock")]
 # The four legs in the page's order: (ticket, side, which contract, price).
 FILLS = (("close", "BUY", 0, "17.50"), ("close", "SELL", 1, "18.55"), ("open", "SELL", 1, "18.55"),
          ("open", "BUY", 2, "19.30"))
-
-
-@pytest.fixture
-def book(transactional_db):
-    bootstrap(create_operator=False)
-    user = get_user_model().objects.create_user(username="olivia", password="pw-for-tests", is_staff=True)
-    user.groups.add(Group.objects.get(name="Operator"))
-    return make_book()
 
 
 def screenshot(page, name: str):
@@ -64,7 +53,7 @@ def execute_and_record_fills(page):
     expect(page.locator("#state-title")).to_have_text("Legs filled")
 
 
-def test_a_rehearsal_rolls_to_verified_by_clicking_then_wide_markets_say_do_not_roll(page, live_server, book, broker):
+def test_a_rehearsal_rolls_to_verified_by_clicking_then_wide_markets_say_do_not_roll(page, live_server, roll_book, broker):
     old_front, middle, new_back = roll_symbols()
     broker("calm_contango")
     login(page, live_server, "olivia")
@@ -84,8 +73,8 @@ def test_a_rehearsal_rolls_to_verified_by_clicking_then_wide_markets_say_do_not_
     screenshot(page, "roll_verified.png")
     page.click("#close-roll")
     expect(page.locator("#state-title")).to_have_text("Closed")
-    book.refresh_from_db()
-    assert str(book.short_leg) == old_front  # a rehearsal never changes the config
+    roll_book.refresh_from_db()
+    assert str(roll_book.short_leg) == old_front  # a rehearsal never changes the config
 
     broker("wide_markets")
     plan(page, live_server, "#plan-rehearsal")
@@ -105,7 +94,7 @@ def test_a_rehearsal_rolls_to_verified_by_clicking_then_wide_markets_say_do_not_
                                                                                         RollState.ABORTED]
 
 
-def test_a_real_roll_left_with_an_orphan_leg_is_escalated_with_the_orders_to_close_it(page, live_server, book, broker):
+def test_a_real_roll_left_with_an_orphan_leg_is_escalated_with_the_orders_to_close_it(page, live_server, roll_book, broker):
     old_front, middle, new_back = roll_symbols()
     broker("calm_contango")
     login(page, live_server, "olivia")
