@@ -111,3 +111,23 @@ def child_env() -> dict[str, str]:
     else:
         env["DATABASE_URL"] = f"sqlite:///{Path(db['NAME']).resolve()}"
     return env
+
+
+def race_two_children(command_for, tmp_path: Path, *, cwd=None) -> dict[str, tuple[str, str]]:
+    """Start two child processes "a" and "b" (``command_for(name)``: the argv), wait until both have written
+    ``tmp_path/ready-<name>`` (each has read the state it is about to act on), then touch ``tmp_path/go`` so
+    they act at once. Returns each one's (stdout, stderr)."""
+    import subprocess
+    import time
+
+    env = child_env()
+    children = {name: subprocess.Popen(command_for(name), env=env, cwd=cwd, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+                for name in ("a", "b")}
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{name}").exists() for name in children):
+        assert time.monotonic() < deadline and all(c.poll() is None for c in children.values()), \
+            {name: c.communicate() for name, c in children.items() if c.poll() is not None}
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    return {name: c.communicate(timeout=60) for name, c in children.items()}

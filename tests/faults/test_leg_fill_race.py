@@ -12,11 +12,9 @@ run's test database, SQLite or PostgreSQL alike (DATABASE_URL, as tests/faults/t
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import textwrap
 import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +27,7 @@ from rolls.models import RollAttempt, RollLegFill, RollState
 from rolls.roll_service import RollError, abort, plan_roll, record_leg_fill, transition
 from sleeves.models import Fill
 
-from .conftest import child_env
+from .conftest import race_two_children
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,20 +95,9 @@ def assert_one_winner(attempt: RollAttempt, results: list[str], *, version_befor
 def test_two_processes_recording_the_same_leg_at_once_write_exactly_one_fill(book, operator_user, tmp_path):
     attempt = executing_roll(operator_user, rehearsal=False)
     version = attempt.version
-    env = child_env()
-    children = {
-        name: subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT), str(attempt.pk), str(operator_user.pk), name,
-                                str(tmp_path)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-        for name in ("a", "b")
-    }
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready-{name}").exists() for name in children):
-        assert time.monotonic() < deadline and all(c.poll() is None for c in children.values()), \
-            {name: c.communicate() for name, c in children.items() if c.poll() is not None}
-        time.sleep(0.01)
-    (tmp_path / "go").touch()  # both have read the roll with the leg unfilled: now both record it
-    outputs = {name: c.communicate(timeout=60) for name, c in children.items()}
+    # Both read the roll with the leg unfilled, then both record it at once.
+    outputs = race_two_children(lambda name: [sys.executable, "-c", CHILD, str(ROOT), str(attempt.pk),
+                                              str(operator_user.pk), name, str(tmp_path)], tmp_path, cwd=ROOT)
     assert_one_winner(attempt, [out.strip() for out, _ in outputs.values()], version_before=version)
 
 
