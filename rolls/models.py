@@ -1,7 +1,6 @@
 """The roll calendar and the roll attempts (the VRP-CS position config they roll lives in sleeves)."""
 
 from datetime import date
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
