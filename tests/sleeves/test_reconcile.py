@@ -260,3 +260,28 @@ def test_the_whole_spread_at_the_broker_resolves_reconciliations_naked_leg_alert
     report = reconcile(gateway=broker.gateway("calm_contango"))
     assert report.naked_legs == ()
     assert not Alert.objects.filter(code="naked_leg", resolved_at__isnull=True).exists()
+
+
+def test_a_holding_that_cannot_be_compared_with_the_config_fails_the_command(booted, broker, settings, today_book,
+                                                                              spread_config):
+    """Fail closed: with the active config's legs settled, the broker's VXM holding is not compared with it; the
+    command says so and exits 4 instead of 'positions match the broker'."""
+    from dspops.core import vx
+    from sleeves.models import SpreadPosition
+
+    point_settings_at(settings, broker.start("calm_contango").port)
+    book_recorded()
+    SpreadPosition.objects.filter(pk=spread_config.pk).update(is_active=False)
+    old_front, old_back = today_book.months[0].shift(-2), today_book.months[0].shift(-1)
+    dates = vx.contract_dates(old_front)
+    SpreadPosition.objects.create(
+        sleeve=spread_config.sleeve, short_leg=vxm_instrument(old_front), long_leg=vxm_instrument(old_back),
+        quantity=1, short_entry_price=Decimal("17.45"), long_entry_price=Decimal("18.10"),
+        entry_date=dates.roll_by - timedelta(days=20), entry_spread=Decimal("0.65"),
+        stop_loss_spread=Decimal("0.32"), take_profit_spread=Decimal("1.30"),
+        settlement_date=dates.settlement_date, roll_by=dates.roll_by)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="naked legs not compared: the position config's short leg") as failed:
+        call_command("reconcile", stdout=out)
+    assert failed.value.returncode == 4
+    assert "positions match" not in out.getvalue()

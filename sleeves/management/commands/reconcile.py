@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Compare the broker's position in each contract with the sum of the sleeves' fills. Exit 0 when "
         "they match, 4 when there are breaks or the broker's VXM holding is not the configured spread (each one "
-        "also a critical alert), 3 when the broker could not be read. Connects with the 'shell' client id."
+        "also a critical alert) or could not be compared with it, 3 when the broker could not be read. Connects with the 'shell' client id."
     )
 
     def add_arguments(self, parser):
@@ -46,22 +46,17 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {b.advice}.")
             for leg in report.naked_legs:
                 self.stdout.write(f"NAKED LEG {leg.message(source='broker')}")
-            if report.naked_legs_not_compared:
-                self.stdout.write(f"naked legs {report.naked_legs_not_compared}")
-            if report.ok and not report.naked_legs:
-                simulated = " (simulated broker)" if report.simulated else ""
-                self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
-                                  f"session {clock.acting_session().label()}")
-        if report.naked_legs and not report.breaks:
-            raise CommandError(
-                f"{formats.plural(len(report.naked_legs), 'naked leg')} at the broker: each is a critical alert "
-                "naming the order that flattens it.",
-                returncode=EXIT_BREAKS,
-            )
-        if report.breaks:
-            raise CommandError(
-                f"{formats.plural(len(report.breaks), 'reconciliation break')}: each is a critical alert; what to "
-                "do for each is printed under it.",
-                returncode=EXIT_BREAKS,
-            )
-
+        # Fail closed: a holding that could not be compared with the config is not a pass.
+        problems = [text for present, text in (
+            (report.breaks, f"{formats.plural(len(report.breaks), 'reconciliation break')}: each is a critical "
+                            "alert; what to do for each is printed under it"),
+            (report.naked_legs, f"{formats.plural(len(report.naked_legs), 'naked leg')} at the broker: each is a "
+                                "critical alert naming the order that flattens it"),
+            (report.naked_legs_not_compared, f"naked legs {report.naked_legs_not_compared}"),
+        ) if present]
+        if problems:
+            raise CommandError("; ".join(problems) + ".", returncode=EXIT_BREAKS)
+        if not as_json:
+            simulated = " (simulated broker)" if report.simulated else ""
+            self.stdout.write(f"positions match the broker: {report.matched} contracts{simulated}, "
+                              f"session {clock.acting_session().label()}")
