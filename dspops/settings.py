@@ -162,6 +162,17 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- caches: "charts" keeps the dashboard's drawn charts under their data version (digests/charts.py) ---
+# Shared by the web workers and kept across restarts: Redis when REDIS_URL is set, else files under the
+# var dir (never the database: a GET writes nothing there). "default" stays per-process memory, as before.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "charts": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+               "KEY_PREFIX": "dspops-charts", "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+    if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache" / "charts"},
+}
+
 # --- time -------------------------------------------------------------------------------
 TIME_ZONE = "America/New_York"
 USE_TZ = True
