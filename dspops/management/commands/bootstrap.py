@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from dspops.bootstrap import bootstrap
 from dspops.demo import load_demo
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Create the sleeves, their settings, the instruments, the roll calendar, the Operator and "
         "Viewer groups and (if there is no user yet) an operator account. Idempotent: it never "

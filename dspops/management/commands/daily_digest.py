@@ -1,8 +1,9 @@
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from digests.services import NotASessionError, generate_digest
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from dspops.core import clock
 from dspops.core.models import Alert, Severity
@@ -16,7 +17,7 @@ def _date(text: str) -> date:
         raise CommandError(f"--date {text!r} is not a date: use YYYY-MM-DD.", returncode=2) from None
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "The daily digest: evaluate the alerts, render the day's digest from stored data (with --live, first "
         "read the broker and run the VRP monitors live, on one connection), keep it in the database and write "

@@ -2,8 +2,9 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from dspops.legacy_import import import_legacy
 
@@ -22,7 +23,7 @@ def _offset_text(offset: timedelta) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Import the legacy DSP-100K files (paper_trading/, daily_digest/, config/) from DIR. Every file is "
         "checked first; a malformed one is refused with file:line: reason and nothing is written. "

@@ -1,13 +1,14 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from django_q.models import Schedule
 
 from dspops.core import formats
 from dspops.core.calendars import NEW_YORK
+from dspops.core.commands import OperationalCommand
 from dspops.schedules import PREFIX, ScheduleError, cluster_problems, setup_schedules
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Create or update the django-q2 schedules of the task registry, dspops/tasks.py (monitors 09:00, "
         "DM plan 09:35, roll check 09:45, fill sync and reconciliation 16:15, vol target 16:20, digest 16:30 on "

@@ -9,8 +9,9 @@ import logging
 import sys
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from dspops.simulator import (
     ScenarioError,
     SimulatorServer,
@@ -20,7 +21,7 @@ from dspops.simulator import (
 )
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Run the TWS API simulator (server version 176) in the foreground, serving a scenario "
         "(docs/simulator.md). Loopback addresses only. Ctrl-C stops it."

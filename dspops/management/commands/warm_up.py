@@ -1,13 +1,12 @@
 import time
 from contextlib import ExitStack
 
-from django.core.management.base import BaseCommand
-
 from dspops.core import clock
+from dspops.core.commands import OperationalCommand
 from dspops.jobs import BROKER_DOWN, broker_session, warm_up
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Bring a freshly started dspops up to date from the broker, on one connection: read it, import recent "
         "executions, update the vol-target overlay, run both monitors and reconcile. `make run` runs it next to "

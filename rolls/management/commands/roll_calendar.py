@@ -2,16 +2,17 @@ import csv
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import vx
+from dspops.core.commands import OperationalCommand
 from rolls.models import RollCycle
 from rolls.roll_calendar import generate_roll_calendar, roll_sessions_before
 
 CSV_HEADER = ["contract_month", "settlement_date", "roll_by", "close", "open_short", "open_long"]
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Print the VX/VXM roll calendar: for each contract month, its final settlement, the roll-by "
         "session, and the roll (close the expiring front month, open the next as the new short and the "

@@ -1,8 +1,9 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import formats
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from rolls.roll_service import run_checks
 
@@ -10,7 +11,7 @@ EXIT_NO_GO = 5
 EXIT_DATA_UNAVAILABLE = 3
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Run the VRP-CS pre-roll checks for the active position (no roll is planned or moved) and store them. "
         "--live reads quotes, positions and margin from the broker with the 'shell' client id; without it only "

@@ -1,15 +1,16 @@
 import time
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import formats
 from dspops.core.broker_sync import GatewayError, refresh_broker_snapshot
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.selectors import watched_instruments
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = "Read the broker now (quotes of every watched instrument, positions, account values) and store it."
 
     def add_arguments(self, parser):

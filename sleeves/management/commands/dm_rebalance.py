@@ -5,9 +5,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import formats
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.dm_service import DmConfigError, plan_dm_rebalance
 from sleeves.management.commands._monitor_output import session_label
@@ -16,7 +17,7 @@ from sleeves.strategies import plain
 OK, INTERNAL_ERROR, USAGE_ERROR, DATA_UNAVAILABLE = 0, 1, 2, 3
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Plan the DM (ETF dual momentum) rebalance: momentum, selection, vol-scaled weights, share targets "
         "and tickets. 'plan' stores the run; 'run' also adopts it as the month's target (running it again "

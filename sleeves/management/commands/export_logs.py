@@ -6,9 +6,10 @@ import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core.calendars import NEW_YORK
+from dspops.core.commands import OperationalCommand
 from sleeves.models import VrpCsLogEntry, VrpErpLogEntry
 
 # LEGACY.md 2.9 (daily_log.csv) and 1.5 (vrp_erp_log.csv): the same names, in the same order.
@@ -28,7 +29,7 @@ WHOLE = {"days_to_roll", "target_shares", "actual_shares"}
 BOOLEAN = {"stop_loss_hit", "take_profit_hit", "rebalance_signal"}
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Write DIR/daily_log.csv (VRP-CS) and DIR/vrp_erp_log.csv (VRP-ERP) from the stored logs, oldest first, "
         "in the legacy column layouts. The date and time columns are New York time (the legacy files used "

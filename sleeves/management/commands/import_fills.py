@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.fill_import import import_flex
 from sleeves.management.commands._fill_output import write_fill_details
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Import an IBKR Flex trade report (XML or CSV, execution level) as fills, in one transaction. "
         "A bad row refuses the whole file; executions already imported are skipped. Flex times are "

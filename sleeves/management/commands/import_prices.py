@@ -1,12 +1,13 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.price_import import import_prices
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Import daily closes into the price history, in one transaction. Layouts: date,symbol,close; "
         "date,open,high,low,close,volume with --symbol; or date plus one close column per symbol "

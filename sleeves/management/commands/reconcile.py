@@ -1,8 +1,9 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import clock, formats
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.reconcile import reconcile
 
@@ -10,7 +11,7 @@ EXIT_BREAKS = 4
 EXIT_BROKER_UNREADABLE = 3
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Compare the broker's position in each contract with the sum of the sleeves' fills. Exit 0 when "
         "they match, 4 when there are breaks or the broker's VXM holding is not the configured spread (each one "

@@ -1,9 +1,10 @@
 from datetime import date, datetime, time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dspops.core import calendars, clock, formats
 from dspops.core.calendars import NEW_YORK
+from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from sleeves.fill_import import sync_fills
 from sleeves.management.commands._fill_output import write_fill_details
@@ -28,7 +29,7 @@ def previous_session_start() -> datetime:
     return datetime.combine(day, time(0, 0), NEW_YORK)
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Import the IBKR executions since a time as fills (one transaction; an execution already imported is "
         "skipped). Connects with the 'shell' client id. TWS reports executions of the last few days only."

@@ -1,11 +1,10 @@
-from django.core.management.base import BaseCommand
-
 from dspops.core import formats
+from dspops.core.commands import OperationalCommand
 from sleeves.management.commands._monitor_output import finish, number, session_label, value
 from sleeves.monitors import run_vol_target
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Vol-target overlay: SPY realised vol from daily log returns and the multiplier (clamped), stored with "
         "its as-of session. --live first fetches SPY daily closes from the broker. Exit 0 / 3 (data unavailable)."

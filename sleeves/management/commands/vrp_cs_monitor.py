@@ -1,11 +1,10 @@
-from django.core.management.base import BaseCommand
-
 from dspops.core import formats
+from dspops.core.commands import OperationalCommand
 from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, number, session_label, value
 from sleeves.monitors import run_vrp_cs_monitor
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "VRP-CS monitor: spread, P&L, gate, stop/take-profit and the roll countdown for the active position "
         "config. Inputs come from the broker (--live), from explicit values, or from stored data. It also compares "

@@ -1,8 +1,7 @@
 import argparse
 
-from django.core.management.base import BaseCommand
-
 from dspops.core import formats
+from dspops.core.commands import OperationalCommand
 from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, number, session_label, value
 from sleeves.monitors import run_vrp_erp_monitor
 
@@ -17,7 +16,7 @@ def shares_arg(text):
     return shares
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "VRP-ERP monitor: VIX regime, SPY target shares and drift. Inputs come from the broker (--live), "
         "from explicit values (--vix/--spy/--shares), or from stored data. Exit 0: complete data; "
