@@ -1,11 +1,13 @@
 """Sleeves, their settings, fills, monitor runs and the sleeve logs."""
 
+from __future__ import annotations
+
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
@@ -13,6 +15,7 @@ from dspops.core import bounds, calendars, clock, formats, tabular, vx
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
+from sleeves.position_book import AVERAGE_PLACES, REALISED_PLACES, PositionBook
 
 
 def _logged(moment: datetime) -> str:
@@ -111,11 +114,33 @@ class FillSource(models.TextChoices):
 
 
 class FillQuerySet(models.QuerySet):
+    """Every way fills are written in bulk keeps the positions table (SleevePosition) in the same transaction."""
+
     def update(self, **kwargs):
         # Only attribution of an unattributed fill is allowed; prices and quantities never change.
         if set(kwargs) - {"sleeve", "sleeve_id"}:
             raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
-        return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            books = set(self.values_list("sleeve_id", "instrument_id").distinct())
+            changed = super().update(**kwargs)
+            sleeve = kwargs.get("sleeve", kwargs.get("sleeve_id"))
+            sleeve_id = sleeve.pk if isinstance(sleeve, models.Model) else sleeve
+            SleevePosition.objects.db_manager(self.db).replay(books | {(sleeve_id, i) for _, i in books})
+        return changed
+
+    def bulk_create(self, objs, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            SleevePosition.objects.db_manager(self.db).replay({(f.sleeve_id, f.instrument_id) for f in created})
+        return created
+
+    def delete(self):
+        # Only tests and fixtures delete fills (the model refuses); the positions follow all the same.
+        with transaction.atomic(using=self.db):
+            books = set(self.values_list("sleeve_id", "instrument_id").distinct())
+            deleted = super().delete()
+            SleevePosition.objects.db_manager(self.db).replay(books)
+        return deleted
 
 
 class Fill(models.Model):
@@ -225,10 +250,115 @@ class Fill(models.Model):
             raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
         if self.exec_id == "":
             self.exec_id = None
-        super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            SleevePosition.objects.db_manager(self._state.db).after_fill(self)
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Fills are never deleted: record a reversing fill instead.")
+
+
+class SleevePositionManager(models.Manager):
+    """Keeps the positions table in step with the fills, inside the transaction that writes them."""
+
+    def after_fill(self, fill: Fill) -> None:
+        """Move the book of ``fill`` on by it; replay the book instead when the fill is a reversal (the pair leaves
+        no trace) or is dated before the last fill the book has taken (average cost depends on the order)."""
+        if fill.reverses_id is not None:
+            reversed_fill = Fill.objects.using(self.db).get(pk=fill.reverses_id)
+            self.replay({(fill.sleeve_id, fill.instrument_id), (reversed_fill.sleeve_id, reversed_fill.instrument_id)})
+            return
+        row = self._locked(fill.sleeve_id, fill.instrument_id)
+        if row.fill_count and (fill.executed_at, fill.pk) < (row.last_executed_at, row.last_fill_id):
+            self.replay({(fill.sleeve_id, fill.instrument_id)})
+            return
+        book = row.book()
+        book.add(fill.signed_quantity, fill.price, fill.commission)
+        row.store(book, last=fill)
+
+    def replay(self, books) -> None:
+        """Recompute each (sleeve id, instrument id) book from its counted fills, in the order they were executed."""
+        for sleeve_id, instrument_id in sorted(books, key=lambda key: (key[0] or 0, key[1])):
+            row = self._locked(sleeve_id, instrument_id)
+            book, last = replay_book(sleeve_id, instrument_id, using=self.db)
+            if last is None:
+                row.delete()
+            else:
+                row.store(book, last=last)
+
+    def _locked(self, sleeve_id: int | None, instrument_id: int) -> SleevePosition:
+        row, _ = self.get_or_create(sleeve_id=sleeve_id, instrument_id=instrument_id)
+        return self.select_for_update().get(pk=row.pk)
+
+
+def replay_book(sleeve_id: int | None, instrument_id: int, *, using: str = "default", as_of: datetime | None = None):
+    """The book of one (sleeve, instrument) replayed from its counted fills up to ``as_of``: (book, last fill's
+    (executed_at, id)), or (empty book, None) when no fill counts. A reversed fill and its reversal are left out."""
+    fills = counted_fills(as_of=as_of).using(using).filter(sleeve_id=sleeve_id, instrument_id=instrument_id)
+    book, last = PositionBook(), None
+    rows = fills.order_by("executed_at", "id").values_list("id", "executed_at", "side", "quantity", "price", "commission")
+    for pk, executed_at, side, quantity, price, commission in rows.iterator(chunk_size=5000):
+        book.add(quantity if side == Side.BUY else -quantity, price, commission)
+        last = (executed_at, pk)
+    return book, last
+
+
+def counted_fills(*, as_of: datetime | None = None):
+    """The fills that make positions up to ``as_of``: a reversal, and a fill whose reversal is dated by then,
+    are left out together, so the pair leaves no trace (DECISIONS.md section 9)."""
+    fills = Fill.objects.filter(reverses__isnull=True)
+    if as_of is None:
+        return fills.filter(reversed_by__isnull=True)
+    return fills.filter(executed_at__lte=as_of).exclude(reversed_by__executed_at__lte=as_of)
+
+
+class SleevePosition(models.Model):
+    """A sleeve's running position in one instrument, kept by each fill and reversal in the transaction that
+    records it, so the pages read positions at a constant cost whatever the number of fills.
+
+    Derived data: ``manage.py rebuild_positions --check`` replays the fills and reports any difference; without
+    ``--check`` it repairs the table. Never edited by hand.
+    """
+
+    sleeve = models.ForeignKey(Sleeve, null=True, blank=True, on_delete=models.PROTECT, related_name="positions",
+                               help_text="Empty: fills not yet attributed to a sleeve.")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(max_digits=18, decimal_places=4, default=0)
+    average_cost = models.DecimalField(max_digits=15, decimal_places=AVERAGE_PLACES, default=0,
+                                       help_text="Per unit, in points; 0 when flat.")
+    realized_pnl_points = models.DecimalField(max_digits=15, decimal_places=REALISED_PLACES, default=0)
+    fill_count = models.PositiveIntegerField(default=0, help_text="The fills that count (not a reversed pair).")
+    commissions_usd = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    commissions_missing = models.PositiveIntegerField(default=0)
+    last_executed_at = models.DateTimeField(null=True, blank=True)
+    last_fill_id = models.BigIntegerField(null=True, blank=True, help_text="The last fill the book has taken.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SleevePositionManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sleeve", "instrument"], name="sleeve_position_one_per_instrument"),
+            models.UniqueConstraint(fields=["instrument"], condition=Q(sleeve__isnull=True),
+                                    name="sleeve_position_one_unattributed_per_instrument"),
+        ]
+
+    def __str__(self):
+        return f"{self.sleeve.code if self.sleeve_id else 'unattributed'} {self.instrument}: {self.quantity}"
+
+    def book(self) -> PositionBook:
+        return PositionBook(held=self.quantity, average=self.average_cost, realised=self.realized_pnl_points,
+                            count=self.fill_count, commissions=self.commissions_usd,
+                            commissions_missing=self.commissions_missing)
+
+    def store(self, book: PositionBook, *, last) -> None:
+        """Write ``book`` and the last fill it took (a Fill, or its (executed_at, id))."""
+        executed_at, pk = (last.executed_at, last.pk) if isinstance(last, Fill) else last
+        self.quantity, self.average_cost, self.realized_pnl_points = book.held, book.average, book.realised
+        self.fill_count, self.commissions_usd, self.commissions_missing = (book.count, book.commissions,
+                                                                           book.commissions_missing)
+        self.last_executed_at, self.last_fill_id = executed_at, pk
+        self.save()
 
 
 class RunKind(models.TextChoices):

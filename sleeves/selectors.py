@@ -13,7 +13,10 @@ from dspops.core.instruments import vxm_instrument
 from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from sleeves import parameters
 from sleeves.inputs import from_quote
-from sleeves.models import Fill, MonitorRun, RunKind, Side, Sleeve, SleeveParameter, SpreadPosition
+from sleeves.models import (
+    Fill, MonitorRun, RunKind, Side, Sleeve, SleeveParameter, SleevePosition, SpreadPosition, counted_fills,
+)
+from sleeves.position_book import PositionBook
 
 MARK_PREFERENCE = ("mid", "last", "close")  # the price a position is valued at, first present wins
 
@@ -93,44 +96,32 @@ def mark_of(instrument: Instrument, *, as_of: datetime | None = None) -> Mark:
     return Mark(observed.value, observed.detail, observed.source, observed.as_of)
 
 
-def counted_fills(*, as_of: datetime | None = None):
-    """The fills that make positions up to ``as_of``: a reversal, and a fill whose reversal is dated by then,
-    are left out together, so the pair leaves no trace (DECISIONS.md section 9)."""
-    fills = Fill.objects.filter(reverses__isnull=True)
-    if as_of is None:
-        return fills.filter(reversed_by__isnull=True)
-    return fills.filter(executed_at__lte=as_of).exclude(reversed_by__executed_at__lte=as_of)
-
-
 def positions_by_sleeve(
     *, as_of: datetime | None = None, sleeve: Sleeve | None = None, include_flat: bool = False
 ) -> list[Position]:
     """THE positions selector: net position, average cost, realised P&L, commissions and mark per
     (sleeve, instrument), from the fills up to ``as_of``. Every page, digest, command and check reads it.
 
-    Average cost follows the average-cost method: adding to a position moves the average,
-    reducing it realises P&L at the average, and crossing through zero starts a new average at
-    the crossing fill's price. A reversed fill and its reversal are left out (see counted_fills).
-    Unattributed fills form their own group (sleeve_code None).
+    Average cost follows the average-cost method (sleeves.position_book). A reversed fill and its reversal are
+    left out (counted_fills). Unattributed fills form their own group (sleeve_code None).
+
+    Positions now (``as_of`` None, or at or after the last fill) come from the positions table the fills keep
+    (SleevePosition): a handful of rows whatever the number of fills. An earlier ``as_of`` replays the fills up to it.
     """
-    fills = counted_fills(as_of=as_of)
-    if sleeve is not None:
-        fills = fills.filter(sleeve=sleeve)
-    rows = fills.order_by("executed_at", "id").values_list(
-        "sleeve__code", "instrument_id", "side", "quantity", "price", "commission"
-    )
-    books: dict[tuple[str | None, int], _Book] = defaultdict(_Book)
-    for sleeve_code, instrument_id, side, quantity, price, commission in rows.iterator(chunk_size=5000):
-        books[(sleeve_code, instrument_id)].add(quantity if side == Side.BUY else -quantity, price, commission)
-    instruments = Instrument.objects.in_bulk({key[1] for key in books})
+    if _table_is_current(as_of):
+        rows = SleevePosition.objects.select_related("sleeve", "instrument").filter(fill_count__gt=0)
+        if sleeve is not None:
+            rows = rows.filter(sleeve=sleeve)
+        books = [(row.sleeve.code if row.sleeve_id else None, row.instrument, row.book()) for row in rows]
+    else:
+        books = _replayed(as_of, sleeve)
     marks: dict[int, Mark] = {}
     result = []
-    for (sleeve_code, instrument_id), book in books.items():
+    for sleeve_code, instrument, book in books:
         if book.held == 0 and not include_flat:
             continue
-        instrument = instruments[instrument_id]
-        if instrument_id not in marks:
-            marks[instrument_id] = mark_of(instrument, as_of=as_of)
+        if instrument.pk not in marks:
+            marks[instrument.pk] = mark_of(instrument, as_of=as_of)
         result.append(
             Position(
                 sleeve_code=sleeve_code,
@@ -141,44 +132,35 @@ def positions_by_sleeve(
                 fill_count=book.count,
                 commissions_usd=book.commissions,
                 commissions_missing=book.commissions_missing,
-                mark=marks[instrument_id],
+                mark=marks[instrument.pk],
             )
         )
     result.sort(key=lambda p: (p.sleeve_code or "~", p.instrument.sec_type, p.instrument.local_symbol))
     return result
 
 
-class _Book:
-    """One (sleeve, instrument) running book by the average-cost method."""
+def _table_is_current(as_of: datetime | None) -> bool:
+    """Whether the positions table answers for ``as_of``: now, or a moment no fill is dated after (one indexed
+    lookup of the latest fill)."""
+    if as_of is None:
+        return True
+    latest = Fill.objects.order_by("-executed_at", "-id").values_list("executed_at", flat=True).first()
+    return latest is None or latest <= as_of
 
-    def __init__(self) -> None:
-        self.held = Decimal(0)
-        self.average = Decimal(0)
-        self.realised = Decimal(0)
-        self.count = 0
-        self.commissions = Decimal(0)
-        self.commissions_missing = 0
 
-    def add(self, signed: Decimal, price: Decimal, commission: Decimal | None) -> None:
-        held = self.held
-        if held == 0 or (held > 0) == (signed > 0):
-            new_held = held + signed
-            self.average = (self.average * abs(held) + price * abs(signed)) / abs(new_held)
-        else:
-            closing = min(abs(signed), abs(held))
-            direction = 1 if held > 0 else -1
-            self.realised += (price - self.average) * closing * direction
-            new_held = held + signed
-            if new_held == 0:
-                self.average = Decimal(0)
-            elif (new_held > 0) != (held > 0):
-                self.average = price
-        self.held = new_held
-        self.count += 1
-        if commission is None:
-            self.commissions_missing += 1
-        else:
-            self.commissions += commission
+def _replayed(as_of: datetime | None, sleeve: Sleeve | None) -> list[tuple[str | None, Instrument, PositionBook]]:
+    """Every (sleeve, instrument) book replayed from the counted fills up to ``as_of``, in execution order."""
+    fills = counted_fills(as_of=as_of)
+    if sleeve is not None:
+        fills = fills.filter(sleeve=sleeve)
+    rows = fills.order_by("executed_at", "id").values_list(
+        "sleeve__code", "instrument_id", "side", "quantity", "price", "commission"
+    )
+    books: dict[tuple[str | None, int], PositionBook] = defaultdict(PositionBook)
+    for sleeve_code, instrument_id, side, quantity, price, commission in rows.iterator(chunk_size=5000):
+        books[(sleeve_code, instrument_id)].add(quantity if side == Side.BUY else -quantity, price, commission)
+    instruments = Instrument.objects.in_bulk({key[1] for key in books})
+    return [(code, instruments[instrument_id], book) for (code, instrument_id), book in books.items()]
 
 
 def net_positions_by_instrument(*, as_of: datetime | None = None) -> dict[int, Decimal]:

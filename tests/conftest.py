@@ -15,6 +15,29 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After every test that used the database, before its fixtures are torn down: the positions table the fills
+    keep agrees with a replay of the fills, figure for figure (``rebuild_positions --check``). So every path that
+    writes a fill, in every test, is checked to keep the table in the same transaction."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    if getattr(BaseDatabaseWrapper.ensure_connection, "__name__", "") == "_blocking_wrapper" or item.get_closest_marker(
+        "positions_unchecked"
+    ):
+        return
+    from django.db import DatabaseError
+    from django.db.transaction import TransactionManagementError
+
+    from sleeves.services import position_differences
+
+    try:
+        differences, _ = position_differences()
+    except (DatabaseError, TransactionManagementError):  # a test that breaks its transaction is judged by itself
+        return
+    assert not differences, "positions table differs from the fills: " + "; ".join(map(str, differences))
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """The operator's real legacy and market files, beside the repository (never copied into it)."""
