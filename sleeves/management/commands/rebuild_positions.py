@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dspops.core.commands import OperationalCommand
 from sleeves.services import position_differences, rebuild_positions
 
 EXIT_DIFFERENCES = 4
 
 
-class Command(BaseCommand):
+class Command(OperationalCommand):
     help = (
         "Recompute every position (sleeve and instrument) from the fills and compare it with the positions table "
         "the fills keep. With --check it only reports: exit 0 when they agree, 4 when any figure differs (each one "
