@@ -6,6 +6,19 @@ Each calendar is therefore built once, with explicit bounds, and turned into a
 sorted tuple of `datetime.date` plus a frozenset. After that, every function
 here is pure Python (`bisect` and set membership), and takes microseconds.
 
+Built once per process (functools.cache), and once per installation: importing
+exchange_calendars (pandas, numpy) and building both calendars costs about 0.8 s,
+which every monitor, command and worker start paid for two lists of dates. The
+first build writes what it found (session days, opens and closes in UTC seconds)
+to a small JSON file under DSPOPS_VAR_DIR/cache/calendars/; later processes read
+that file in a few milliseconds and never import pandas. The file is named by
+everything its answers depend on: the exchange, the window, the versions of
+exchange_calendars and pandas, and the exact time-zone rules of the exchange's
+zone (a hash of the tz file zoneinfo loads). When any of those changes, the name
+changes and the calendar is built again; a file that cannot be read or does not
+hold together is ignored and rebuilt, so the answers are always exchange_calendars'
+own. A folder that cannot be written only costs the build again next time.
+
 Supported exchanges: "XNYS" (NYSE) and "XCBF" (Cboe Futures Exchange, CFE).
 
 Every function that takes a day wants a `datetime.date`. A `datetime` is
@@ -19,9 +32,17 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
+import itertools
+import json
+import logging
+import os
+import tempfile
 import warnings
+import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dspops.core import bounds
@@ -73,12 +94,44 @@ class _Sessions:
     exchange: str
     sessions: tuple[date, ...]
     session_set: frozenset[date]
-    # session -> (open, close) as aware UTC datetimes: the regular trading hours of that session.
-    hours: dict[date, tuple[datetime, datetime]]
+    # The regular trading hours of each session (aligned with `sessions`), as seconds after the UTC midnight that
+    # starts the session's date; hours() turns one pair into aware datetimes when asked, so loading never builds
+    # twenty thousand of them.
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
+
+    def hours(self, day: date) -> tuple[datetime, datetime]:
+        """(open, close) of the session `day` as aware UTC datetimes (`day` must be a session)."""
+        i = bisect.bisect_left(self.sessions, day)
+        midnight = (day.toordinal() - _EPOCH_ORDINAL) * 86400
+        return (datetime.fromtimestamp(midnight + self.opens[i], _UTC),
+                datetime.fromtimestamp(midnight + self.closes[i], _UTC))
+
+
+# The zone exchange_calendars' opens and closes carry (pandas' UTC); session_hours answers in it too.
+_UTC = ZoneInfo("UTC")
+# The zone each supported exchange keeps its hours in (exchange_calendars' calendar.tz): the cache's name
+# hashes its rules, so a tzdata change that moves a future open rebuilds the calendar.
+_EXCHANGE_ZONES = {"XNYS": "America/New_York", "XCBF": "America/Chicago"}
+_CACHE_FORMAT = 1
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
 def _load(exchange: str) -> _Sessions:
+    """The calendar of `exchange`: from the cache file when it matches, else built (and the file written)."""
+    path = _cache_path(exchange)
+    cal = _read_cache(path, exchange) if path is not None else None
+    if cal is None:
+        cal = _build(exchange)
+        if path is not None:
+            _write_cache(path, cal)
+    return cal
+
+
+def _build(exchange: str) -> _Sessions:
     # Imported here so importing this module stays cheap; pandas is only needed once.
     import exchange_calendars
 
@@ -93,12 +146,102 @@ def _load(exchange: str) -> _Sessions:
         cal = exchange_calendars.get_calendar(
             exchange, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
         )
-    sessions = tuple(ts.date() for ts in cal.sessions)
-    hours = {
-        day: (opened.to_pydatetime(), closed.to_pydatetime())
-        for day, opened, closed in zip(sessions, cal.opens, cal.closes)
-    }
-    return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions), hours=hours)
+    if str(cal.tz) != _EXCHANGE_ZONES[exchange]:
+        # The cache's name hashes _EXCHANGE_ZONES' rules; a calendar that moved zone must not be cached under it.
+        raise RuntimeError(f"{exchange}: exchange_calendars keeps its hours in {cal.tz}, not "
+                           f"{_EXCHANGE_ZONES[exchange]}; update calendars._EXCHANGE_ZONES")
+    sessions = tuple(cal.sessions.date)  # vectorised: numpy hands back datetime.date objects
+    midnights = [(day.toordinal() - _EPOCH_ORDINAL) * 86400 for day in sessions]
+    opens, closes = (tuple(_whole_seconds(ns) - midnight for ns, midnight in zip(times.array.asi8, midnights))
+                     for times in (cal.opens, cal.closes))
+    return _Sessions(exchange=exchange, sessions=sessions, session_set=frozenset(sessions), opens=opens,
+                     closes=closes)
+
+
+def _whole_seconds(nanoseconds: int) -> int:
+    seconds, rest = divmod(int(nanoseconds), 1_000_000_000)
+    if rest:
+        raise RuntimeError("exchange_calendars gave an open or close that is not a whole second")
+    return seconds
+
+
+def _cache_dir() -> Path:
+    # The settings' VAR_DIR (settings.py puts DSPOPS_VAR_DIR, from the environment or .env, in os.environ);
+    # the repository's var/ otherwise, as the settings default it. This module must not import Django.
+    var = os.environ.get("DSPOPS_VAR_DIR") or str(Path(__file__).resolve().parents[2] / "var")
+    return Path(var) / "cache" / "calendars"
+
+
+def _cache_path(exchange: str) -> Path | None:
+    """The cache file whose name says everything the calendar's answers depend on; None when unknowable."""
+    from importlib import metadata
+
+    try:
+        versions = [metadata.version("exchange_calendars"), metadata.version("pandas")]
+        zone = _zone_fingerprint(_EXCHANGE_ZONES[exchange])
+    except (metadata.PackageNotFoundError, OSError, KeyError):
+        return None  # nothing to name the file by: build every time, as before
+    key = json.dumps([_CACHE_FORMAT, exchange, CALENDAR_START.isoformat(), CALENDAR_END.isoformat(), versions, zone])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return _cache_dir() / f"{exchange}-{digest}.json"
+
+
+def _zone_fingerprint(key: str) -> str:
+    """A hash of the rules zoneinfo uses for `key`: the first file on its TZPATH, else the tzdata package's."""
+    for root in zoneinfo.TZPATH:
+        candidate = Path(root) / key
+        if candidate.is_file():
+            return hashlib.sha256(candidate.read_bytes()).hexdigest()
+    from importlib import resources
+
+    return hashlib.sha256(resources.files("tzdata.zoneinfo").joinpath(*key.split("/")).read_bytes()).hexdigest()
+
+
+def _read_cache(path: Path, exchange: str) -> _Sessions | None:
+    """The calendar stored at `path`, or None when there is none or it does not hold together."""
+    try:
+        data = json.loads(path.read_text(encoding="ascii"))
+        # Each session as its distance in days from the one before (the first from day 0), which keeps the file
+        # small: a session's date is the running sum.
+        sessions = tuple(map(date.fromordinal, itertools.accumulate(data["gaps"])))
+        opens, closes = tuple(data["opens"]), tuple(data["closes"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        log.warning("ignoring the unreadable calendar cache %s; building %s again", path, exchange)
+        return None
+    session_set = frozenset(sessions)
+    well_formed = (
+        data.get("exchange") == exchange and len(sessions) == len(opens) == len(closes) == len(session_set) > 0
+        and list(sessions) == sorted(sessions) and CALENDAR_START <= sessions[0] and sessions[-1] <= CALENDAR_END
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in opens + closes)
+        and all(o < c for o, c in zip(opens, closes))
+    )
+    if not well_formed:
+        log.warning("ignoring the inconsistent calendar cache %s; building %s again", path, exchange)
+        return None
+    return _Sessions(exchange=exchange, sessions=sessions, session_set=session_set, opens=opens, closes=closes)
+
+
+def _write_cache(path: Path, cal: _Sessions) -> None:
+    """Write atomically (a temporary file renamed into place): a reader sees the whole file or none."""
+    ordinals = [day.toordinal() for day in cal.sessions]
+    gaps = [ordinals[0]] + [later - earlier for earlier, later in zip(ordinals, ordinals[1:])]
+    payload = json.dumps({"exchange": cal.exchange, "gaps": gaps, "opens": list(cal.opens),
+                          "closes": list(cal.closes)}, separators=(",", ":"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="ascii") as out:
+                out.write(payload)
+            os.chmod(temporary, 0o644)  # every role (web, worker, an operator's shell) reads the same file
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:  # a read-only or full disk: the calendar is built again next time, nothing worse
+        log.info("could not write the calendar cache %s: %s", path, exc)
 
 
 def load(exchange: str = NYSE) -> None:
@@ -306,7 +449,7 @@ def session_hours(day: date, *, exchange: str = NYSE) -> tuple[datetime, datetim
     _check_day(day)
     if day not in cal.session_set:
         raise ValueError(f"{day.isoformat()} is not an {exchange} session")
-    return cal.hours[day]
+    return cal.hours(day)
 
 
 @dataclass(frozen=True)
@@ -336,13 +479,13 @@ def market_hours(moment: datetime, *, exchange: str = NYSE) -> MarketHours:
     cal = _calendar(exchange)
     _check_day(day)
     for candidate in (session_on_or_before(day, exchange=exchange), session_on_or_after(day, exchange=exchange)):
-        opened, closed = cal.hours[candidate]
+        opened, closed = cal.hours(candidate)
         if opened <= moment < closed:
             return MarketHours(exchange, moment, True, candidate, closed, opened)
     following = session_on_or_after(day, exchange=exchange)
-    if cal.hours[following][0] <= moment:
+    if cal.hours(following)[0] <= moment:
         following = next_session(following, exchange=exchange)
-    return MarketHours(exchange, moment, False, None, None, cal.hours[following][0])
+    return MarketHours(exchange, moment, False, None, None, cal.hours(following)[0])
 
 
 def trading_date(moment: datetime) -> date:
