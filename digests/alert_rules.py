@@ -530,11 +530,15 @@ def _expired_legs_rules(ctx: _Context) -> RuleResult:
 
 def _unattributed_fill_rules(ctx: _Context) -> RuleResult:
     result = RuleResult(evaluated={"fill_unattributed"})
+    # Reversals are left out below, not in the query: "reverses IS NULL" in it leads SQLite's planner to walk
+    # every fill through that column's unique index instead of the few unattributed ones through the sleeve's.
     fills = (Fill.objects.filter(sleeve__isnull=True, executed_at__lt=end_of_day(ctx.trading_date))
-             .filter(reverses__isnull=True, reversed_by__isnull=True).select_related("instrument"))
+             .filter(reversed_by__isnull=True).select_related("instrument"))
     open_messages = dict(Alert.objects.filter(code="fill_unattributed", resolved_at__isnull=True)
                          .values_list("subject", "message"))
     for fill in fills:
+        if fill.reverses_id is not None:
+            continue
         # An open alert keeps the message the import gave it: only the import knows why attribution failed.
         subject, message = fill.unattributed_alert()
         message = open_messages.get(subject) or message
