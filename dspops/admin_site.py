@@ -6,16 +6,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
-from django_q.tasks import async_task
 
-from digests import views
-from dspops.dashboard import dashboard_context
-from dspops import tasks
+# The dashboard, the digest views, the task registry (every app's tasks) and django-q2's task module are imported
+# where they are used, not here: the admin site is imported by every process's django.setup() (the admin's
+# autodiscover), and a management command never draws the dashboard (start-up cost, issue 14).
 
 
 @require_POST
 def run_task(request, name: str):
     """Queue one of the registry's button tasks with django-q2 and come back to the dashboard to watch it."""
+    from django_q.tasks import async_task
+
+    from dspops import tasks
+
     if not request.user.has_perm("sleeves.run_tasks"):
         raise PermissionDenied
     task = tasks.BUTTONS.get(name)
@@ -35,10 +38,15 @@ class DspopsAdminSite(admin.AdminSite):
     index_template = "admin/dashboard.html"
 
     def index(self, request, extra_context=None):
+        from dspops import tasks
+        from dspops.dashboard import dashboard_context
+
         context = {**dashboard_context(request), "tasks": tasks.buttons()}
         return super().index(request, {**context, **(extra_context or {})})
 
     def get_urls(self):
+        from digests import views
+
         extra = [
             path("dashboard/run/<str:name>/", self.admin_view(run_task), name="dashboard_run_task"),
             path("dashboard/chart/<str:name>.svg", self.admin_view(views.chart), name="dashboard_chart"),
