@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from dspops.core.models import Instrument
-from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Side, Sleeve, SleevePosition, counted_fills
+from sleeves.models import Fill, FillSource, MonitorRun, RunStatus, Side, Sleeve, SleevePosition, counted_fills, deferred_replays
 from sleeves.position_book import PositionBook
 
 
@@ -51,8 +51,10 @@ def reverse_fill(*, fill: Fill, user, reason: str) -> Fill:
 
 @transaction.atomic
 def reverse_fills(*, fills, user, reason: str) -> list[Fill]:
-    """Reverse each of ``fills`` (reverse_fill) in one transaction: all are reversed, or none is."""
-    return [reverse_fill(fill=fill, user=user, reason=reason) for fill in fills]
+    """Reverse each of ``fills`` (reverse_fill) in one transaction: all are reversed, or none is. Each book they
+    touch is replayed once, at the end."""
+    with deferred_replays():
+        return [reverse_fill(fill=fill, user=user, reason=reason) for fill in fills]
 
 
 # What a book is compared on: (label, how to read it from a stored row, how to read it from a replayed book).

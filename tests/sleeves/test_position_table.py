@@ -183,3 +183,25 @@ def test_the_book_rounds_to_what_the_table_stores():
                               realised=stored.realised.quantize(D("1e-6")), count=stored.count,
                               commissions=stored.commissions, commissions_missing=stored.commissions_missing)
         assert stored == straight
+
+
+@pytest.mark.django_db
+def test_a_backfilled_batch_replays_each_book_once(booted, monkeypatch):
+    """An import of earlier executions (a Flex month after the API synced today) replays each book once at the end
+    of the batch, in its transaction, not once per fill."""
+    from sleeves import models
+
+    replayed = []
+    real = models.replay_book
+    monkeypatch.setattr(models, "replay_book", lambda *a, **k: replayed.append(a) or real(*a, **k))
+    fill("VRP_ERP", "SPY", Side.BUY, "10", "600.00", minutes_ago=10)
+    with models.deferred_replays():
+        for i in range(12):
+            fill("VRP_ERP", "SPY", Side.BUY if i % 2 == 0 else Side.SELL, "1", str(590 + i), minutes_ago=200 - i)
+            fill("DM", "EEM", Side.BUY, "1", str(40 + i), minutes_ago=200 - i)
+        assert replayed == []
+    spy = row("VRP_ERP", "SPY")
+    assert replayed == [(spy.sleeve_id, spy.instrument_id)]  # SPY only: EEM's fills came in order, each moved its row
+    assert (spy.quantity, spy.fill_count) == (D(10), 13)
+    assert row("DM", "EEM").quantity == D(12)
+    assert position_differences()[0] == []
