@@ -5,15 +5,24 @@ Three layouts are accepted, told apart by the header:
 - OHLCV: ``date,open,high,low,close,volume`` for one instrument, named with ``symbol``
 - wide:  ``date,<SYMBOL>,<SYMBOL>...`` one close column per instrument (e.g. ``date,vix,vvix``)
 
-Every row is parsed and checked first; one bad row refuses the whole file with its line number,
-and nothing is written.
+One bad row refuses the whole file with its line number, and nothing is written: the file is read
+and written inside one transaction, which a refusal rolls back.
+
+Streaming (issue 14: memory stays flat whatever the file size): the file is read one row at a
+time, each row checked as it is read, and its bars written in batches of WRITE_BATCH (each batch
+compared with the bars already stored for those sessions only). What is kept for the whole file is
+small and bounded by the calendar, not by the file: one bit per session per symbol (to refuse a bar
+that appears twice), the instruments named so far and each symbol's first and last session.
 
 Bounds (DECISIONS.md section 11): the file is read as a stream (dspops.core.tabular) and refused
-early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 100,000
-bars, or is not UTF-8 text. The columns are read by the kernel's tabular reader: a session lies
-between 2000-01-01 and 2100-12-31 and is not in the future; a price fits PriceBar's price column
-(rounded to its places) and a plausible range for its instrument (a volatility index 0 to 1,000,
-anything else 0 to 1,000,000); a volume is a whole number from 0 to 10^12.
+before any row is read when it is larger than the setting PRICE_IMPORT_MAX_BYTES (default 8 MiB,
+``MAX_BYTES``: twice the largest file of MAX_BARS bars written plainly; a real history of every
+instrument dspops knows is about 2 MB), or as soon as that many bytes have been read from a stream
+whose size is not known; it is refused at a line longer than 64 KiB, past 100,000 bars, or at text
+that is not UTF-8. The columns are read by the kernel's tabular reader: a session lies between
+2000-01-01 and 2100-12-31 and is not in the future; a price fits PriceBar's price column (rounded to
+its places) and a plausible range for its instrument (a volatility index 0 to 1,000, anything else
+0 to 1,000,000); a volume is a whole number from 0 to 10^12.
 """
 
 from __future__ import annotations
@@ -27,15 +36,20 @@ from pathlib import Path
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max, Min
 
 from dspops.core import bounds, calendars, clock, tabular
 from dspops.core.errors import OperatorError
 from dspops.core.models import DataSource, Instrument
 from sleeves.models import PriceBar
 
-PRICE_FILE = tabular.Limits(kind="a price file", max_bytes=32 * tabular.MIB, max_line_bytes=64 * tabular.KIB)
+MAX_BYTES = 8 * tabular.MIB
+PRICE_FILE = tabular.Limits(kind="a price file", max_bytes=MAX_BYTES, max_line_bytes=64 * tabular.KIB,
+                            setting="PRICE_IMPORT_MAX_BYTES")
 MAX_BARS = 100_000
-WRITE_BATCH = 2000
+WRITE_BATCH = 500  # bars held before they are written (each with its model object): about 0.5 MB
+LOOKUP_CHUNK = 500  # sessions per query for the stored bars of a batch (within any database's parameter limit)
+PRICE_NAMES = ("open", "high", "low", "close", "volume")
 
 
 class PriceImportError(OperatorError):
@@ -63,73 +77,181 @@ class _Bar:
 
 
 def import_prices(*, path: Path, symbol: str | None = None, source: str = DataSource.STORED) -> PriceImportReport:
+    """Read ``path`` row by row and write its bars in batches, in one transaction; PriceImportError if refused.
+
+    The file's size and header are checked before the transaction opens, so a file refused at once
+    never takes the database's write lock.
+    """
     path = Path(path)
-    bars = _parse(path, symbol)
-    instruments = _instruments(path, set(bars))
-    _check_plausible(path, bars, instruments)
-    report = PriceImportReport()
-    with transaction.atomic():
-        for sym, instrument in instruments.items():
-            mine = list(bars[sym].values())
-            _write(instrument, mine, source, report)
-            report.by_symbol[sym] = (min(bars[sym]), max(bars[sym]))
+    records = _records(path)
+    try:
+        _first, fields = next(records, (1, []))
+        header = [h.strip().lower() for h in fields]
+        table = _layout(path, header, symbol)
+        report = PriceImportReport()
+        with transaction.atomic():
+            writer = _Writer(source, report)
+            for instrument, bar in _bars(path, table, records, header, symbol):
+                writer.add(instrument, bar)
+            writer.flush()
+            if not report.by_symbol:
+                raise PriceImportError(f"{path}: no price rows found.")
+    finally:
+        records.close()  # the file is closed now, refused or not
     return report
 
 
-def _write(instrument: Instrument, bars: list[_Bar], source: str, report: PriceImportReport) -> None:
-    """Create the new bars in batches and update the changed ones; never holds every model at once."""
-    names = ("open", "high", "low", "close", "volume")
-    existing = {
-        row[0]: row[1:]
-        for row in PriceBar.objects.filter(instrument=instrument).values_list("session", "pk", *names).iterator()
-    }
-    batch: list[PriceBar] = []
-    for bar in bars:
-        values = {name: getattr(bar, name) for name in names}
-        current = existing.get(bar.session)
-        if current is None:
-            batch.append(PriceBar(instrument=instrument, session=bar.session, source=source, **values))
-            if len(batch) >= WRITE_BATCH:
-                PriceBar.objects.bulk_create(batch)
-                report.created += len(batch)
-                batch = []
-        elif tuple(current[1:]) != tuple(values.values()):
-            PriceBar.objects.filter(pk=current[0]).update(source=source, **values)
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    if batch:
-        PriceBar.objects.bulk_create(batch)
-        report.created += len(batch)
+class _Writer:
+    """Bars written WRITE_BATCH at a time: new ones created, changed ones updated, the rest counted."""
+
+    def __init__(self, source: str, report: PriceImportReport):
+        self.source, self.report = source, report
+        self.batch: list[tuple[Instrument, _Bar]] = []
+        self.spans: dict[int, tuple[date, date] | None] = {}  # by instrument: its stored sessions before the import
+
+    def add(self, instrument: Instrument, bar: _Bar) -> None:
+        first, last = self.report.by_symbol.get(bar.symbol, (bar.session, bar.session))
+        self.report.by_symbol[bar.symbol] = (min(first, bar.session), max(last, bar.session))
+        self.batch.append((instrument, bar))
+        if len(self.batch) >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        by_instrument: dict[int, tuple[Instrument, list[_Bar]]] = {}
+        for instrument, bar in self.batch:
+            by_instrument.setdefault(instrument.pk, (instrument, []))[1].append(bar)
+        self.batch = []
+        new: list[PriceBar] = []
+        for instrument, bars in by_instrument.values():
+            stored = self._stored(instrument, [bar.session for bar in bars])
+            for bar in bars:
+                values = {name: getattr(bar, name) for name in PRICE_NAMES}
+                current = stored.get(bar.session)
+                if current is None:
+                    new.append(PriceBar(instrument=instrument, session=bar.session, source=self.source, **values))
+                elif tuple(current[1:]) != tuple(values.values()):
+                    PriceBar.objects.filter(pk=current[0]).update(source=self.source, **values)
+                    self.report.updated += 1
+                else:
+                    self.report.unchanged += 1
+        if new:
+            PriceBar.objects.bulk_create(new)
+            self.report.created += len(new)
+
+    def _stored(self, instrument: Instrument, sessions: list[date]) -> dict[date, tuple]:
+        """(pk, open, high, low, close, volume) of the stored bars of ``instrument`` on ``sessions``.
+
+        Sessions outside the first and last stored before the import are not looked up (a file of new
+        history asks one query per instrument): the import's own bars are never looked up again, since
+        a session appears once per symbol in a file.
+        """
+        if instrument.pk not in self.spans:
+            span = PriceBar.objects.filter(instrument=instrument).aggregate(first=Min("session"), last=Max("session"))
+            self.spans[instrument.pk] = None if span["first"] is None else (span["first"], span["last"])
+        span = self.spans[instrument.pk]
+        sessions = [] if span is None else [day for day in sessions if span[0] <= day <= span[1]]
+        found: dict[date, tuple] = {}
+        for i in range(0, len(sessions), LOOKUP_CHUNK):
+            rows = PriceBar.objects.filter(instrument=instrument, session__in=sessions[i:i + LOOKUP_CHUNK])
+            for row in rows.values_list("session", "pk", *PRICE_NAMES):
+                found[row[0]] = row[1:]
+        return found
 
 
-def _instruments(path: Path, symbols: set[str]) -> dict[str, Instrument]:
-    found: dict[str, Instrument] = {}
-    for sym in sorted(symbols):
+class _Instruments:
+    """The instrument of each symbol the file names (looked up once), with its plausible price range."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.found: dict[str, tuple[Instrument, tuple[Decimal, Decimal]]] = {}
+
+    def get(self, line: int, sym: str) -> tuple[Instrument, tuple[Decimal, Decimal]]:
+        known = self.found.get(sym)
+        if known is not None:
+            return known
         candidates = list(Instrument.objects.filter(symbol=sym).exclude(sec_type="FUT")[:3])
         if len(candidates) != 1:
             what = "no instrument" if not candidates else f"{len(candidates)} instruments"
             raise PriceImportError(
-                f"{path}: {what} with the symbol {tabular.clipped(sym)}. Add it under Instruments in the admin (or run "
-                "bootstrap) and import again; nothing was imported."
+                f"{self.path}:{line}: {what} with the symbol {tabular.clipped(sym)}. Add it under Instruments in the "
+                "admin (or run bootstrap) and import again; nothing was imported."
             )
-        found[sym] = candidates[0]
-    return found
+        instrument = candidates[0]
+        known = self.found[sym] = (instrument, bounds.PLAUSIBLE[bounds.price_kind(instrument.sec_type)])
+        return known
 
 
-def _check_plausible(path: Path, bars: dict[str, dict[date, _Bar]], instruments: dict[str, Instrument]) -> None:
-    """Every price within the plausible range of its instrument: a volatility index or a traded price."""
-    kinds = {sym: bounds.price_kind(inst.sec_type) for sym, inst in instruments.items()}
-    for bar in sorted((b for mine in bars.values() for b in mine.values()), key=lambda b: b.line):
-        for name in ("open", "high", "low", "close"):
-            value = getattr(bar, name)
-            if value is None:
-                continue
-            low, high = bounds.PLAUSIBLE[kinds[bar.symbol]]
-            if not low < value <= high:
-                what = name if name != "close" or len(instruments) == 1 else f"{bar.symbol} close"
-                raise PriceImportError(f"{path}:{bar.line}: {what} {value.normalize():f} is outside the plausible "
-                                       f"range for {bar.symbol} ({low} to {high}).")
+class _Seen:
+    """One bit per (symbol, day since 2000-01-01): a bar that appears twice is refused without keeping the bars."""
+
+    def __init__(self):
+        self.days: dict[str, bytearray] = {}
+        self.span = (bounds.LATEST_DATE - bounds.EARLIEST_DATE).days + 1
+
+    def add(self, sym: str, session: date) -> bool:
+        """True the first time ``sym`` on ``session`` is seen (the session already lies within the bounds)."""
+        bits = self.days.get(sym)
+        if bits is None:
+            bits = self.days[sym] = bytearray((self.span + 7) // 8)
+        day = (session - bounds.EARLIEST_DATE).days
+        byte, mask = day // 8, 1 << (day % 8)
+        if bits[byte] & mask:
+            return False
+        bits[byte] |= mask
+        return True
+
+
+def _bars(path: Path, table: tabular.Table, records: Iterator[tuple[int, list[str]]], header: list[str],
+          symbol: str | None) -> Iterator[tuple[Instrument, _Bar]]:
+    """Each bar of the file with its instrument, checked as its row is read; PriceImportError at the first bad one.
+
+    ``records`` is the file after its header; nothing of a row is kept once its bar is yielded.
+    """
+    today = clock.trading_date()
+    days: dict[str, date] = {}  # one date object per session text, however many symbols share it
+    names: dict[str, str] = {}
+    instruments = _Instruments(path)
+    seen = _Seen()
+    several = table is not LONG and table is not OHLCV and len(table.columns) > 2  # a wide file of several symbols
+    count = 0
+    try:
+        for line, row in table.rows(path, records, header):
+            text = row["date"]
+            session = days.get(text) or days.setdefault(text, _session(path, line, table.clean(
+                path, line, row, ["date"])["date"], today))
+            values = table.clean(path, line, row, table.names[1:])
+            if table is LONG:
+                items = [(values.pop("symbol").strip().upper(), values)]
+            elif table is OHLCV:
+                items = [(symbol.upper(), values)]
+            else:
+                items = [(name.upper(), {"close": value}) for name, value in values.items() if value is not None]
+            for sym, values in items:
+                if not sym:
+                    raise PriceImportError(f"{path}:{line}: the symbol is empty.")
+                sym = names.setdefault(sym, sym)  # one string per symbol, however many rows name it
+                instrument, (low, high) = instruments.get(line, sym)
+                if not seen.add(sym, session):
+                    raise PriceImportError(f"{path}:{line}: {tabular.clipped(sym)} on {session} appears twice.")
+                count += 1
+                if count > MAX_BARS:
+                    raise PriceImportError(f"{path}:{line}: more than {MAX_BARS:,} bars; a price file may hold at "
+                                           f"most {MAX_BARS:,}. Split it into several files; nothing was imported.")
+                bar = _Bar(symbol=sym, session=session, line=line, **values)
+                _check_plausible(path, bar, low, high, named=several)
+                yield instrument, bar
+    except tabular.RowRefused as refused:
+        raise PriceImportError(f"{refused}.") from None
+
+
+def _check_plausible(path: Path, bar: _Bar, low: Decimal, high: Decimal, *, named: bool) -> None:
+    """Every price of the bar within the plausible range of its instrument: a volatility index or a traded price."""
+    for name in ("open", "high", "low", "close"):
+        value = getattr(bar, name)
+        if value is not None and not low < value <= high:
+            what = f"{bar.symbol} close" if name == "close" and named else name
+            raise PriceImportError(f"{path}:{bar.line}: {what} {value.normalize():f} is outside the plausible "
+                                   f"range for {bar.symbol} ({low} to {high}).")
 
 
 def _close(name: str, *, required: bool = True) -> tabular.Column:
@@ -195,48 +317,6 @@ def _layout(path: Path, header: list[str], symbol: str | None) -> tabular.Table:
         raise PriceImportError(f"{path}:1: expected {','.join(LONG.names)} or {','.join(OHLCV.names)} or "
                                "date and one close column per symbol (no repeats).")
     return tabular.Table(columns=(SESSION, *(_close(name, required=False) for name in header[1:])), limits=PRICE_FILE)
-
-
-def _parse(path: Path, symbol: str | None) -> dict[str, dict[date, _Bar]]:
-    """The bars of the file by symbol and session (so each session is held once)."""
-    records = _records(path)
-    _first, fields = next(records, (1, []))
-    header = [h.strip().lower() for h in fields]
-    table = _layout(path, header, symbol)
-    today = clock.trading_date()
-    days: dict[str, date] = {}  # one date object per session, however many symbols share it
-    names: dict[str, str] = {}
-    bars: dict[str, dict[date, _Bar]] = {}
-    count = 0
-    try:
-        for line, row in table.rows(path, records, header):
-            text = row["date"]
-            session = days.get(text) or days.setdefault(text, _session(path, line, table.clean(
-                path, line, row, ["date"])["date"], today))
-            values = table.clean(path, line, row, table.names[1:])
-            if table is LONG:
-                items = [(values.pop("symbol").strip().upper(), values)]
-            elif table is OHLCV:
-                items = [(symbol.upper(), values)]
-            else:
-                items = [(name.upper(), {"close": value}) for name, value in values.items() if value is not None]
-            for sym, values in items:
-                if not sym:
-                    raise PriceImportError(f"{path}:{line}: the symbol is empty.")
-                sym = names.setdefault(sym, sym)  # one string per symbol, however many rows name it
-                mine = bars.setdefault(sym, {})
-                if session in mine:
-                    raise PriceImportError(f"{path}:{line}: {tabular.clipped(sym)} on {session} appears twice.")
-                mine[session] = _Bar(symbol=sym, session=session, line=line, **values)
-                count += 1
-                if count > MAX_BARS:
-                    raise PriceImportError(f"{path}:{line}: more than {MAX_BARS:,} bars; a price file may hold at "
-                                           f"most {MAX_BARS:,}. Split it into several files; nothing was imported.")
-    except tabular.RowRefused as refused:
-        raise PriceImportError(f"{refused}.") from None
-    if not bars:
-        raise PriceImportError(f"{path}: no price rows found.")
-    return bars
 
 
 def _session(path: Path, line: int, day: date, today: date) -> date:

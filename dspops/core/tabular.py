@@ -18,14 +18,15 @@ import csv
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from dspops.core import bounds
 from dspops.core.errors import OperatorError
@@ -46,13 +47,28 @@ class FileRefused(OperatorError, ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """How large a file of one kind may be. ``kind`` names it in messages ("a price file")."""
+    """How large a file of one kind may be. ``kind`` names it in messages ("a price file").
+
+    ``max_line_bytes`` bounds a line, and a CSV record (a quoted field may run over several lines).
+    ``setting`` names a Django setting that, when it is defined, replaces ``max_bytes`` (a deployment
+    may take larger files than the default); it is read each time a file is opened.
+    """
 
     kind: str
     max_bytes: int
     max_line_bytes: int = 64 * KIB
     max_rows: int | None = None  # records with any field (the header included)
     too_many: str = "Split it into several files"  # what to do about a file with more than max_rows
+    setting: str = ""
+
+    def current(self) -> Limits:
+        """These limits with ``max_bytes`` from the setting ``setting`` when it is defined."""
+        if not self.setting:
+            return self
+        value = getattr(settings, self.setting, self.max_bytes)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ImproperlyConfigured(f"{self.setting} must be a positive whole number of bytes, not {value!r}.")
+        return self if value == self.max_bytes else replace(self, max_bytes=value)
 
 
 def size_text(n: int) -> str:
@@ -106,7 +122,7 @@ def _opened(path: Path, limits: Limits):
 
 def head(path: Path, limits: Limits, size: int = 4 * KIB) -> bytes:
     """The first bytes of the file (after the same size check as the readers)."""
-    handle = _opened(path, limits)
+    handle = _opened(path, limits.current())
     with handle:
         try:
             return handle.read(size)
@@ -118,8 +134,10 @@ def byte_lines(path: Path, limits: Limits) -> Iterator[tuple[int, int, bytes]]:
     """(line number, byte offset of the line, the line's bytes with its line break) for each line.
 
     Never reads more than one line (at most ``max_line_bytes``) at a time; refuses a longer line,
-    and a file that turns out larger than ``max_bytes`` while it is read.
+    and a file that turns out larger than ``max_bytes`` while it is read (a pipe, whose size is not
+    known when it is opened, or a file that grows).
     """
+    limits = limits.current()
     handle = _opened(path, limits)
     with handle:
         offset = 0
@@ -182,21 +200,30 @@ def read_text(path: Path, limits: Limits) -> str:
 def csv_records(path: Path, limits: Limits) -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, fields) for each CSV record; blank lines come as ``[]``.
 
-    A quoted field may span lines (the line is then the record's first). Counts records with
-    any field against ``max_rows`` (the header included) and refuses one more.
+    A quoted field may span lines (the line is then the record's first); a record is bounded like a
+    line, by ``max_line_bytes`` (else one unclosed quote would gather the rest of the file into one
+    record in memory). Counts records with any field against ``max_rows`` (the header included) and
+    refuses one more.
     """
     consumed = 0
+    read = 0  # bytes of the file handed to the csv reader
+    record_from = 0  # the byte offset where the record being read starts
 
     def lines() -> Iterator[str]:
-        nonlocal consumed
-        for number, text in text_lines(path, limits):
-            consumed = number
-            yield text
+        nonlocal consumed, read
+        for number, offset, raw in byte_lines(path, limits):
+            consumed, read = number, offset + len(raw)
+            if read - record_from > limits.max_line_bytes:
+                raise FileRefused(path, start, (
+                    f"the record is longer than {limit_text(limits.max_line_bytes)} (a quoted field runs on from "
+                    f"line {start} to line {number} without its closing quote?); this is not {limits.kind}"))
+            yield _decode(path, number, offset, raw)
 
     reader = csv.reader(lines())
     records = 0
     while True:
         start = consumed + 1
+        record_from = read
         try:
             fields = next(reader)
         except StopIteration:
