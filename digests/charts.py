@@ -1,16 +1,64 @@
 """Charts for the dashboard, drawn server-side as SVG with matplotlib (no JavaScript, works offline).
 
+Each chart is two steps: its data (a few bounded, indexed queries returning the very values it draws, as
+plain dates, Decimals and strings) and its drawing (matplotlib, 0.1 to over 1 second). The drawing depends
+on nothing but the data, so a digest of the data is the chart's version: the SVG is kept in the "charts"
+cache (settings.CACHES) under (chart, version) and drawn only when that copy is missing, i.e. once per
+change of its data, not once per page view.
+
+Why a digest of the values and not a row count or the largest id: rows are corrected in place (price bars
+by sleeves.price_import and the DM plan's bar sync with update()/bulk_update(), which add no row and send
+no signal; a position config edited in the admin), and these tables have no "updated" column. Whatever
+changes what a chart draws changes its data, hence its version: a new log row, a corrected bar, a new or
+edited position config, the window moving to a new session. No chart's window depends on today's date
+(each shows its last stored sessions, or the position since its entry), so the date is not an input; a
+chart that ever draws "today" must put it in its data. The data step costs the same whatever the size of
+the history: each query is limited to the chart's window through an index.
+
 matplotlib is imported only when a chart is drawn, so command start-up stays fast.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
-from collections import OrderedDict
-from datetime import timedelta
+import logging
+import marshal
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable
+
+from django.core.cache import caches
+from django.db.models import CharField, FloatField
+from django.db.models.functions import Cast
 
 from dspops.core import formats
 from sleeves.models import PriceBar, SpreadPosition, VrpCsLogEntry, VrpErpLogEntry
+
+log = logging.getLogger("dspops.charts")
+
+CACHE_ALIAS = "charts"
+# A version names one picture for ever, so a copy is never stale; the timeout only lets old versions go.
+CACHE_SECONDS = 7 * 24 * 3600
+SESSIONS = 120
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    data: Callable[[], tuple]
+    draw: Callable[[tuple], str]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    version: str
+    data: tuple
+
+
+# --- drawing (matplotlib) ---------------------------------------------------------------------------
 
 
 def _figure(title: str):
@@ -38,89 +86,223 @@ def _fit_dates(axes, days) -> None:
 
 
 def _svg(figure) -> str:
+    import matplotlib
+
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
+    # The same data gives the same bytes: no creation date, and element ids from a fixed salt, not a random one.
+    with matplotlib.rc_context({"svg.hashsalt": "dspops-chart"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
 
-def _empty(figure, axes, message: str) -> str:
+def _empty(title: str, message: str) -> str:
+    figure, axes = _figure(title)
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=9, color="#666")
     axes.set_xticks([])
     axes.set_yticks([])
     return _svg(figure)
 
 
-def _last_per_session(rows):
-    by_session = OrderedDict()
-    for row in rows:
-        by_session[row[0]] = row[1:]
-    return by_session
+# --- data (bounded queries) ---------------------------------------------------------------------------
+# Values are read as the drawing uses them: sessions as ISO text, prices as floats (matplotlib draws floats),
+# cast in SQL so no per-value conversion runs in Python; the one exception is the position config's levels,
+# whose labels are formatted from their Decimals.
 
 
-def vol_chart(*, sessions: int = 120) -> str:
-    """VIX (stored closes and monitor readings), VX1 and VX2 from the VRP-CS log."""
-    figure, axes = _figure("VIX, VX1 and VX2")
-    cs = _last_per_session(VrpCsLogEntry.objects.filter(data_status="ok").order_by("trading_date", "logged_at")
-                           .values_list("trading_date", "vix", "vx1", "vx2"))
+def _day(field: str) -> Cast:
+    return Cast(field, CharField())
+
+
+def _number(field: str) -> Cast:
+    return Cast(field, FloatField())
+
+
+def _last_per_session(rows) -> dict:
+    """{session: the rest of its last row}, rows ordered by session then time."""
+    return {row[0]: row[1:] for row in rows}
+
+
+def _window_start(queryset, sessions: int) -> date | None:
+    """The oldest of the latest ``sessions`` distinct trading dates of ``queryset`` (read down the date index);
+    None when it has fewer: then all its rows are in the window."""
+    return (queryset.order_by("-trading_date").values_list("trading_date", flat=True).distinct()
+            [sessions - 1:sessions].first())
+
+
+def _dates(days):
+    return [date.fromisoformat(day) for day in days]
+
+
+VOL_TITLE = "VIX, VX1 and VX2"
+
+
+def vol_data(*, sessions: int = SESSIONS) -> tuple:
+    """VIX (stored closes, overridden by the VRP-CS monitor's reading of the same session), VX1 and VX2.
+
+    The window: the latest ``sessions`` sessions with a VRP-CS reading and the latest ``sessions`` VIX closes.
+    VX points are those of the window's span (all that the date axis shows).
+    """
+    ok = VrpCsLogEntry.objects.filter(data_status="ok")
+    cs_start = _window_start(ok, sessions)
     vix_closes = list(PriceBar.objects.filter(instrument__symbol="VIX").order_by("-session")
-                      .values_list("session", "close")[:sessions])[::-1]
-    days = sorted(set(list(cs)[-sessions:]) | {d for d, _ in vix_closes})
+                      .values_list(_day("session"), _number("close"))[:sessions])[::-1]
+    # With fewer than ``sessions`` sessions logged, all of them; else from the older of the two windows' starts.
+    in_span = ok
+    if cs_start is not None:
+        in_span = ok.filter(trading_date__gte=min([cs_start] + _dates(d for d, _ in vix_closes[:1])))
+    cs = _last_per_session(in_span.order_by("trading_date", "logged_at")
+                           .values_list(_day("trading_date"), _number("vix"), _number("vx1"), _number("vx2")))
+    first_cs = cs_start.isoformat() if cs_start else ""
+    days = sorted({d for d in cs if d >= first_cs} | {d for d, _ in vix_closes})
     if not days:
-        return _empty(figure, axes, "No VIX or VX readings stored yet")
+        return ("empty", "No VIX or VX readings stored yet")
     vix = dict(vix_closes)
     for day, (v, _, _) in cs.items():
         if v is not None:
             vix[day] = v
-    axes.plot([d for d in days if d in vix], [float(vix[d]) for d in days if d in vix], label="VIX", lw=1.2)
+    lines = [("VIX", tuple((d, vix[d]) for d in days if d in vix))]
     for index, label in ((1, "VX1"), (2, "VX2")):
-        points = [(d, values[index]) for d, values in cs.items() if values[index] is not None]
-        if points:
-            axes.plot([d for d, _ in points], [float(v) for _, v in points], label=label, lw=1.2, marker=".")
+        lines.append((label, tuple((d, values[index]) for d, values in cs.items() if values[index] is not None)))
+    return ("lines", tuple(days), tuple(lines))
+
+
+def vol_draw(data: tuple) -> str:
+    if data[0] == "empty":
+        return _empty(VOL_TITLE, data[1])
+    _, days, lines = data
+    figure, axes = _figure(VOL_TITLE)
+    for label, points in lines:
+        if label == "VIX" or points:
+            axes.plot(_dates(d for d, _ in points), [v for _, v in points], label=label, lw=1.2,
+                      **({} if label == "VIX" else {"marker": "."}))
+    _fit_dates(axes, _dates(days))
+    axes.legend(fontsize=8, loc="upper left")
+    return _svg(figure)
+
+
+SPREAD_TITLE = "VRP-CS spread vs stop and take-profit"
+
+
+def spread_data() -> tuple:
+    """The VRP-CS spread since entry and the stop, take-profit and entry of the active position config.
+
+    Bounded by the position's life (the log's date index from its entry date), not by the log's size.
+    """
+    position = (SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True)
+                .values_list("entry_date", "stop_loss_spread", "take_profit_spread", "entry_spread").first())
+    if position is None:
+        return ("empty", "No active VRP-CS position config")
+    entry_date, stop, take_profit, entry = position
+    points = _last_per_session(VrpCsLogEntry.objects.filter(trading_date__gte=entry_date, spread__isnull=False)
+                               .order_by("trading_date", "logged_at")
+                               .values_list(_day("trading_date"), _number("spread")))
+    if not points:
+        return ("empty", f"No spread readings since entry on {entry_date}")
+    # Labels in dspops.core.formats' prices (to the tick), as the digest and the config page write them.
+    levels = tuple((name, float(value), f"{name} {formats.price(value)}")
+                   for name, value in (("stop", stop), ("take-profit", take_profit), ("entry", entry)))
+    return ("spread", tuple((d, v[0]) for d, v in points.items()), levels)
+
+
+_LEVEL_STYLE = {"stop": {"color": "#b00", "ls": "--"}, "take-profit": {"color": "#1b7a1b", "ls": "--"},
+                "entry": {"color": "#888", "ls": ":"}}
+
+
+def spread_draw(data: tuple) -> str:
+    if data[0] == "empty":
+        return _empty(SPREAD_TITLE, data[1])
+    _, points, levels = data
+    figure, axes = _figure(SPREAD_TITLE)
+    days = _dates(d for d, _ in points)
+    axes.plot(days, [v for _, v in points], label="spread", lw=1.4, marker=".")
+    for name, value, label in levels:
+        axes.axhline(value, lw=1, label=label, **_LEVEL_STYLE[name])
     _fit_dates(axes, days)
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)
 
 
-def spread_chart() -> str:
-    """The VRP-CS spread since entry against the stop and the take-profit of the active config."""
-    figure, axes = _figure("VRP-CS spread vs stop and take-profit")
-    position = SpreadPosition.objects.filter(sleeve__code="VRP_CS", is_active=True).first()
-    if position is None:
-        return _empty(figure, axes, "No active VRP-CS position config")
-    points = _last_per_session(VrpCsLogEntry.objects.filter(trading_date__gte=position.entry_date, spread__isnull=False)
-                               .order_by("trading_date", "logged_at").values_list("trading_date", "spread"))
-    if not points:
-        return _empty(figure, axes, f"No spread readings since entry on {position.entry_date}")
-    axes.plot(list(points), [float(v[0]) for v in points.values()], label="spread", lw=1.4, marker=".")
-    # Labels in dspops.core.formats' prices (to the tick), as the digest and the config page write them.
-    axes.axhline(float(position.stop_loss_spread), color="#b00", ls="--", lw=1,
-                 label=f"stop {formats.price(position.stop_loss_spread)}")
-    axes.axhline(float(position.take_profit_spread), color="#1b7a1b", ls="--", lw=1,
-                 label=f"take-profit {formats.price(position.take_profit_spread)}")
-    axes.axhline(float(position.entry_spread), color="#888", ls=":", lw=1,
-                 label=f"entry {formats.price(position.entry_spread)}")
-    _fit_dates(axes, list(points))
-    axes.legend(fontsize=8, loc="upper left")
-    return _svg(figure)
+ERP_TITLE = "VRP-ERP target vs actual shares"
 
 
-def erp_chart(*, sessions: int = 120) -> str:
-    """VRP-ERP target shares against actual shares."""
-    figure, axes = _figure("VRP-ERP target vs actual shares")
-    rows = _last_per_session(VrpErpLogEntry.objects.filter(target_shares__isnull=False)
-                             .order_by("trading_date", "logged_at")
-                             .values_list("trading_date", "target_shares", "actual_shares"))
-    days = list(rows)[-sessions:]
-    if not days:
-        return _empty(figure, axes, "No VRP-ERP runs with a target yet")
-    axes.step(days, [rows[d][0] for d in days], where="post", label="target", lw=1.4, marker=".")
-    actual = [(d, rows[d][1]) for d in days if rows[d][1] is not None]
+def erp_data(*, sessions: int = SESSIONS) -> tuple:
+    """VRP-ERP target shares against actual shares, the last run of each of the latest ``sessions`` sessions."""
+    with_target = VrpErpLogEntry.objects.filter(target_shares__isnull=False)
+    start = _window_start(with_target, sessions)
+    in_window = with_target.filter(trading_date__gte=start) if start else with_target
+    rows = _last_per_session(in_window.order_by("trading_date", "logged_at")
+                             .values_list(_day("trading_date"), "target_shares", "actual_shares"))
+    if not rows:
+        return ("empty", "No VRP-ERP runs with a target yet")
+    return ("steps", tuple((d, target, actual) for d, (target, actual) in rows.items()))
+
+
+def erp_draw(data: tuple) -> str:
+    if data[0] == "empty":
+        return _empty(ERP_TITLE, data[1])
+    rows = data[1]
+    days = _dates(d for d, _, _ in rows)
+    figure, axes = _figure(ERP_TITLE)
+    axes.step(days, [target for _, target, _ in rows], where="post", label="target", lw=1.4, marker=".")
+    actual = [(day, a) for day, (_, _, a) in zip(days, rows) if a is not None]
     axes.step([d for d, _ in actual], [a for _, a in actual], where="post", label="actual", lw=1.4, marker=".")
     _fit_dates(axes, days)
     axes.legend(fontsize=8, loc="upper left")
     return _svg(figure)
 
 
-CHARTS = {"vol": vol_chart, "spread": spread_chart, "erp": erp_chart}
+CHARTS = {chart.name: chart for chart in (
+    Chart("vol", vol_data, vol_draw), Chart("spread", spread_data, spread_draw), Chart("erp", erp_data, erp_draw))}
+
+
+# --- versions and the cache ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _code_version() -> str:
+    """This module's source and matplotlib's version: a new drawing (after a deploy) is a new version."""
+    from importlib.metadata import version
+
+    return hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode()).hexdigest()[:12]
+
+
+def current(name: str) -> Rendered:
+    """The chart's data and version now (a few bounded queries; nothing is drawn)."""
+    chart = CHARTS[name]
+    data = chart.data()
+    # marshal format 2: plain values only (not even a str subclass such as a template's SafeString) and no
+    # back-references, so equal data gives equal bytes in any process.
+    digest = hashlib.sha256(marshal.dumps((chart.name, _code_version(), data), 2)).hexdigest()[:24]
+    return Rendered(version=f"{chart.name}-{digest}", data=data)
+
+
+def _key(version: str) -> str:
+    return f"chart:{version}"
+
+
+def cached(version: str) -> str | None:
+    """The SVG kept for ``version``, or None (never drawn, gone, or the cache cannot be reached)."""
+    try:
+        return caches[CACHE_ALIAS].get(_key(version))
+    except Exception as exc:  # noqa: BLE001 - any cache failure: as if nothing were kept
+        log.warning("charts cache unreadable (%s): %s", exc, version)
+        return None
+
+
+def svg(name: str, rendered: Rendered | None = None) -> str:
+    """The chart as SVG: the kept copy of its current version, or drawn now and kept.
+
+    A cache that cannot be reached (Redis down, a full disk) costs a drawing, never the chart.
+    """
+    rendered = rendered or current(name)
+    kept = cached(rendered.version)
+    if kept is not None:
+        return kept
+    drawn = CHARTS[name].draw(rendered.data)
+    try:
+        caches[CACHE_ALIAS].set(_key(rendered.version), drawn, CACHE_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - the chart is drawn; only its copy is lost
+        log.warning("charts cache unwritable (%s): %s not kept", exc, rendered.version)
+    return drawn

@@ -4,17 +4,19 @@ Thin: services do the work.
 The task buttons are the site's (dspops.admin_site.run_task, on the site's task registry).
 """
 
+import re
+
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from digests.charts import CHARTS
+from digests import charts
 from digests.render import render_weekly_review
 from digests.services import build_weekly_review
 from dspops.core import alerts, calendars, clock
@@ -24,11 +26,40 @@ from dspops.core.models import Alert
 _MAX_KEY = 2**63 - 1
 
 
-@never_cache
+# A version as digests.charts writes it: the chart's name, a dash, 24 hex digits.
+_VERSION = re.compile(r"[a-z]+-[0-9a-f]{24}\Z")
+# An address naming a version names one picture for ever (digests.templatetags.dashboard_charts).
+_FOR_EVER = 365 * 24 * 3600
+
+
 def chart(request, name: str):
-    if name not in CHARTS:
+    """One dashboard chart as SVG, drawn once per change of its data (digests.charts keeps the copies).
+
+    The dashboard's address names the data version (?v=): a kept copy of it is answered at once, with no
+    query for the data, and may be kept by the browser. Otherwise (no version, an old one, or no copy) the
+    current version is worked out and its copy answered, drawn first if missing; its ETag is the version, so
+    a browser revalidates with If-None-Match and gets a 304 without a drawing or a body, and no-cache makes it
+    ask each time, so a new log row shows at the next page view.
+    """
+    if name not in charts.CHARTS:
         raise Http404(f"No chart called {name!r}.")
-    return HttpResponse(CHARTS[name](), content_type="image/svg+xml")
+    asked = request.GET.get("v", "")
+    if not (asked.startswith(f"{name}-") and _VERSION.match(asked)):
+        asked = ""
+    kept = charts.cached(asked) if asked else None
+    rendered = None if kept is not None else charts.current(name)
+    version = asked if rendered is None else rendered.version
+    etag = f'"{version}"'
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        body = kept if rendered is None else charts.svg(name, rendered)
+        response = HttpResponse(body, content_type="image/svg+xml")
+    response["ETag"] = etag
+    if version == asked:
+        patch_cache_control(response, private=True, max_age=_FOR_EVER, immutable=True)
+    else:
+        patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 def weekly_review(request):
