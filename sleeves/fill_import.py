@@ -22,9 +22,13 @@ sell) and commissions negative (a cost); fills store a positive quantity with it
 commission as a positive cost. Only rows at execution level are imported (`levelOfDetail`
 EXECUTION, or no such column); order summaries and lots are counted as ignored.
 
-Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.core.tabular) and refused
-early when it is larger than 32 MiB, has a line longer than 64 KiB, holds more than 10,000
-executions or is not UTF-8 text (CSV; XML as its declaration says). Each row, CSV or XML, is read
+Bounds (DECISIONS.md section 11): a Flex report is read as a stream (dspops.core.tabular), one row
+at a time, and refused before any row is read when it is larger than the setting
+FLEX_IMPORT_MAX_BYTES (default 32 MiB), or as soon as that much has been read from a stream whose
+size is not known; it is refused at a line longer than 64 KiB, past 10,000 executions (the checked
+executions are kept until the batch is written, so that count bounds the memory an import needs)
+or at text that is not UTF-8 (CSV; XML as its declaration says). Of the rows that cannot be read,
+the first MAX_LISTED_PROBLEMS are kept for the message and the rest only counted. Each row, CSV or XML, is read
 by the kernel's tabular reader (``FLEX_COLUMNS``: one typed column per field dspops reads). Every
 execution, from a file or the broker: its time lies between 2000-01-01 and 2100-12-31 and is not in
 the future; price, quantity, commission and multiplier are finite, fit their model columns (Fill,
@@ -97,7 +101,7 @@ def _step(digits: tuple[int, int]) -> Decimal:
 
 
 FLEX_FILE = tabular.Limits(kind="an IBKR Flex trade report", max_bytes=32 * tabular.MIB,
-                           max_line_bytes=64 * tabular.KIB)
+                           max_line_bytes=64 * tabular.KIB, setting="FLEX_IMPORT_MAX_BYTES")
 MAX_EXECUTIONS = 10_000
 MAX_PROBLEM_CHARS = 400  # one problem's message; a huge cell never makes a huge refusal
 
@@ -154,21 +158,23 @@ class _Trade:
 
 
 class _Refused(Exception):
-    def __init__(self, problems: list[str]):
-        super().__init__(_refusal([_clip(p) for p in problems]))
+    def __init__(self, problems: list[str], unlisted: int = 0):
+        super().__init__(_refusal([_clip(p) for p in problems], unlisted))
 
 
 def _clip(problem: str) -> str:
     return problem if len(problem) <= MAX_PROBLEM_CHARS else f"{problem[:MAX_PROBLEM_CHARS - 1]}…"
 
 
-def _refusal(problems: list[str]) -> str:
-    if len(problems) == 1:
+def _refusal(problems: list[str], unlisted: int = 0) -> str:
+    """The refusal of ``problems`` and ``unlisted`` more (counted, not kept); the first MAX_LISTED_PROBLEMS listed."""
+    total = len(problems) + unlisted
+    if total == 1:
         return f"{problems[0]}; nothing was imported."
     listed = problems[:MAX_LISTED_PROBLEMS]
-    more = len(problems) - len(listed)
+    more = total - len(listed)
     tail = f"\n... and {more} more" if more else ""
-    return f"{len(problems)} problems, so nothing was imported:\n" + "\n".join(listed) + tail
+    return f"{total} problems, so nothing was imported:\n" + "\n".join(listed) + tail
 
 
 # --- the API --------------------------------------------------------------------------------------
@@ -374,6 +380,11 @@ _EMPTY_ROW = {name: "" for name in FLEX_COLUMNS.names}
 
 
 def _read_flex(path: Path) -> tuple[list[_Trade], int]:
+    """The executions of the report, each checked as its row is read; _Refused listing the rows that cannot be.
+
+    Rows are read one at a time; a row that cannot be read leaves its message (the first
+    MAX_LISTED_PROBLEMS of them) or a count, never the row.
+    """
     try:
         first = tabular.head(path, FLEX_FILE)
     except tabular.FileRefused as refused:
@@ -383,11 +394,20 @@ def _read_flex(path: Path) -> tuple[list[_Trade], int]:
     now = clock.now()
     trades: list[_Trade] = []
     problems: list[str] = []
+    unlisted = 0
     ignored = executions = 0
+
+    def problem(text: str) -> None:
+        nonlocal unlisted
+        if len(problems) < MAX_LISTED_PROBLEMS:
+            problems.append(_clip(text))
+        else:
+            unlisted += 1
+
     try:
         for line, row in rows:
             if isinstance(row, str):  # the row itself is malformed
-                problems.append(_clip(row))
+                problem(row)
                 continue
             level = row.get("levelofdetail", "").strip().upper()
             if level and level != "EXECUTION":
@@ -400,15 +420,20 @@ def _read_flex(path: Path) -> tuple[list[_Trade], int]:
             texts = {**_EMPTY_ROW, **row}
             try:
                 cells = FLEX_COLUMNS.clean(path, line, texts)
-                trades.append(_trade_from_flex(f"{path}:{line}", cells, texts, path.name, now=now))
+                trade = _trade_from_flex(f"{path}:{line}", cells, texts, path.name, now=now)
             except tabular.RowRefused as refused:  # a cell that is not what its column holds
-                problems.append(_clip(str(refused)))
+                problem(str(refused))
             except ValueError as exc:  # an execution that cannot be one
-                problems.append(_clip(f"{path}:{line}: {exc}"))
+                problem(f"{path}:{line}: {exc}")
+            else:
+                if not problems:  # once a row is refused the file is, so the trades after it are not kept
+                    trades.append(trade)
     except tabular.FileRefused as refused:
-        raise _Refused([*problems, str(refused)]) from None
+        raise _Refused([*problems, str(refused)], unlisted) from None
+    finally:
+        rows.close()
     if problems:
-        raise _Refused(problems)
+        raise _Refused(problems, unlisted)
     return trades, ignored
 
 

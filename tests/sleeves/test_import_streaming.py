@@ -3,7 +3,9 @@
 import_prices reads its file row by row and writes its bars in batches inside one transaction, so a
 bad row anywhere (even after several batches were written) leaves nothing behind, and the memory it
 needs does not grow with the file. The size limit is the setting PRICE_IMPORT_MAX_BYTES (8 MiB
-when unset); a stream whose size is not known is refused once it has sent more than that.
+when unset); a stream whose size is not known is refused once it has sent more than that. A Flex
+report's limit is FLEX_IMPORT_MAX_BYTES (32 MiB), and of its unreadable rows only the first twenty
+messages are kept.
 """
 
 import os
@@ -18,7 +20,8 @@ from django.core.exceptions import ImproperlyConfigured
 from dspops.core import calendars, tabular
 from dspops.core.models import Instrument
 from sleeves import price_import
-from sleeves.models import PriceBar
+from sleeves.fill_import import FillImportError, import_flex
+from sleeves.models import Fill, PriceBar
 from sleeves.price_import import PriceImportError, import_prices
 
 KIB, MIB = tabular.KIB, tabular.MIB
@@ -175,3 +178,33 @@ def test_a_6_mb_file_imports_in_less_memory_than_a_quarter_of_its_size(booted, t
         tracemalloc.stop()
     assert report.created == len(plain)
     assert peak < size / 4, f"peak {peak / MIB:.2f} MiB importing a {size / MIB:.1f} MiB file"
+
+
+# --- Flex reports ---------------------------------------------------------------------------------
+
+FLEX_HEADER = ("ClientAccountID,AssetClass,Symbol,UnderlyingSymbol,Conid,Expiry,Multiplier,Date/Time,Buy/Sell,"
+               "Quantity,TradePrice,IBCommission,IBCommissionCurrency,IBExecID,OrderReference,LevelOfDetail\n")
+
+
+def test_a_flex_report_over_its_limit_is_refused_at_once(booted, tmp_path, settings):
+    settings.FLEX_IMPORT_MAX_BYTES = KIB
+    path = tmp_path / "trades.csv"
+    path.write_text(FLEX_HEADER * 20, encoding="utf-8")
+    with pytest.raises(FillImportError) as error:
+        import_flex(path=path)
+    assert str(error.value) == (f"{path}: the file is {path.stat().st_size / KIB:.1f} KiB; an IBKR Flex trade report "
+                                "may be at most 1 KiB. Check that it is the right file, or split it; nothing was "
+                                "imported.")
+    assert not Fill.objects.exists()
+
+
+def test_a_flex_report_of_many_malformed_rows_keeps_twenty_messages_and_counts_the_rest(booted, tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text(FLEX_HEADER + "U1234567,STK\n" * 5000, encoding="utf-8")
+    with pytest.raises(FillImportError) as error:
+        import_flex(path=path)
+    lines = str(error.value).splitlines()
+    assert lines[0] == "5000 problems, so nothing was imported:"
+    assert lines[1].startswith(f"{path}:2: ")
+    assert len(lines) == 1 + 20 + 1 and lines[-1] == "... and 4980 more"
+    assert not Fill.objects.exists()
