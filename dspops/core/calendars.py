@@ -30,12 +30,14 @@ This module must not import Django: it is used by pure code and benchmarks.
 
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import hashlib
 import itertools
 import json
 import logging
+import operator
 import os
 import tempfile
 import warnings
@@ -177,13 +179,21 @@ def _cache_path(exchange: str) -> Path | None:
     from importlib import metadata
 
     try:
-        versions = [metadata.version("exchange_calendars"), metadata.version("pandas")]
+        versions = _versions()
         zone = _zone_fingerprint(_EXCHANGE_ZONES[exchange])
     except (metadata.PackageNotFoundError, OSError, KeyError):
         return None  # nothing to name the file by: build every time, as before
-    key = json.dumps([_CACHE_FORMAT, exchange, CALENDAR_START.isoformat(), CALENDAR_END.isoformat(), versions, zone])
+    key = json.dumps([_CACHE_FORMAT, exchange, CALENDAR_START.isoformat(), CALENDAR_END.isoformat(), list(versions),
+                      zone])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return _cache_dir() / f"{exchange}-{digest}.json"
+
+
+@functools.cache
+def _versions() -> tuple[str, str]:
+    from importlib import metadata
+
+    return metadata.version("exchange_calendars"), metadata.version("pandas")
 
 
 def _zone_fingerprint(key: str) -> str:
@@ -201,22 +211,22 @@ def _read_cache(path: Path, exchange: str) -> _Sessions | None:
     """The calendar stored at `path`, or None when there is none or it does not hold together."""
     try:
         data = json.loads(path.read_text(encoding="ascii"))
+        gaps = data["gaps"]
         # Each session as its distance in days from the one before (the first from day 0), which keeps the file
-        # small: a session's date is the running sum.
-        sessions = tuple(map(date.fromordinal, itertools.accumulate(data["gaps"])))
-        opens, closes = tuple(data["opens"]), tuple(data["closes"])
+        # small: a session's date is the running sum. array() refuses anything but integers (at C speed).
+        sessions = tuple(map(date.fromordinal, itertools.accumulate(array.array("q", gaps))))
+        opens, closes = tuple(array.array("q", data["opens"])), tuple(array.array("q", data["closes"]))
+        well_formed = (
+            data["exchange"] == exchange and len(sessions) == len(opens) == len(closes) > 0
+            and min(gaps[1:], default=1) > 0 and CALENDAR_START <= sessions[0] and sessions[-1] <= CALENDAR_END
+            and all(map(operator.lt, opens, closes))
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, OverflowError):
         log.warning("ignoring the unreadable calendar cache %s; building %s again", path, exchange)
         return None
     session_set = frozenset(sessions)
-    well_formed = (
-        data.get("exchange") == exchange and len(sessions) == len(opens) == len(closes) == len(session_set) > 0
-        and list(sessions) == sorted(sessions) and CALENDAR_START <= sessions[0] and sessions[-1] <= CALENDAR_END
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in opens + closes)
-        and all(o < c for o, c in zip(opens, closes))
-    )
     if not well_formed:
         log.warning("ignoring the inconsistent calendar cache %s; building %s again", path, exchange)
         return None

@@ -78,8 +78,10 @@ def test_the_file_is_named_by_what_the_answers_depend_on(cache_dir, monkeypatch)
     assert before != calendars._cache_path("XCBF")
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda name: "99.0" if name == "exchange_calendars" else real(name))
+    calendars._versions.cache_clear()
     assert calendars._cache_path("XNYS") != before  # an upgrade builds again
     monkeypatch.setattr(metadata, "version", real)
+    calendars._versions.cache_clear()
     monkeypatch.setattr(calendars, "_zone_fingerprint", lambda key: "other tz rules")
     assert calendars._cache_path("XNYS") != before  # so does a tzdata change
 
