@@ -27,6 +27,7 @@ import logging
 import marshal
 from dataclasses import dataclass
 from datetime import date, timedelta
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Callable
 
@@ -47,13 +48,17 @@ SESSIONS = 120
 
 @dataclass(frozen=True)
 class Chart:
+    """A chart: ``data()`` reads what it draws (plain values, marshal-able), ``draw(data)`` returns the SVG."""
+
     name: str
     data: Callable[[], tuple]
     draw: Callable[[tuple], str]
 
 
 @dataclass(frozen=True)
-class Rendered:
+class ChartData:
+    """A chart's data now and its version (the chart's name and a digest of the data and of the drawing code)."""
+
     version: str
     data: tuple
 
@@ -263,19 +268,17 @@ CHARTS = {chart.name: chart for chart in (
 @functools.cache
 def _code_version() -> str:
     """This module's source and matplotlib's version: a new drawing (after a deploy) is a new version."""
-    from importlib.metadata import version
-
-    return hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode()).hexdigest()[:12]
+    return hashlib.sha256(Path(__file__).read_bytes() + installed_version("matplotlib").encode()).hexdigest()[:12]
 
 
-def current(name: str) -> Rendered:
+def current(name: str) -> ChartData:
     """The chart's data and version now (a few bounded queries; nothing is drawn)."""
     chart = CHARTS[name]
     data = chart.data()
     # marshal format 2: plain values only (not even a str subclass such as a template's SafeString) and no
     # back-references, so equal data gives equal bytes in any process.
     digest = hashlib.sha256(marshal.dumps((chart.name, _code_version(), data), 2)).hexdigest()[:24]
-    return Rendered(version=f"{chart.name}-{digest}", data=data)
+    return ChartData(version=f"{chart.name}-{digest}", data=data)
 
 
 def _key(version: str) -> str:
@@ -291,18 +294,18 @@ def cached(version: str) -> str | None:
         return None
 
 
-def svg(name: str, rendered: Rendered | None = None) -> str:
+def svg(name: str, latest: ChartData | None = None) -> str:
     """The chart as SVG: the kept copy of its current version, or drawn now and kept.
 
     A cache that cannot be reached (Redis down, a full disk) costs a drawing, never the chart.
     """
-    rendered = rendered or current(name)
-    kept = cached(rendered.version)
+    latest = latest or current(name)
+    kept = cached(latest.version)
     if kept is not None:
         return kept
-    drawn = CHARTS[name].draw(rendered.data)
+    drawn = CHARTS[name].draw(latest.data)
     try:
-        caches[CACHE_ALIAS].set(_key(rendered.version), drawn, CACHE_SECONDS)
+        caches[CACHE_ALIAS].set(_key(latest.version), drawn, CACHE_SECONDS)
     except Exception as exc:  # noqa: BLE001 - the chart is drawn; only its copy is lost
-        log.warning("charts cache unwritable (%s): %s not kept", exc, rendered.version)
+        log.warning("charts cache unwritable (%s): %s not kept", exc, latest.version)
     return drawn

@@ -36,7 +36,8 @@ def chart(request, name: str):
     """One dashboard chart as SVG, drawn once per change of its data (digests.charts keeps the copies).
 
     The dashboard's address names the data version (?v=): a kept copy of it is answered at once, with no
-    query for the data, and may be kept by the browser. Otherwise (no version, an old one, or no copy) the
+    query for the data, and may be kept by the browser for ever (when the admin site registers this view
+    cacheable=True; else admin_view's never_cache adds no-store). Otherwise (no version, an old one, or no copy) the
     current version is worked out and its copy answered, drawn first if missing; its ETag is the version, so
     a browser revalidates with If-None-Match and gets a 304 without a drawing or a body, and no-cache makes it
     ask each time, so a new log row shows at the next page view.
@@ -47,12 +48,12 @@ def chart(request, name: str):
     if not (asked.startswith(f"{name}-") and _VERSION.match(asked)):
         asked = ""
     kept = charts.cached(asked) if asked else None
-    rendered = None if kept is not None else charts.current(name)
-    version = asked if rendered is None else rendered.version
+    latest = None if kept is not None else charts.current(name)
+    version = asked if latest is None else latest.version
     etag = f'"{version}"'
     response = get_conditional_response(request, etag=etag)
     if response is None:
-        body = kept if rendered is None else charts.svg(name, rendered)
+        body = kept if latest is None else charts.svg(name, latest)
         response = HttpResponse(body, content_type="image/svg+xml")
     response["ETag"] = etag
     if version == asked:
