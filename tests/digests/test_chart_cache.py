@@ -26,6 +26,7 @@ from dspops.core import vx
 from dspops.core.instruments import vxm_instrument
 from dspops.core.models import Instrument
 from sleeves.models import PriceBar, Sleeve, SpreadPosition, VrpCsLogEntry, VrpErpLogEntry
+from tests.digests.test_views import row_counts
 
 NAMES = ("vol", "spread", "erp")
 SESSIONS = [date(2026, 11, 16) + timedelta(days=i) for i in range(5)]  # Mon 16 .. Fri 20 November 2026
@@ -113,6 +114,7 @@ def svg(client, name: str) -> bytes:
 
 
 def test_a_chart_is_drawn_once_then_answered_from_the_cache(operator_client, history, draws):
+    rows = row_counts()
     urls = chart_urls(operator_client)
     assert draws["figures"] == 0  # the page works out versions; it draws nothing
     first = {name: operator_client.get(url).content for name, url in urls.items()}
@@ -123,6 +125,7 @@ def test_a_chart_is_drawn_once_then_answered_from_the_cache(operator_client, his
 
     assert draws["figures"] == 3
     assert again == first == unversioned
+    assert row_counts() == rows  # the copies are kept in the cache, never in the database
 
 
 def test_the_page_names_each_charts_current_version(operator_client, history):
