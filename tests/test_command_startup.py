@@ -87,3 +87,24 @@ def test_django_commands_are_not_ours():
     """The base class is dspops's own: Django's commands keep their own rule."""
     assert not issubclass(load_command_class("django.core", "check").__class__, OperationalCommand)
     assert issubclass(OperationalCommand, BaseCommand)
+
+
+HEAVY = ("pandas", "numpy", "exchange_calendars", "ib_insync", "matplotlib", "markdown", "apprise")
+
+
+def test_a_command_starts_without_the_heavy_libraries(tmp_path):
+    """`-X importtime` of `manage.py vrp_erp_monitor --help`: django.setup() (every model, admin and ready hook) and
+    the command's module load none of the heavy libraries; each is imported where it is used."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(DEBUG="True", DSPOPS_VAR_DIR=str(tmp_path / "var"), DSPOPS_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run([sys.executable, "-X", "importtime", "manage.py", "vrp_erp_monitor", "--help"],
+                          cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = {m.group(1).split(".")[0] for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", done.stderr, re.M)}
+    assert not loaded & set(HEAVY), f"imported at start-up: {sorted(loaded & set(HEAVY))}"
+    assert "Read VIX and SPY" in done.stdout or "usage: manage.py vrp_erp_monitor" in done.stdout
