@@ -49,7 +49,7 @@ class DspopsAdminSite(admin.AdminSite):
 
         extra = [
             path("dashboard/run/<str:name>/", self.admin_view(run_task), name="dashboard_run_task"),
-            path("dashboard/chart/<str:name>.svg", self.admin_view(views.chart), name="dashboard_chart"),
+            path("dashboard/chart/<str:name>.svg", self.admin_view(views.chart, cacheable=True), name="dashboard_chart"),
             path("dashboard/weekly-review/", self.admin_view(views.weekly_review), name="dashboard_weekly_review"),
             path("dashboard/alert/<int:object_id>/acknowledge/", self.admin_view(views.acknowledge_alert),
                  name="dashboard_acknowledge_alert"),

@@ -304,9 +304,6 @@ def test_a_viewer_sees_the_charts_and_a_stranger_is_sent_to_log_in(client, viewe
     assert draws["figures"] == drawn
 
 
-@pytest.mark.xfail(strict=True, reason="dspops/admin_site.py registers the chart view with admin_view(views.chart) "
-                   "and so never_cache, which adds no-store; it needs admin_view(views.chart, cacheable=True). "
-                   "Remove this marker with that change.")
 def test_a_browser_may_keep_a_chart_and_revalidate_it(operator_client, history):
     for url in [chart_urls(operator_client)["vol"], reverse("admin:dashboard_chart", args=["vol"])]:
         assert "no-store" not in operator_client.get(url)["Cache-Control"]
