@@ -89,6 +89,24 @@ def test_django_commands_are_not_ours():
     assert issubclass(OperationalCommand, BaseCommand)
 
 
+@pytest.mark.parametrize("as_program", [True, False])
+def test_a_command_run_as_the_program_skips_the_last_collection(as_program, monkeypatch, capsys):
+    """manage.py <command>: when it finishes, everything is moved out of the collector's reach (gc.freeze), so the
+    interpreter's exit does not walk django.setup()'s objects; a command called inside another process is left
+    alone."""
+    import gc
+    import sys
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    argv = ["manage.py", "vrp_erp_monitor", "--help"]
+    monkeypatch.setattr(sys, "argv", list(argv) if as_program else ["pytest"])
+    with pytest.raises(SystemExit):  # argparse's --help exits 0
+        load_command_class("sleeves", "vrp_erp_monitor").run_from_argv(argv)
+    assert "usage: manage.py vrp_erp_monitor" in capsys.readouterr().out
+    assert frozen == ([True] if as_program else [])
+
+
 HEAVY = ("pandas", "numpy", "exchange_calendars", "ib_insync", "matplotlib", "markdown", "apprise")
 
 
