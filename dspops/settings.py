@@ -120,6 +120,11 @@ else:
 # a test database from being dropped, and one operator gains little from pooling.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 
+# The largest file an import reads, in bytes; a larger one is refused before any row is read (issue 14). Real price
+# files are ~0.2 MB and the 100,000-bar cap fits in ~3 MB; a Flex report of a busy year is a few MB.
+PRICE_IMPORT_MAX_BYTES = env.int("PRICE_IMPORT_MAX_BYTES", default=8 * 1024 * 1024)
+FLEX_IMPORT_MAX_BYTES = env.int("FLEX_IMPORT_MAX_BYTES", default=32 * 1024 * 1024)
+
 if DATABASES["default"]["ENGINE"] == SQLITE_ENGINE:
     _name = str(DATABASES["default"]["NAME"] or "")
     # Options given in the URL's query string (sqlite:////path?timeout=60) win over the defaults.
