@@ -68,7 +68,9 @@ from dspops.core import vx
 from dspops.core.instruments import vxm_instrument
 from sleeves import parameters
 from sleeves.services import reverse_fill
-from sleeves.models import Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter
+from sleeves.models import (
+    Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter, deferred_replays,
+)
 
 __all__ = [
     "FillImportError",
@@ -836,17 +838,19 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
     by_sleeve: Counter[str] = Counter()
     unattributed = []
     corrected = []
-    for trade, fill, why_none in pending:
-        for old in replaced.get(trade.exec_id, ()):
-            reverse_fill(fill=old, user=user, reason=f"IBKR corrected execution {old.exec_id}: replaced by {trade.exec_id}")
-            corrected.append(old.exec_id)
-        fill.save()
-        if fill.sleeve is not None:
-            by_sleeve[fill.sleeve.code] += 1
-            continue
-        unattributed.append(trade.exec_id)
-        subject, message = fill.unattributed_alert(why=why_none)
-        raise_alert(code=UNATTRIBUTED_ALERT, subject=subject, severity="warning", message=message)
+    with deferred_replays():  # a backfilled report replays each book once, not once per earlier-dated fill
+        for trade, fill, why_none in pending:
+            for old in replaced.get(trade.exec_id, ()):
+                reverse_fill(fill=old, user=user,
+                             reason=f"IBKR corrected execution {old.exec_id}: replaced by {trade.exec_id}")
+                corrected.append(old.exec_id)
+            fill.save()
+            if fill.sleeve is not None:
+                by_sleeve[fill.sleeve.code] += 1
+                continue
+            unattributed.append(trade.exec_id)
+            subject, message = fill.unattributed_alert(why=why_none)
+            raise_alert(code=UNATTRIBUTED_ALERT, subject=subject, severity="warning", message=message)
     return FillImportReport(
         created=len(pending), skipped=skipped, unattributed=unattributed, simulated=simulated, source=source,
         by_sleeve=dict(sorted(by_sleeve.items())), corrected=corrected,
