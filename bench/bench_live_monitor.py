@@ -49,12 +49,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(port: int, process: subprocess.Popen, *, within: float = 30.0) -> None:
+def wait_for(port: int, process: subprocess.Popen, log: Path, *, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"bench_live_monitor: the simulator exited ({process.returncode}):\n"
-                             f"{process.stderr.read() if process.stderr else ''}")
+            raise SystemExit(f"bench_live_monitor: the simulator exited ({process.returncode}):\n{log.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -117,12 +116,14 @@ def main() -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(PYTHONPYCACHEPREFIX=str(folder / "pycache"), IB_HOST="127.0.0.1", IB_PORT=str(port))
-    simulator = subprocess.Popen(
-        [PYTHON, "manage.py", "tws_sim", "--host", "127.0.0.1", "--port", str(port), "--scenario", SCENARIO],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    log = folder / "simulator.log"  # a file, not a pipe nobody reads while the runs go on
+    with log.open("w") as sink:
+        simulator = subprocess.Popen(
+            [PYTHON, "manage.py", "tws_sim", "--host", "127.0.0.1", "--port", str(port), "--scenario", SCENARIO],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink,
+        )
     try:
-        wait_for(port, simulator)
+        wait_for(port, simulator, log)
         cases = {
             "monitor": ([PYTHON, "manage.py", "vrp_cs_monitor", "--live", "--json"], monitor_ok),
             "script": ([PYTHON, "bench/minimal_ib_script.py", "--port", str(port), "--legs", *legs], script_ok),
