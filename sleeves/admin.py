@@ -35,6 +35,7 @@ from sleeves.models import (
     Sleeve,
     SleeveCode,
     SleeveParameter,
+    SleevePosition,
     VolTargetState,
     VrpCsLogEntry,
     VrpErpLogEntry,
@@ -589,6 +590,18 @@ class PriceBarAdmin(ReadOnlyAdmin):
     search_fields = ("instrument__symbol",)
     list_select_related = ("instrument",)
     show_full_result_count = False
+
+
+@admin.register(SleevePosition)
+class SleevePositionAdmin(ReadOnlyAdmin):
+    """The positions table as the fills keep it (derived data: ``rebuild_positions --check`` compares it with the
+    fills). The positions page shows the same books with their marks and P&L."""
+
+    list_display = ("sleeve", "instrument", "quantity", "average_cost", "realized_pnl_points", "fill_count",
+                    "commissions_usd", "commissions_missing", "last_executed_at")
+    list_filter = ("sleeve",)
+    list_select_related = ("sleeve", "instrument")
+    ordering = ("sleeve__code", "instrument__sec_type", "instrument__local_symbol")
 
 
 @admin.register(SignalState)
