@@ -27,7 +27,9 @@ from rolls.models import CheckResult, RollAttempt, RollCheck, RollLegFill, RollT
 from rolls.roll_states import OPEN_ROLL_STATES, RollState
 from sleeves import naked_legs, parameters
 from sleeves.fill_import import FillImportError, sync_fills
-from sleeves.models import Fill, FillSource, SignalState, SpreadPosition, default_levels, validate_spread_levels
+from sleeves.models import (
+    Fill, FillSource, SignalState, SpreadPosition, default_levels, positions_batch, validate_spread_levels,
+)
 from sleeves.selectors import sleeve_settings
 from sleeves.services import reverse_fills
 from sleeves.strategies import GateState
@@ -934,7 +936,7 @@ def abort(*, attempt: RollAttempt, user, why: str, reverse_fills: bool = False, 
             "broker; reversing every fill would take them off the book. Reverse only the fills the broker does "
             "not show (the Reverse button beside each in the recorded leg fills), then abort without reversing.")
     now = now or clock.now()
-    with transaction.atomic():
+    with transaction.atomic(), positions_batch():  # the legs' positions are replayed once, at the end
         reversed_legs = []
         if reverse_fills:
             reason = f"Roll #{attempt.pk} aborted: {why.strip()}"

@@ -69,7 +69,7 @@ from dspops.core.instruments import vxm_instrument
 from sleeves import parameters
 from sleeves.services import reverse_fill
 from sleeves.models import (
-    Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter, deferred_replays,
+    Fill, FillSource, MonitorRun, RunKind, RunStatus, Side, Sleeve, SleeveParameter, positions_batch,
 )
 
 __all__ = [
@@ -838,7 +838,7 @@ def _write(trades: list[_Trade], *, source: str, simulated: bool, user) -> FillI
     by_sleeve: Counter[str] = Counter()
     unattributed = []
     corrected = []
-    with deferred_replays():  # a backfilled report replays each book once, not once per earlier-dated fill
+    with positions_batch():  # a backfilled report replays each position once, not once per earlier-dated fill
         for trade, fill, why_none in pending:
             for old in replaced.get(trade.exec_id, ()):
                 reverse_fill(fill=old, user=user,

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
@@ -18,7 +18,7 @@ from dspops.core import bounds, calendars, clock, formats, tabular, vx
 from dspops.core.fields import MoneyField, PriceField
 from dspops.core.models import DataSource, Instrument
 from sleeves import parameters
-from sleeves.position_book import AVERAGE_PLACES, REALISED_PLACES, PositionBook
+from sleeves.position_book import AVERAGE_PLACES, FIGURE_DIGITS, REALISED_PLACES, PositionBook
 
 
 def _logged(moment: datetime) -> str:
@@ -119,30 +119,53 @@ class FillSource(models.TextChoices):
 class FillQuerySet(models.QuerySet):
     """Every way fills are written in bulk keeps the positions table (SleevePosition) in the same transaction."""
 
+    def _positions(self) -> set[tuple[int | None, int]]:
+        """The (sleeve id, instrument id) positions of these fills, and of the fills the reversals among them cancel."""
+        rows = self.order_by().values_list("sleeve_id", "instrument_id", "reverses__sleeve_id", "reverses__instrument_id")
+        keys = set()
+        for sleeve_id, instrument_id, reversed_sleeve_id, reversed_instrument_id in rows.distinct():
+            keys.add((sleeve_id, instrument_id))
+            if reversed_instrument_id is not None:
+                keys.add((reversed_sleeve_id, reversed_instrument_id))
+        return keys
+
     def update(self, **kwargs):
         # Only attribution of an unattributed fill is allowed; prices and quantities never change.
         if set(kwargs) - {"sleeve", "sleeve_id"}:
             raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
         with transaction.atomic(using=self.db):
-            books = set(self.values_list("sleeve_id", "instrument_id").distinct())
+            keys = self._positions()
             changed = super().update(**kwargs)
             sleeve = kwargs.get("sleeve", kwargs.get("sleeve_id"))
             sleeve_id = sleeve.pk if isinstance(sleeve, models.Model) else sleeve
-            SleevePosition.objects.db_manager(self.db).replay(books | {(sleeve_id, i) for _, i in books})
+            SleevePosition.objects.db_manager(self.db).replay(keys | {(sleeve_id, i) for _, i in keys})
         return changed
 
+    def bulk_update(self, objs, fields, batch_size=None):
+        """Attribution only, like update(): each fill's sleeve is set through update(), so the positions follow."""
+        if set(fields) - {"sleeve", "sleeve_id"}:
+            raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
+        with transaction.atomic(using=self.db):
+            return sum(self.filter(pk=fill.pk).update(sleeve_id=fill.sleeve_id) for fill in objs)
+
     def bulk_create(self, objs, *args, **kwargs):
+        if kwargs.get("update_conflicts"):
+            raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
-            SleevePosition.objects.db_manager(self.db).replay({(f.sleeve_id, f.instrument_id) for f in created})
+            keys = {(f.sleeve_id, f.instrument_id) for f in created}
+            reversed_ids = [f.reverses_id for f in created if f.reverses_id is not None]
+            keys |= set(Fill.objects.using(self.db).filter(pk__in=reversed_ids).order_by()
+                        .values_list("sleeve_id", "instrument_id").distinct())
+            SleevePosition.objects.db_manager(self.db).replay(keys)
         return created
 
     def delete(self):
         # Only tests and fixtures delete fills (the model refuses); the positions follow all the same.
         with transaction.atomic(using=self.db):
-            books = set(self.values_list("sleeve_id", "instrument_id").distinct())
+            keys = self._positions()
             deleted = super().delete()
-            SleevePosition.objects.db_manager(self.db).replay(books)
+            SleevePosition.objects.db_manager(self.db).replay(keys)
         return deleted
 
 
@@ -247,13 +270,28 @@ class Fill(models.Model):
                                      if getattr(self, name) is not None and not mirrored(name))
         if errors:
             raise ValidationError(errors)
+        if reversed_fill is None and self.instrument_id and self.price is not None and self.quantity is not None:
+            self._check_position_room()
+
+    def _check_position_room(self) -> None:
+        """Refuse, with the figures, a fill that would take its position past what the table keeps exactly (a price
+        typed 1000 times too large, say). Saving checks again, in order; this says it while the form is open."""
+        row = SleevePosition.objects.filter(sleeve_id=self.sleeve_id, instrument_id=self.instrument_id).first()
+        book = row.book() if row is not None else PositionBook()
+        book.add(self.signed_quantity, self.price, self.commission)
+        problems = book.out_of_range()
+        if problems:
+            label = row.label if row is not None else f"{self.sleeve.code if self.sleeve_id else 'unattributed'} " \
+                                                      f"{self.instrument.local_symbol or self.instrument.symbol}"
+            raise ValidationError(f"This fill would take the {label} position's {'; '.join(problems)}: beyond what "
+                                  "dspops keeps exactly. Check its price and quantity.")
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise ValidationError("Fills are never edited in place: record a reversing fill instead.")
         if self.exec_id == "":
             self.exec_id = None
-        with transaction.atomic(using=kwargs.get("using")):
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Fill, instance=self)):
             super().save(*args, **kwargs)
             SleevePosition.objects.db_manager(self._state.db).after_fill(self)
 
@@ -261,76 +299,89 @@ class Fill(models.Model):
         raise ValidationError("Fills are never deleted: record a reversing fill instead.")
 
 
-# The books a batch of fills will replay once at its end (deferred_replays), or None outside a batch.
-_DEFERRED: ContextVar[set | None] = ContextVar("deferred_position_replays", default=None)
+# The positions a batch of fills moves at its end (positions_batch): {(sleeve id, instrument id): the fills to add,
+# or None to replay}; None outside a batch.
+_BATCH: ContextVar[dict | None] = ContextVar("positions_batch", default=None)
 
 
 @contextmanager
-def deferred_replays(using: str = "default") -> Iterator[None]:
-    """For a batch of fills (an import): a book that needs a replay is replayed once, at the end of the block and
-    inside its transaction, instead of once per fill. A backfilled month of executions costs one replay per book,
-    not one per fill."""
-    if _DEFERRED.get() is not None:  # already in a batch: the outer one replays
+def positions_batch(using: str = "default") -> Iterator[None]:
+    """For a batch of fills (an import, an abort's reversals): the positions they touch are moved once, at the end
+    of the block and inside its transaction, in a fixed order, so two batches at once lock the rows in the same
+    order and never deadlock; a position that needs a replay is replayed once, not once per earlier-dated fill."""
+    if _BATCH.get() is not None:  # already in a batch: the outer one moves the positions
         yield
         return
-    books: set = set()
-    token = _DEFERRED.set(books)
+    pending: dict = {}
+    token = _BATCH.set(pending)
     try:
         with transaction.atomic(using=using):
             yield
-            _DEFERRED.set(None)
-            SleevePosition.objects.db_manager(using).replay(books)
+            _BATCH.set(None)
+            SleevePosition.objects.db_manager(using).settle(pending)
     finally:
-        _DEFERRED.reset(token)
+        _BATCH.reset(token)
+
+
+def _position_key(key: tuple[int | None, int]) -> tuple[int, int]:
+    return (key[0] or 0, key[1])
 
 
 class SleevePositionManager(models.Manager):
     """Keeps the positions table in step with the fills, inside the transaction that writes them."""
 
     def after_fill(self, fill: Fill) -> None:
-        """Move the book of ``fill`` on by it; replay the book instead when the fill is a reversal (the pair leaves
-        no trace) or is dated before the last fill the book has taken (average cost depends on the order)."""
-        if fill.reverses_id is not None:
-            reversed_fill = Fill.objects.using(self.db).get(pk=fill.reverses_id)
-            self.replay({(fill.sleeve_id, fill.instrument_id), (reversed_fill.sleeve_id, reversed_fill.instrument_id)})
+        """Move the position of ``fill`` on by it. A reversal replays the positions of the pair instead (the pair
+        leaves no trace), and so does a fill dated before the last one its position has taken (average cost
+        depends on the order)."""
+        if fill.reverses_id is None:
+            self.move({(fill.sleeve_id, fill.instrument_id): [fill]})
             return
-        key = (fill.sleeve_id, fill.instrument_id)
-        deferred = _DEFERRED.get()
-        if deferred is not None and key in deferred:  # the book is replayed at the end of the batch anyway
-            return
-        row = self._locked(fill.sleeve_id, fill.instrument_id)
-        if row.fill_count and (fill.executed_at, fill.pk) < (row.last_executed_at, row.last_fill_id):
-            self.replay({key})
-            return
-        book = row.book()
-        book.add(fill.signed_quantity, fill.price, fill.commission)
-        row.store(book, last=fill)
+        reversed_fill = Fill.objects.using(self.db).get(pk=fill.reverses_id)
+        self.replay({(fill.sleeve_id, fill.instrument_id), (reversed_fill.sleeve_id, reversed_fill.instrument_id)})
 
-    def replay(self, books) -> None:
-        """Recompute each (sleeve id, instrument id) book from its counted fills, in the order they were executed
-        (in a batch, deferred_replays: at its end)."""
-        deferred = _DEFERRED.get()
-        if deferred is not None:
-            deferred.update(books)
+    def replay(self, keys) -> None:
+        """Recompute each (sleeve id, instrument id) position from its counted fills."""
+        self.move({key: None for key in keys})
+
+    def move(self, changes: dict) -> None:
+        """{position key: fills to add, or None to replay}: now, or at the end of the batch this runs in."""
+        batch = _BATCH.get()
+        if batch is None:
+            self.settle(changes)
             return
-        for sleeve_id, instrument_id in sorted(books, key=lambda key: (key[0] or 0, key[1])):
-            row = self._locked(sleeve_id, instrument_id)
-            book, last = replay_book(sleeve_id, instrument_id, using=self.db)
-            if last is None:
-                row.delete()
+        for key, fills in changes.items():
+            if fills is None or batch.get(key, []) is None:
+                batch[key] = None
             else:
-                row.store(book, last=last)
+                batch.setdefault(key, []).extend(fills)
+
+    def settle(self, changes: dict) -> None:
+        for key in sorted(changes, key=_position_key):
+            row = self._locked(*key)
+            fills = sorted(changes[key] or [], key=lambda f: (f.executed_at, f.pk))
+            if fills and (not row.fill_count
+                          or (fills[0].executed_at, fills[0].pk) > (row.last_executed_at, row.last_fill_id)):
+                book = row.book()
+                for fill in fills:
+                    book.add(fill.signed_quantity, fill.price, fill.commission)
+                row.store(book, last=(fills[-1].executed_at, fills[-1].pk))
+            else:
+                row.store(*replay_book(*key, using=self.db))
 
     def _locked(self, sleeve_id: int | None, instrument_id: int) -> SleevePosition:
+        # Rows are never deleted (a position whose fills were all reversed keeps an empty row), so the row found
+        # here is still there to lock.
         row, _ = self.get_or_create(sleeve_id=sleeve_id, instrument_id=instrument_id)
         return self.select_for_update().get(pk=row.pk)
 
 
 def replay_book(sleeve_id: int | None, instrument_id: int, *, using: str = "default", as_of: datetime | None = None):
-    """The book of one (sleeve, instrument) replayed from its counted fills up to ``as_of``: (book, last fill's
-    (executed_at, id)), or (empty book, None) when no fill counts. A reversed fill and its reversal are left out."""
+    """One position replayed from its counted fills up to ``as_of``, in execution order: (book, last fill's
+    (executed_at, id)), or (empty book, (None, None)) when no fill counts. A reversed fill and its reversal are
+    left out. The one replay: the table's upkeep, its check and positions at an earlier moment all use it."""
     fills = counted_fills(as_of=as_of).using(using).filter(sleeve_id=sleeve_id, instrument_id=instrument_id)
-    book, last = PositionBook(), None
+    book, last = PositionBook(), (None, None)
     rows = fills.order_by("executed_at", "id").values_list("id", "executed_at", "side", "quantity", "price", "commission")
     for pk, executed_at, side, quantity, price, commission in rows.iterator(chunk_size=5000):
         book.add(quantity if side == Side.BUY else -quantity, price, commission)
@@ -352,21 +403,23 @@ class SleevePosition(models.Model):
     records it, so the pages read positions at a constant cost whatever the number of fills.
 
     Derived data: ``manage.py rebuild_positions --check`` replays the fills and reports any difference; without
-    ``--check`` it repairs the table. Never edited by hand.
+    ``--check`` it repairs the table. Never edited by hand. A position whose fills were all reversed keeps its
+    row, empty (no fill counted).
     """
 
     sleeve = models.ForeignKey(Sleeve, null=True, blank=True, on_delete=models.PROTECT, related_name="positions",
                                help_text="Empty: fills not yet attributed to a sleeve.")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
-    quantity = models.DecimalField(max_digits=18, decimal_places=4, default=0)
-    average_cost = models.DecimalField(max_digits=15, decimal_places=AVERAGE_PLACES, default=0,
-                                       help_text="Per unit, in points; 0 when flat.")
-    realized_pnl_points = models.DecimalField(max_digits=15, decimal_places=REALISED_PLACES, default=0)
+    quantity = models.DecimalField(max_digits=FIGURE_DIGITS["held"][0][0], decimal_places=4, default=0)
+    average_cost = models.DecimalField(max_digits=FIGURE_DIGITS["average"][0][0], decimal_places=AVERAGE_PLACES,
+                                       default=0, help_text="Per unit, in points; 0 when flat.")
+    realized_pnl_points = models.DecimalField(max_digits=FIGURE_DIGITS["realised"][0][0],
+                                              decimal_places=REALISED_PLACES, default=0)
     fill_count = models.PositiveIntegerField(default=0, help_text="The fills that count (not a reversed pair).")
-    commissions_usd = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    commissions_usd = models.DecimalField(max_digits=FIGURE_DIGITS["commissions"][0][0], decimal_places=2, default=0)
     commissions_missing = models.PositiveIntegerField(default=0)
     last_executed_at = models.DateTimeField(null=True, blank=True)
-    last_fill_id = models.BigIntegerField(null=True, blank=True, help_text="The last fill the book has taken.")
+    last_fill_id = models.BigIntegerField(null=True, blank=True, help_text="The last fill the position has taken.")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = SleevePositionManager()
@@ -379,20 +432,30 @@ class SleevePosition(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.sleeve.code if self.sleeve_id else 'unattributed'} {self.instrument}: {self.quantity}"
+        return f"{self.label} {formats.quantity(self.quantity)}"
+
+    @property
+    def label(self) -> str:
+        """"VRP_ERP SPY", "unattributed VXMF7": how checks and refusals name the position."""
+        return f"{self.sleeve.code if self.sleeve_id else 'unattributed'} " \
+               f"{self.instrument.local_symbol or self.instrument.symbol}"
 
     def book(self) -> PositionBook:
         return PositionBook(held=self.quantity, average=self.average_cost, realised=self.realized_pnl_points,
                             count=self.fill_count, commissions=self.commissions_usd,
                             commissions_missing=self.commissions_missing)
 
-    def store(self, book: PositionBook, *, last) -> None:
-        """Write ``book`` and the last fill it took (a Fill, or its (executed_at, id))."""
-        executed_at, pk = (last.executed_at, last.pk) if isinstance(last, Fill) else last
+    def store(self, book: PositionBook, last: tuple) -> None:
+        """Write ``book`` and its last fill's (executed_at, id). Refuses (ValidationError, so the fill that led here
+        is not recorded either) a figure too large to be kept exactly."""
+        problems = book.out_of_range()
+        if problems:
+            raise ValidationError(f"This would take the {self.label} position's {'; '.join(problems)}: beyond what "
+                                  "dspops keeps exactly. Check the fill's price and quantity.")
         self.quantity, self.average_cost, self.realized_pnl_points = book.held, book.average, book.realised
         self.fill_count, self.commissions_usd, self.commissions_missing = (book.count, book.commissions,
                                                                            book.commissions_missing)
-        self.last_executed_at, self.last_fill_id = executed_at, pk
+        self.last_executed_at, self.last_fill_id = last
         self.save()
 
 

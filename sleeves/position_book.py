@@ -1,12 +1,12 @@
-"""The average-cost book of one (sleeve, instrument): pure arithmetic, no database.
+"""The average-cost book of one position (a sleeve's holding of one instrument): pure arithmetic, no database.
 
 The positions table (sleeves.models.SleevePosition) keeps one book per sleeve and instrument, moved on by each fill
 as it is recorded; ``rebuild_positions`` replays the fills through the same book to check or repair it. Both must
 reach the same figures digit for digit, so the book rounds at each step to what the table stores (AVERAGE_PLACES,
 REALISED_PLACES) and carries nothing else: a book rebuilt from a stored row goes on exactly as the replay would.
 
-The stored precision also keeps every figure within the 15 significant digits SQLite keeps of a decimal column
-(prices to 1e6 points, realised P&L to 1e9 points).
+Every stored figure has at most 15 digits (FIGURE_DIGITS), all SQLite keeps of a decimal column; a fill that would
+take a figure past its limit is refused (out_of_range), never stored rounded.
 """
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ AVERAGE_PLACES = 8
 REALISED_PLACES = 6
 _AVERAGE_STEP = Decimal(1).scaleb(-AVERAGE_PLACES)
 _REALISED_STEP = Decimal(1).scaleb(-REALISED_PLACES)
+
+# (max_digits, decimal_places) of each stored figure, and what the operator calls it.
+FIGURE_DIGITS = {
+    "held": ((15, 4), "quantity"),
+    "average": ((15, AVERAGE_PLACES), "average cost (points)"),
+    "realised": ((15, REALISED_PLACES), "realised P&L (points)"),
+    "commissions": ((15, 2), "commissions (USD)"),
+}
 
 
 @dataclass
@@ -54,3 +62,14 @@ class PositionBook:
             self.commissions_missing += 1
         else:
             self.commissions += commission
+
+    def out_of_range(self) -> list[str]:
+        """The figures too large for the table, said as "realised P&L (points) 1234567890.000000 (the limit is
+        ±999999999.999999)"; empty when the book fits."""
+        problems = []
+        for name, ((digits, places), said) in FIGURE_DIGITS.items():
+            value = getattr(self, name)
+            limit = Decimal(10) ** (digits - places) - Decimal(1).scaleb(-places)
+            if abs(value) > limit:
+                problems.append(f"{said} {value} (the limit is ±{limit})")
+        return problems

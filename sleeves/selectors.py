@@ -14,9 +14,8 @@ from dspops.core.models import Instrument, QuoteSnapshot, SecType
 from sleeves import parameters
 from sleeves.inputs import from_quote
 from sleeves.models import (
-    Fill, MonitorRun, RunKind, Side, Sleeve, SleeveParameter, SleevePosition, SpreadPosition, counted_fills,
+    Fill, MonitorRun, RunKind, Sleeve, SleeveParameter, SleevePosition, SpreadPosition, replay_book,
 )
-from sleeves.position_book import PositionBook
 
 MARK_PREFERENCE = ("mid", "last", "close")  # the price a position is valued at, first present wins
 
@@ -105,26 +104,36 @@ def positions_by_sleeve(
     Average cost follows the average-cost method (sleeves.position_book). A reversed fill and its reversal are
     left out (counted_fills). Unattributed fills form their own group (sleeve_code None).
 
-    Positions now (``as_of`` None, or at or after the last fill) come from the positions table the fills keep
-    (SleevePosition): a handful of rows whatever the number of fills. An earlier ``as_of`` replays the fills up to it.
+    The figures come from the positions table the fills keep (SleevePosition): a handful of rows whatever the
+    number of fills. At an earlier ``as_of``, a position with a fill dated after it is replayed from its fills up to
+    ``as_of`` (replay_book); the others are as the table has them. The table is read first, so a fill recorded
+    meanwhile is either in the table or found dated after ``as_of``.
     """
-    if _table_is_current(as_of):
-        rows = SleevePosition.objects.select_related("sleeve", "instrument").filter(fill_count__gt=0)
+    rows = SleevePosition.objects.select_related("sleeve", "instrument")
+    if as_of is None:
+        rows = rows.filter(fill_count__gt=0)
+    if sleeve is not None:
+        rows = rows.filter(sleeve=sleeve)
+    rows = list(rows)
+    late = set()
+    if as_of is not None:
+        fills = Fill.objects.filter(executed_at__gt=as_of)
         if sleeve is not None:
-            rows = rows.filter(sleeve=sleeve)
-        books = [(row.sleeve.code if row.sleeve_id else None, row.instrument, row.book()) for row in rows]
-    else:
-        books = _replayed(as_of, sleeve)
+            fills = fills.filter(sleeve=sleeve)
+        late = set(fills.order_by().values_list("sleeve_id", "instrument_id").distinct())
     marks: dict[int, Mark] = {}
     result = []
-    for sleeve_code, instrument, book in books:
-        if book.held == 0 and not include_flat:
+    for row in rows:
+        key = (row.sleeve_id, row.instrument_id)
+        book = replay_book(*key, as_of=as_of)[0] if key in late else row.book()
+        if book.count == 0 or (book.held == 0 and not include_flat):
             continue
+        instrument = row.instrument
         if instrument.pk not in marks:
             marks[instrument.pk] = mark_of(instrument, as_of=as_of)
         result.append(
             Position(
-                sleeve_code=sleeve_code,
+                sleeve_code=row.sleeve.code if row.sleeve_id else None,
                 instrument=instrument,
                 quantity=book.held,
                 average_cost=book.average.quantize(Decimal("0.000001")) if book.held else None,
@@ -137,30 +146,6 @@ def positions_by_sleeve(
         )
     result.sort(key=lambda p: (p.sleeve_code or "~", p.instrument.sec_type, p.instrument.local_symbol))
     return result
-
-
-def _table_is_current(as_of: datetime | None) -> bool:
-    """Whether the positions table answers for ``as_of``: now, or a moment no fill is dated after (one indexed
-    lookup of the latest fill)."""
-    if as_of is None:
-        return True
-    latest = Fill.objects.order_by("-executed_at", "-id").values_list("executed_at", flat=True).first()
-    return latest is None or latest <= as_of
-
-
-def _replayed(as_of: datetime | None, sleeve: Sleeve | None) -> list[tuple[str | None, Instrument, PositionBook]]:
-    """Every (sleeve, instrument) book replayed from the counted fills up to ``as_of``, in execution order."""
-    fills = counted_fills(as_of=as_of)
-    if sleeve is not None:
-        fills = fills.filter(sleeve=sleeve)
-    rows = fills.order_by("executed_at", "id").values_list(
-        "sleeve__code", "instrument_id", "side", "quantity", "price", "commission"
-    )
-    books: dict[tuple[str | None, int], PositionBook] = defaultdict(PositionBook)
-    for sleeve_code, instrument_id, side, quantity, price, commission in rows.iterator(chunk_size=5000):
-        books[(sleeve_code, instrument_id)].add(quantity if side == Side.BUY else -quantity, price, commission)
-    instruments = Instrument.objects.in_bulk({key[1] for key in books})
-    return [(code, instruments[instrument_id], book) for (code, instrument_id), book in books.items()]
 
 
 def net_positions_by_instrument(*, as_of: datetime | None = None) -> dict[int, Decimal]:

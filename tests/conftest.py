@@ -15,27 +15,28 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item, nextitem):
-    """After every test that used the database, before its fixtures are torn down: the positions table the fills
-    keep agrees with a replay of the fills, figure for figure (``rebuild_positions --check``). So every path that
-    writes a fill, in every test, is checked to keep the table in the same transaction."""
+    """After every test that used the database: the positions table the fills keep agrees with a replay of the
+    fills, figure for figure (what ``rebuild_positions --check`` reports). So every path that writes a fill, in
+    every test, is checked to keep the table in the same transaction.
+
+    The comparison runs before the test's fixtures are torn down (its database is still there); a difference is
+    raised after they are, so the test fails alone and the next test starts clean. A test whose transaction is
+    broken (it asserted on a database error) cannot be read and is judged by itself."""
+    from django.db import connection
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    if getattr(BaseDatabaseWrapper.ensure_connection, "__name__", "") == "_blocking_wrapper" or item.get_closest_marker(
-        "positions_unchecked"
-    ):
-        return
-    from django.db import DatabaseError
-    from django.db.transaction import TransactionManagementError
+    differences = []
+    if (getattr(BaseDatabaseWrapper.ensure_connection, "__name__", "") != "_blocking_wrapper"
+            and not item.get_closest_marker("positions_unchecked") and not connection.needs_rollback):
+        from sleeves.services import positions_table_differences
 
-    from sleeves.services import position_differences
-
-    try:
-        differences, _ = position_differences()
-    except (DatabaseError, TransactionManagementError):  # a test that breaks its transaction is judged by itself
-        return
-    assert not differences, "positions table differs from the fills: " + "; ".join(map(str, differences))
+        differences, _ = positions_table_differences()
+    result = yield
+    if differences:
+        raise AssertionError("positions table differs from the fills: " + "; ".join(map(str, differences)))
+    return result
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ It runs on SQLite (`make test`) and on PostgreSQL (CI, DATABASE_URL): nothing he
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
+import pytest
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.migrations.loader import MigrationLoader
@@ -46,6 +47,8 @@ AT = datetime(2026, 1, 13, 15, 0, tzinfo=timezone.utc)
 SESSION = date(2026, 1, 13)
 
 
+# The database ends at the migration under test, not the current schema: the positions table may not exist yet.
+@pytest.mark.positions_unchecked
 def test_an_upgrade_keeps_every_row_and_every_history_row(migrator):
     # apply_initial_migration(BEFORE_THE_MOVES) would cut Django's full plan after the last of those
     # targets, and that plan runs dspops.0003 / digests.0002 before rolls.0002: the "old" database

@@ -21,7 +21,7 @@ from dspops.core.models import Instrument
 from sleeves.models import Fill, FillSource, Side, Sleeve, SleevePosition
 from sleeves.position_book import PositionBook
 from sleeves.selectors import positions_by_sleeve
-from sleeves.services import position_differences, reverse_fill
+from sleeves.services import positions_table_differences, reverse_fill
 
 D = Decimal
 
@@ -72,7 +72,7 @@ def test_a_fill_dated_before_the_last_one_replays_its_book(booted):
     fill("DM", "EEM", Side.BUY, "100", "42.00", minutes_ago=20)  # reported late: held 200 @ 41 before the sale
     eem = row("DM", "EEM")
     assert (eem.quantity, eem.average_cost, eem.realized_pnl_points) == (D(100), D("41.00"), D("300.00"))
-    assert position_differences()[0] == []
+    assert positions_table_differences()[0] == []
 
 
 @pytest.mark.django_db
@@ -85,7 +85,9 @@ def test_a_reversal_takes_the_pair_off_the_row(booted, operator_user):
     assert (efa.quantity, efa.average_cost, efa.realized_pnl_points, efa.fill_count) == (D(10), D("84.20"), 0, 1)
     only = fill("DM", "SHY", Side.BUY, "1", "82.00", minutes_ago=10)
     reverse_fill(fill=only, user=operator_user, reason="typo")
-    assert not SleevePosition.objects.filter(instrument__local_symbol="SHY").exists()  # nothing counts: no row
+    shy = SleevePosition.objects.get(instrument__local_symbol="SHY")  # nothing counts: the row stays, empty
+    assert (shy.quantity, shy.fill_count, shy.last_fill_id) == (0, 0, None)
+    assert "SHY" not in {p.instrument.local_symbol for p in positions_by_sleeve(include_flat=True)}
 
 
 @pytest.mark.django_db
@@ -93,7 +95,7 @@ def test_attributing_a_fill_moves_it_between_rows(booted):
     stray = fill(None, "GLD", Side.BUY, "7", "190.00", minutes_ago=20)
     assert SleevePosition.objects.get(sleeve__isnull=True, instrument=stray.instrument).quantity == D(7)
     Fill.objects.filter(pk=stray.pk).update(sleeve=Sleeve.objects.get(code="DM"))
-    assert not SleevePosition.objects.filter(sleeve__isnull=True).exists()
+    assert SleevePosition.objects.get(sleeve__isnull=True).fill_count == 0
     assert row("DM", "GLD").quantity == D(7)
 
 
@@ -123,8 +125,8 @@ def test_check_reports_each_difference_and_rebuild_repairs_it(booted):
     with pytest.raises(CommandError) as refused:
         check_output()
     assert refused.value.returncode == 4
-    assert "positions: 3 books (13 figures) differ from the fills (2 fills replayed)" in str(refused.value)
-    differences, replayed = position_differences()
+    assert "positions: 3 positions (15 figures) differ from the fills (2 fills replayed)" in str(refused.value)
+    differences, replayed = positions_table_differences()
     said = [str(d) for d in differences]
     assert replayed == 2
     assert "VRP_ERP SPY: quantity stored 11.0000, fills give 10.0000" in said
@@ -135,16 +137,16 @@ def test_check_reports_each_difference_and_rebuild_repairs_it(booted):
 
     out = StringIO()
     call_command("rebuild_positions", stdout=out)
-    assert "positions: repaired; 3 books (13 figures) differ from the fills (2 fills replayed) before" in out.getvalue()
-    assert position_differences()[0] == []
+    assert "positions: repaired; 3 positions (15 figures) differ from the fills (2 fills replayed) before" in out.getvalue()
+    assert positions_table_differences()[0] == []
     assert "no difference" in check_output()
-    assert not SleevePosition.objects.filter(instrument__local_symbol="GLD").exists()
+    assert SleevePosition.objects.get(instrument__local_symbol="GLD").fill_count == 0  # emptied, not deleted
 
 
 @pytest.mark.django_db
 def test_current_positions_read_the_table_not_the_fills(booted):
-    """Constant cost: now (or at a moment after the last fill) the selector reads the table's few rows and one
-    indexed lookup of the latest fill, never the fills themselves; an earlier moment replays them."""
+    """Constant cost: now the selector reads the table's few rows, never the fills; at an earlier moment it also
+    looks up which positions have a fill dated after it (an indexed range) and replays only those."""
     for i in range(30):
         fill("VRP_ERP", "SPY", Side.BUY if i % 3 else Side.SELL, "2", str(600 + i), minutes_ago=100 - i)
     fill("DM", "EEM", Side.BUY, "100", "40.00", minutes_ago=50)
@@ -158,9 +160,9 @@ def test_current_positions_read_the_table_not_the_fills(booted):
     now_positions, reads = fill_reads()
     assert reads == []
     after_positions, reads = fill_reads(as_of=clock.now())
-    assert len(reads) == 1 and "LIMIT 1" in reads[0].upper()
+    assert len(reads) == 1 and "DISTINCT" in reads[0].upper()  # which positions have later fills: none
     earlier, reads = fill_reads(as_of=clock.now() - timedelta(minutes=85))
-    assert len(reads) == 2 and "ORDER BY" in reads[1] and "LIMIT" not in reads[1].upper()  # the replay
+    assert len(reads) == 3 and all("ORDER BY" in sql for sql in reads[1:])  # SPY and EEM replayed, nothing else
 
     def figures(positions):
         return [(p.sleeve_code, p.instrument.local_symbol, p.quantity, p.average_cost, p.realized_pnl_points,
@@ -195,7 +197,7 @@ def test_a_backfilled_batch_replays_each_book_once(booted, monkeypatch):
     real = models.replay_book
     monkeypatch.setattr(models, "replay_book", lambda *a, **k: replayed.append(a) or real(*a, **k))
     fill("VRP_ERP", "SPY", Side.BUY, "10", "600.00", minutes_ago=10)
-    with models.deferred_replays():
+    with models.positions_batch():
         for i in range(12):
             fill("VRP_ERP", "SPY", Side.BUY if i % 2 == 0 else Side.SELL, "1", str(590 + i), minutes_ago=200 - i)
             fill("DM", "EEM", Side.BUY, "1", str(40 + i), minutes_ago=200 - i)
@@ -204,4 +206,58 @@ def test_a_backfilled_batch_replays_each_book_once(booted, monkeypatch):
     assert replayed == [(spy.sleeve_id, spy.instrument_id)]  # SPY only: EEM's fills came in order, each moved its row
     assert (spy.quantity, spy.fill_count) == (D(10), 13)
     assert row("DM", "EEM").quantity == D(12)
-    assert position_differences()[0] == []
+    assert positions_table_differences()[0] == []
+
+
+@pytest.mark.django_db
+def test_a_fill_that_would_overflow_its_position_is_refused_with_the_figures(booted, operator_user):
+    """A price typed a thousand times too large must not leave a position the table cannot keep exactly (SQLite
+    keeps 15 digits): the fill is refused, by the form's check and by the save, and nothing is written."""
+    from django.core.exceptions import ValidationError
+
+    fill("VRP_ERP", "SPY", Side.BUY, "10000", "600000", minutes_ago=30)
+    spy = Instrument.objects.get(local_symbol="SPY", sec_type="STK")
+    sale = Fill(sleeve=Sleeve.objects.get(code="VRP_ERP"), instrument=spy, side=Side.SELL, quantity=D(10000),
+                price=D("600"), commission=D("1.00"), executed_at=clock.now() - timedelta(minutes=20),
+                source=FillSource.MANUAL)
+    with pytest.raises(ValidationError) as by_clean:
+        sale.full_clean()
+    assert "VRP_ERP SPY position's realised P&L (points) -5994000000.000000 (the limit is ±999999999.999999)" in str(
+        by_clean.value)
+    with pytest.raises(ValidationError), transaction.atomic():
+        sale.save()
+    assert Fill.objects.count() == 1 and row("VRP_ERP", "SPY").quantity == D(10000)
+    assert [p.quantity for p in positions_by_sleeve()] == [D(10000)]  # still readable
+
+
+@pytest.mark.django_db
+def test_bulk_attribution_moves_the_positions_and_other_bulk_edits_are_refused(booted):
+    from django.core.exceptions import ValidationError
+
+    stray = [fill(None, "GLD", Side.BUY, "2", "190.00", minutes_ago=20 - i) for i in range(3)]
+    dm = Sleeve.objects.get(code="DM")
+    for f in stray:
+        f.sleeve = dm
+    Fill.objects.bulk_update(stray, ["sleeve"])
+    assert row("DM", "GLD").quantity == D(6)
+    with pytest.raises(ValidationError):
+        Fill.objects.bulk_update(stray, ["price"])
+    with pytest.raises(ValidationError):
+        Fill.objects.bulk_create(stray, update_conflicts=True, unique_fields=["exec_id"], update_fields=["price"])
+
+
+@pytest.mark.django_db
+def test_an_earlier_moment_replays_only_the_positions_with_later_fills(booted, monkeypatch):
+    """The digest rebuilt the next morning: one position traded since; the others come from the table."""
+    from sleeves import selectors
+
+    fill("DM", "EEM", Side.BUY, "100", "40.00", minutes_ago=300)
+    fill("VRP_ERP", "SPY", Side.BUY, "10", "600.00", minutes_ago=300)
+    fill("VRP_ERP", "SPY", Side.SELL, "4", "610.00", minutes_ago=10)
+    replayed = []
+    real = selectors.replay_book
+    monkeypatch.setattr(selectors, "replay_book", lambda *a, **k: replayed.append(a) or real(*a, **k))
+    then = {p.instrument.local_symbol: p.quantity for p in positions_by_sleeve(as_of=clock.now() - timedelta(hours=1))}
+    assert then == {"EEM": D(100), "SPY": D(10)}
+    spy = row("VRP_ERP", "SPY")
+    assert replayed == [(spy.sleeve_id, spy.instrument_id)]

@@ -1,7 +1,7 @@
 from django.core.management.base import CommandError
 
 from dspops.core.commands import OperationalCommand
-from sleeves.services import position_differences, rebuild_positions
+from sleeves.services import positions_table_differences, rebuild_positions
 
 EXIT_DIFFERENCES = 4
 
@@ -17,15 +17,15 @@ class Command(OperationalCommand):
         parser.add_argument("--check", action="store_true", help="Report the differences; change nothing.")
 
     def handle(self, *args, check: bool = False, **options):
-        differences, replayed = position_differences() if check else rebuild_positions()
+        differences, replayed = positions_table_differences() if check else rebuild_positions()
         for difference in differences:
             self.stdout.write(f"  {difference}")
         if not differences:
             self.stdout.write(f"positions: no difference ({replayed} fills replayed)")
             return
-        books = len({difference.book for difference in differences})
-        summary = f"{books} book{'s' if books != 1 else ''} ({len(differences)} figures) differ from the fills " \
-                  f"({replayed} fills replayed)"
+        positions = len({difference.position for difference in differences})
+        summary = (f"{positions} position{'s' if positions != 1 else ''} ({len(differences)} figures) differ from "
+                   f"the fills ({replayed} fills replayed)")
         if check:
             raise CommandError(f"positions: {summary}; run rebuild_positions without --check to repair them",
                                returncode=EXIT_DIFFERENCES)
