@@ -31,10 +31,12 @@ from sleeves.naked_legs import NakedLeg
 from sleeves.fill_import import InstrumentMatchError, find_instrument
 from sleeves.models import MonitorRun, RunKind, RunStatus
 from sleeves.selectors import Position, net_quantities, positions_by_sleeve
+from sleeves.services import positions_table_differences
 
 __all__ = ["BREAK_ALERT", "Break", "ReconcileError", "ReconcileReport", "reconcile"]
 
 BREAK_ALERT = "reconciliation_break"
+OUT_OF_STEP_ALERT = "positions_out_of_step"
 NO_INSTRUMENT = "no instrument in dspops"
 
 
@@ -109,6 +111,7 @@ class ReconcileReport:
     positions: tuple[Position, ...] = ()  # the book's positions compared (the one selector's answer)
     naked_legs: tuple[NakedLeg, ...] = ()  # VXM held at the broker other than the configured spread
     naked_legs_not_compared: str = ""  # why the broker's VXM holding was not compared with the config, if not
+    positions_out_of_step: tuple[str, ...] = ()  # where the positions table differs from a replay of the fills
 
     @property
     def ok(self) -> bool:
@@ -141,6 +144,7 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
 
     as_of = max((p.as_of for p in positions), default=started)
     with transaction.atomic():
+        out_of_step = _check_positions_table()
         book = positions_by_sleeve()
         breaks, matched = _compare(positions, book=book, near=clock.trading_date(started))
         for b in breaks:
@@ -157,11 +161,27 @@ def reconcile(*, gateway: Gateway | None = None, role: str = "shell", triggered_
             outputs={"breaks": [b.as_dict() for b in breaks], "matched": matched, "simulated": simulated,
                      "naked_legs": [leg.as_dict() for leg in naked] if naked is not None else None,
                      "naked_legs_not_compared": naked_not_compared,
+                     "positions_out_of_step": list(out_of_step),
                      "positions": [position_as_dict(p) for p in book]},
         )
     return ReconcileReport(breaks=breaks, matched=matched, simulated=simulated, as_of=as_of, run_id=run.pk,
                            positions=tuple(book), naked_legs=tuple(naked or ()),
-                           naked_legs_not_compared=naked_not_compared)
+                           naked_legs_not_compared=naked_not_compared, positions_out_of_step=out_of_step)
+
+
+def _check_positions_table() -> tuple[str, ...]:
+    """The positions table against a replay of every fill, once a day with the broker's positions: a write that
+    went around the fills' upkeep (raw SQL, a restored backup) is found and named, never trusted silently.
+    Raises or resolves the one critical positions_out_of_step alert."""
+    differences, _ = positions_table_differences()
+    said = tuple(str(d) for d in differences)
+    if said:
+        raise_alert(code=OUT_OF_STEP_ALERT, subject="positions table", severity="critical",
+                    message=f"The positions table differs from the fills in {formats.plural(len(said), 'figure')}: "
+                            + "; ".join(said[:10]) + ("; …" if len(said) > 10 else "")
+                            + ". Run manage.py rebuild_positions, then reconcile again.")
+    resolve_alerts(code=OUT_OF_STEP_ALERT, keep_subjects=["positions table"] if said else [])
+    return said
 
 
 def position_as_dict(p: Position) -> dict:

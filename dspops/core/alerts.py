@@ -100,6 +100,12 @@ REGISTRY: dict[str, AlertKind] = {kind.code: kind for kind in (
     AlertKind("reconciliation_break", "Broker and recorded positions differ", Severity.CRITICAL,
               "Compare with TWS; record or pull the missing fills.", "the broker and the fills agree",
               "dspops.instrument", "contract"),
+    # Raised by reconciliation when the positions table the fills keep differs from a replay of the fills.
+    AlertKind("positions_out_of_step", "Positions differ from the fills", Severity.CRITICAL,
+              "Run `manage.py rebuild_positions` (it repairs the positions from the fills), then reconcile again. "
+              "Until then the positions, P&L and reconciliation shown may be wrong.",
+              "reconciliation finds the positions and the fills agree",
+              "sleeves.sleeveposition", "positions"),
     # Raised by the roll services (rolls.roll_service).
     AlertKind("roll_leg_unfilled", "A roll leg is not filled", Severity.WARNING,
               "Check the working order in TWS; record the fill when it comes.", "every leg is recorded",

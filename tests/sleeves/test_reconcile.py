@@ -285,3 +285,27 @@ def test_a_holding_that_cannot_be_compared_with_the_config_fails_the_command(boo
         call_command("reconcile", stdout=out)
     assert failed.value.returncode == 4
     assert "positions match" not in out.getvalue()
+
+
+@pytest.mark.positions_unchecked  # the table is put out of step on purpose, then repaired
+def test_a_positions_table_out_of_step_with_the_fills_fails_reconciliation_until_rebuilt(booted, broker, settings):
+    """The daily check in production: a write that went around the fills' upkeep (raw SQL, a restored backup) is
+    found by reconciliation, raised as one critical alert naming the figures, and exits 4; rebuild_positions
+    repairs it and the next reconciliation resolves the alert."""
+    from sleeves.models import SleevePosition
+
+    point_settings_at(settings, broker.start("calm_contango").port)
+    book_recorded()
+    SleevePosition.objects.filter(instrument__local_symbol="SPY").update(quantity=Decimal(12))
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile", stdout=out)
+    assert failed.value.returncode == 4
+    assert "the positions table differs from the fills" in str(failed.value)
+    assert "POSITIONS OUT OF STEP VRP_ERP SPY: quantity stored 12.0000, fills give 13" in out.getvalue()
+    alert = Alert.objects.get(code="positions_out_of_step", resolved_at__isnull=True)
+    assert alert.severity == "critical" and "rebuild_positions" in alert.message
+
+    call_command("rebuild_positions", stdout=io.StringIO())
+    call_command("reconcile", stdout=io.StringIO())
+    assert not Alert.objects.filter(code="positions_out_of_step", resolved_at__isnull=True).exists()

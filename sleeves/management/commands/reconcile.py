@@ -15,7 +15,8 @@ class Command(OperationalCommand):
     help = (
         "Compare the broker's position in each contract with the sum of the sleeves' fills. Exit 0 when "
         "they match, 4 when there are breaks or the broker's VXM holding is not the configured spread (each one "
-        "also a critical alert) or could not be compared with it, 3 when the broker could not be read. Connects with the 'shell' client id."
+        "also a critical alert) or could not be compared with it, or when the positions the fills keep differ from "
+        "a replay of the fills, 3 when the broker could not be read. Connects with the 'shell' client id."
     )
 
     def add_arguments(self, parser):
@@ -34,6 +35,7 @@ class Command(OperationalCommand):
                 "breaks": [b.as_dict() for b in report.breaks],
                 "naked_legs": [leg.as_dict() for leg in report.naked_legs],
                 "naked_legs_not_compared": report.naked_legs_not_compared,
+                "positions_out_of_step": list(report.positions_out_of_step),
             }, indent=2))
         else:
             for b in report.breaks:
@@ -47,6 +49,8 @@ class Command(OperationalCommand):
                 self.stdout.write(f"  {b.advice}.")
             for leg in report.naked_legs:
                 self.stdout.write(f"NAKED LEG {leg.message(source='broker')}")
+            for difference in report.positions_out_of_step:
+                self.stdout.write(f"POSITIONS OUT OF STEP {difference}")
         # Fail closed: a holding that could not be compared with the config is not a pass.
         problems = [text for present, text in (
             (report.breaks, f"{formats.plural(len(report.breaks), 'reconciliation break')}: each is a critical "
@@ -54,6 +58,8 @@ class Command(OperationalCommand):
             (report.naked_legs, f"{formats.plural(len(report.naked_legs), 'naked leg')} at the broker: each is a "
                                 "critical alert naming the order that flattens it"),
             (report.naked_legs_not_compared, f"naked legs {report.naked_legs_not_compared}"),
+            (report.positions_out_of_step, "the positions table differs from the fills (a critical alert): run "
+                                           "rebuild_positions, then reconcile again"),
         ) if present]
         if problems:
             raise CommandError("; ".join(problems) + ".", returncode=EXIT_BREAKS)
