@@ -5,6 +5,8 @@ out the version again, and a browser may keep it; the next change of the data gi
 Working out a version costs a few bounded queries (no drawing): the page's cost does not grow with history.
 """
 
+import logging
+
 from django import template
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -12,8 +14,17 @@ from django.utils.http import urlencode
 from digests import charts
 
 register = template.Library()
+log = logging.getLogger(__name__)
 
 
 @register.simple_tag
 def chart_url(name: str) -> str:
-    return f"{reverse('admin:dashboard_chart', args=[name])}?{urlencode({'v': charts.current(name).version})}"
+    """The versioned address; when the version cannot be worked out, the plain one (the chart view draws it or
+    fails alone), so one chart's data never takes the whole dashboard down."""
+    address = reverse("admin:dashboard_chart", args=[name])
+    try:
+        version = charts.current(name).version
+    except Exception:
+        log.exception("chart %s: its data version could not be worked out; the page links it unversioned", name)
+        return address
+    return f"{address}?{urlencode({'v': version})}"

@@ -183,8 +183,10 @@ def _cache_path(exchange: str) -> Path | None:
         zone = _zone_fingerprint(_EXCHANGE_ZONES[exchange])
     except (metadata.PackageNotFoundError, OSError, KeyError):
         return None  # nothing to name the file by: build every time, as before
-    key = json.dumps([_CACHE_FORMAT, exchange, CALENDAR_START.isoformat(), CALENDAR_END.isoformat(), list(versions),
-                      zone])
+    # This module's own text too: a change to how the calendar is built or stored names a new file by itself.
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    key = json.dumps([_CACHE_FORMAT, code, exchange, CALENDAR_START.isoformat(), CALENDAR_END.isoformat(),
+                      list(versions), zone])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return _cache_dir() / f"{exchange}-{digest}.json"
 

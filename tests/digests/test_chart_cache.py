@@ -307,3 +307,14 @@ def test_a_viewer_sees_the_charts_and_a_stranger_is_sent_to_log_in(client, viewe
 def test_a_browser_may_keep_a_chart_and_revalidate_it(operator_client, history):
     for url in [chart_urls(operator_client)["vol"], reverse("admin:dashboard_chart", args=["vol"])]:
         assert "no-store" not in operator_client.get(url)["Cache-Control"]
+
+
+def test_a_chart_whose_data_cannot_be_read_does_not_take_the_dashboard_down(operator_client, history, monkeypatch):
+    """The page links that chart unversioned (its view then draws or fails alone) and shows everything else."""
+    broken = charts.Chart("vol", lambda: 1 / 0, charts.CHARTS["vol"].draw)
+    monkeypatch.setitem(charts.CHARTS, "vol", broken)
+    response = operator_client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    urls = dict(zip(NAMES, (html.unescape(src) for src in CHART_SRC.findall(response.content.decode())), strict=True))
+    assert urls["vol"] == reverse("admin:dashboard_chart", args=["vol"])
+    assert "?v=spread-" in urls["spread"] and "?v=erp-" in urls["erp"]
