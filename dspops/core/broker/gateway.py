@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Self, TypeVar
@@ -78,6 +80,7 @@ from .types import (  # noqa: E402
 
 __all__ = [
     "Gateway",
+    "wait_for_tws",
     "GatewayConfig",
     "GatewayError",
     "ROLES",
@@ -89,6 +92,59 @@ log = logging.getLogger("dspops.core.broker.gateway")
 
 UTC = timezone.utc
 _T = TypeVar("_T")
+
+
+# --- before connecting ---------------------------------------------------------------------------
+
+
+class _QuietFailedConnect(logging.Filter):
+    """ib_insync logs every failed connect attempt as an ERROR ("API connection failed: ...", "Make sure
+    API port on TWS/IBG is open"). A TwsConnection turns that same failure into one GatewayError whose
+    message says what to do, so the library's lines only repeat it, once per attempt, and say "failed" on a
+    normal start that merely came early. The filter drops them for the threads inside TwsConnection.connect
+    and for no one else."""
+
+    _PREFIXES = ("API connection failed", "Make sure API port")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connecting: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread in self.connecting and str(record.msg).startswith(self._PREFIXES))
+
+
+_quiet_connect = _QuietFailedConnect()
+logging.getLogger("ib_insync.client").addFilter(_quiet_connect)
+
+
+def tws_listening(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when something accepts a plain TCP connection at host:port. Opens no API session (so no client
+    id is taken and nothing is logged): a probe for a TWS or simulator that is still starting."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_tws(config: GatewayConfig, wait: float, *, say=None) -> bool:
+    """Probe config's port quietly until it listens or ``wait`` seconds have passed; True if it listens.
+
+    ``say`` (a callable taking one line) is told once, on the first probe that finds nothing there, so
+    a start next to a simulator that is still coming up prints one progress line and no failures.
+    """
+    deadline = time.monotonic() + max(wait, 0)
+    told = False
+    while True:
+        if tws_listening(config.host, config.port, timeout=min(1.0, config.connect_timeout)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if say is not None and not told:
+            say(f"waiting for TWS at {config.address}… (up to {wait:g}s)")
+            told = True
+        time.sleep(min(0.25, max(deadline - time.monotonic(), 0)))
 
 
 # --- the connection ------------------------------------------------------------------------------
@@ -146,11 +202,14 @@ class TwsConnection:
         self._ib.RaiseRequestErrors = True
         self._link_lost = False
         self._ib.errorEvent += self._on_session_error
+        _quiet_connect.connecting.add(self._thread)
         try:
             self._loop.run_until_complete(self._connect())
         except BaseException:
             self.close()
             raise
+        finally:
+            _quiet_connect.connecting.discard(self._thread)
         self._accounts = list(self._ib.managedAccounts())
         log.info(
             "connected to TWS at %s as client %d; accounts %s%s",

@@ -2,6 +2,8 @@ import time
 from contextlib import ExitStack
 
 from dspops.core import clock
+from dspops.core.broker.config import GatewayConfig
+from dspops.core.broker.gateway import wait_for_tws
 from dspops.core.commands import OperationalCommand
 from dspops.jobs import BROKER_DOWN, broker_session, warm_up
 
@@ -20,9 +22,18 @@ class Command(OperationalCommand):
                             help="Stay idle afterwards (for a Procfile process, which must keep running).")
 
     def handle(self, *args, wait=0, stay=False, **options):
+        # `make run` starts this next to the simulator, which needs a moment to listen. Probe its port quietly
+        # first (one progress line), so a normal start never tries the API before there is one and prints no
+        # connection failure; the API session then keeps retrying only for what is left of --wait. Without
+        # --wait there is nothing to wait for: one API attempt says whatever is wrong.
+        started = time.monotonic()
+        if wait > 0:
+            wait_for_tws(GatewayConfig.from_settings("shell"), wait,
+                         say=lambda line: self.stdout.write(f"warm-up: {line}"))
+        left = max(wait - (time.monotonic() - started), 0)
         with ExitStack() as stack:
             try:
-                session = stack.enter_context(broker_session("shell", requested_by="warm-up", wait=wait))
+                session = stack.enter_context(broker_session("shell", requested_by="warm-up", wait=left))
             except BROKER_DOWN as exc:
                 self.stderr.write(f"warm-up: the broker could not be read: {exc}")
                 return self._idle(stay)
