@@ -83,7 +83,7 @@ def test_daily_digest_live_with_the_broker_down_still_succeeds_and_says_so(boote
 
 def test_daily_digest_live_for_a_past_date_is_refused(booted, tuesday):
     code, message = digest_command("--live", "--date", "2026-11-23")
-    assert code == 1 and "drop --live" in message
+    assert code == 2 and "drop --live" in message  # a usage error, like every command
 
 
 # --- tasks -------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import CommandError
 
-from digests.services import NotASessionError, generate_digest
+from digests.services import DigestError, NotASessionError, generate_digest, live_session
 from dspops.core.commands import OperationalCommand
 from dspops.core.errors import OperatorError
 from dspops.core import clock
@@ -21,8 +21,8 @@ class Command(OperationalCommand):
     help = (
         "The daily digest: evaluate the alerts, render the day's digest from stored data (with --live, first "
         "read the broker and run the VRP monitors live, on one connection), keep it in the database and write "
-        "DIGEST_DIR/digest_YYYY-MM-DD.md. Running it again replaces that day's digest. Exit 2 when the date is "
-        "not an NYSE session."
+        "DIGEST_DIR/digest_YYYY-MM-DD.md. Running it again replaces that day's digest. Exit 2 on a usage error: "
+        "a date that is not an NYSE session, or --live with a --date other than the current session."
     )
 
     def add_arguments(self, parser):
@@ -33,6 +33,13 @@ class Command(OperationalCommand):
 
     def handle(self, *args, **o):
         trading_date = _date(o["date"]) if o["date"] else None
+        if o["live"]:
+            # --live with a past (or future) --date is a combination of options that cannot be run: a usage
+            # error (exit 2, like every command), said before the broker is read.
+            try:
+                live_session(trading_date=trading_date)
+            except (NotASessionError, DigestError) as exc:
+                raise CommandError(str(exc), returncode=2) from None
         acting = clock.acting_session()
         if trading_date is None and not acting.market_open_today:
             self.stdout.write(f"Digest for {acting.label()}.")

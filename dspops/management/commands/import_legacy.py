@@ -12,7 +12,7 @@ from dspops.legacy_import import import_legacy
 def _utc_offset(text: str) -> timedelta:
     match = re.fullmatch(r"([+-])(\d{1,2}):?(\d{2})?", text.strip())
     if match is None or int(match.group(2)) > 14 or int(match.group(3) or 0) > 59:
-        raise CommandError(f"--utc-offset {text!r}: expected a UTC offset such as +02:00 or -05:00.")
+        raise CommandError(f"--utc-offset {text!r}: expected a UTC offset such as +02:00 or -05:00.", returncode=2)
     offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
     return -offset if match.group(1) == "-" else offset
 

@@ -43,16 +43,16 @@ class Command(OperationalCommand):
         try:
             host = check_loopback(host)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), returncode=2) from None  # a usage error, like every command's
         if port is None:
             port = int(getattr(settings, "IB_PORT", 7497))
         if not 0 <= port <= 65535:
-            raise CommandError(f"--port must be 0..65535, got {port}")
+            raise CommandError(f"--port must be 0..65535, got {port}", returncode=2)
         name = scenario or getattr(settings, "IB_SIM_SCENARIO", "calm_contango")
         try:
             sc = load_scenario(name)
-        except ScenarioError as exc:
-            raise CommandError(str(exc)) from None
+        except ScenarioError as exc:  # an unknown name or a file that cannot be a scenario: --scenario is wrong
+            raise CommandError(str(exc), returncode=2) from None
 
         verbosity = int(options.get("verbosity", 1))
         handler = logging.StreamHandler(self.stdout._out if hasattr(self.stdout, "_out") else sys.stdout)

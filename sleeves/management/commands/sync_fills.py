@@ -1,3 +1,4 @@
+import argparse
 from datetime import date, datetime, time
 
 from django.core.management.base import CommandError
@@ -17,8 +18,10 @@ def parse_since(text: str) -> datetime:
             return datetime.combine(date.fromisoformat(text.strip()), time(0, 0), NEW_YORK)
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise CommandError(
-            f"--since {text!r} is not an ISO date or date-time (2026-01-14 or 2026-01-14T09:30, New York "
+        # An argparse type error: the parser prints the usage and exits 2 (a CommandError raised while the
+        # options are parsed escapes Django's handler as a traceback with exit 1).
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or date-time (2026-01-14 or 2026-01-14T09:30, New York "
             "unless it names a zone)."
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=NEW_YORK)
