@@ -15,6 +15,10 @@ edited position config, the window moving to a new session. No chart's window de
 chart that ever draws "today" must put it in its data. The data step costs the same whatever the size of
 the history: each query is limited to the chart's window through an index.
 
+Every drawing reads the same way however much history there is: the date axis ticks whole days (never hours),
+every series has markers as well as its line (a single reading is a dot, not nothing), and a chart with fewer
+than MIN_SESSIONS sessions draws them and says "Too little history" (one with none keeps its empty message).
+
 matplotlib is imported only when a chart is drawn, so command start-up stays fast.
 """
 
@@ -26,7 +30,7 @@ import io
 import logging
 import marshal
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Callable
@@ -81,13 +85,63 @@ def _figure(title: str):
     return figure, axes
 
 
-def _fit_dates(axes, days) -> None:
-    """Pad the date axis to the data: with one or two readings matplotlib would span years."""
+# The date axis ticks whole days only: matplotlib's own choice falls every 12 hours on a short history. The
+# step is the finest that keeps the labels apart (at most MAX_DATE_TICKS), each on a day boundary: every day,
+# every other day, Mondays, every other Monday, then the first of a month, then the first of a year.
+MAX_DATE_TICKS = 9
+_DATE_STEPS = (  # (about how many days a step is, the kind of tick, its interval, the label's format)
+    (1, "day", 1, "%b %d"), (2, "day", 2, "%b %d"), (7, "monday", 1, "%b %d"), (14, "monday", 2, "%b %d"),
+    (30.5, "month", 1, "%b %Y"), (61, "month", 2, "%b %Y"), (91.5, "month", 3, "%b %Y"), (183, "month", 6, "%b %Y"),
+    (365.25, "year", 1, "%Y"))
+
+# A chart with fewer sessions than this draws them and says so: a week of sessions shows a direction.
+MIN_SESSIONS = 5
+NOTE_COLOR = "#a15c00"
+
+
+def _date_step(span_days: float) -> tuple:
+    """The finest step of _DATE_STEPS that puts at most MAX_DATE_TICKS ticks on ``span_days`` days."""
+    for step in _DATE_STEPS:
+        if span_days / step[0] + 1 <= MAX_DATE_TICKS:
+            return step
+    return _DATE_STEPS[-1]
+
+
+def _date_axis(axes, days) -> None:
+    """Pad the date axis to the data (with one or two readings matplotlib would span years) and tick it on whole
+    days, labelled as dates ("Nov 16"), never as hours."""
+    from matplotlib import dates as mdates
+
     days = sorted(days)
-    if days:
-        span = max((days[-1] - days[0]).days, 1)
-        pad = timedelta(days=max(2, span // 20))
-        axes.set_xlim(days[0] - pad, days[-1] + pad)
+    if not days:
+        return
+    span = max((days[-1] - days[0]).days, 1)
+    pad = timedelta(days=max(2, span // 20))
+    first, last = days[0] - pad, days[-1] + pad
+    axes.set_xlim(first, last)
+    _, kind, interval, label = _date_step((last - first).days)
+    utc = timezone.utc  # dates are drawn as UTC midnights: a tick at 00:00 UTC is the session's day
+    locator = {"day": lambda: mdates.DayLocator(interval=interval, tz=utc),
+               "monday": lambda: mdates.WeekdayLocator(byweekday=mdates.MO, interval=interval, tz=utc),
+               "month": lambda: mdates.MonthLocator(interval=interval, tz=utc),
+               "year": lambda: mdates.YearLocator(tz=utc)}[kind]()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter(label, tz=utc))
+    if kind == "monday" or (kind == "day" and interval > 1):
+        axes.xaxis.set_minor_locator(mdates.DayLocator(tz=utc))  # unlabelled: each day between the labels
+
+
+def _marker(count: int) -> dict:
+    """Every series is drawn with markers as well as its line, so a single reading (a line of one point draws
+    nothing) still shows; smaller on a long history, where the line carries the shape."""
+    return {"marker": "o", "markersize": 3.5 if count <= 30 else 2}
+
+
+def _history_note(axes, sessions: int) -> None:
+    """Say on the chart that it has too little history to read, rather than leave a lone dot to explain itself."""
+    if sessions < MIN_SESSIONS:
+        axes.set_title(f"Too little history: {formats.sessions(sessions)} (the chart needs {MIN_SESSIONS})",
+                       loc="right", fontsize=8, color=NOTE_COLOR)
 
 
 def _svg(figure) -> str:
@@ -102,12 +156,12 @@ def _svg(figure) -> str:
     return buffer.getvalue()
 
 
-def _empty(title: str, message: str) -> str:
+def _empty(title: str, message: str):
     figure, axes = _figure(title)
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, fontsize=9, color="#666")
     axes.set_xticks([])
     axes.set_yticks([])
-    return _svg(figure)
+    return figure
 
 
 # --- data (bounded queries) ---------------------------------------------------------------------------
@@ -173,18 +227,24 @@ def vol_data(*, sessions: int = SESSIONS) -> tuple:
     return ("lines", tuple(days), tuple(lines))
 
 
-def vol_draw(data: tuple) -> str:
+def vol_figure(data: tuple):
+    """The figure ``vol_draw`` writes (its own step so the axes can be read before they become SVG)."""
     if data[0] == "empty":
         return _empty(VOL_TITLE, data[1])
     _, days, lines = data
     figure, axes = _figure(VOL_TITLE)
     for label, points in lines:
-        if label == "VIX" or points:
-            axes.plot(_dates(d for d, _ in points), [v for _, v in points], label=label, lw=1.2,
-                      **({} if label == "VIX" else {"marker": "."}))
-    _fit_dates(axes, _dates(days))
+        # A series with no reading in the window still has its place in the legend, saying so.
+        axes.plot(_dates(d for d, _ in points), [v for _, v in points], lw=1.2, **_marker(len(points)),
+                  label=label if points else f"{label} (no readings)")
+    _date_axis(axes, _dates(days))
+    _history_note(axes, len(days))
     axes.legend(fontsize=8, loc="upper left")
-    return _svg(figure)
+    return figure
+
+
+def vol_draw(data: tuple) -> str:
+    return _svg(vol_figure(data))
 
 
 SPREAD_TITLE = "VRP-CS spread vs stop and take-profit"
@@ -215,18 +275,23 @@ _LEVEL_STYLE = {"stop": {"color": "#b00", "ls": "--"}, "take-profit": {"color": 
                 "entry": {"color": "#888", "ls": ":"}}
 
 
-def spread_draw(data: tuple) -> str:
+def spread_figure(data: tuple):
     if data[0] == "empty":
         return _empty(SPREAD_TITLE, data[1])
     _, points, levels = data
     figure, axes = _figure(SPREAD_TITLE)
     days = _dates(d for d, _ in points)
-    axes.plot(days, [v for _, v in points], label="spread", lw=1.4, marker=".")
+    axes.plot(days, [v for _, v in points], label="spread", lw=1.4, **_marker(len(points)))
     for name, value, label in levels:
         axes.axhline(value, lw=1, label=label, **_LEVEL_STYLE[name])
-    _fit_dates(axes, days)
+    _date_axis(axes, days)
+    _history_note(axes, len(days))
     axes.legend(fontsize=8, loc="upper left")
-    return _svg(figure)
+    return figure
+
+
+def spread_draw(data: tuple) -> str:
+    return _svg(spread_figure(data))
 
 
 ERP_TITLE = "VRP-ERP target vs actual shares"
@@ -244,18 +309,24 @@ def erp_data(*, sessions: int = SESSIONS) -> tuple:
     return ("steps", tuple((d, target, actual) for d, (target, actual) in rows.items()))
 
 
-def erp_draw(data: tuple) -> str:
+def erp_figure(data: tuple):
     if data[0] == "empty":
         return _empty(ERP_TITLE, data[1])
     rows = data[1]
     days = _dates(d for d, _, _ in rows)
     figure, axes = _figure(ERP_TITLE)
-    axes.step(days, [target for _, target, _ in rows], where="post", label="target", lw=1.4, marker=".")
+    axes.step(days, [target for _, target, _ in rows], where="post", label="target", lw=1.4, **_marker(len(rows)))
     actual = [(day, a) for day, (_, _, a) in zip(days, rows) if a is not None]
-    axes.step([d for d, _ in actual], [a for _, a in actual], where="post", label="actual", lw=1.4, marker=".")
-    _fit_dates(axes, days)
+    axes.step([d for d, _ in actual], [a for _, a in actual], where="post", lw=1.4, **_marker(len(actual)),
+              label="actual" if actual else "actual (no readings)")
+    _date_axis(axes, days)
+    _history_note(axes, len(days))
     axes.legend(fontsize=8, loc="upper left")
-    return _svg(figure)
+    return figure
+
+
+def erp_draw(data: tuple) -> str:
+    return _svg(erp_figure(data))
 
 
 CHARTS = {chart.name: chart for chart in (
