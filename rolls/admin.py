@@ -114,9 +114,45 @@ class SpreadPositionAdmin(KeyCheckingAutocompleteMixin, GuardedHistoryAdmin):
 
 @admin.register(RollCycle)
 class RollCycleAdmin(GuardedHistoryAdmin):
+    """The roll calendar. It opens on the months still to settle (the ones an operator plans for), not on the first
+    January the calendar holds; the "settlement" filter shows the settled months, or all, on request (issue 15)."""
+
+    class SettlementFilter(admin.SimpleListFilter):
+        """Not yet settled (the default, when the address names no choice), settled, or all months.
+
+        Django's own "All" choice would be the address without the parameter, which here means the default: so
+        "All" is a choice of its own and this filter lists its choices itself.
+        """
+
+        title = "settlement"
+        parameter_name = "settlement"
+        DEFAULT = "coming"
+
+        def lookups(self, request, model_admin):
+            return (("coming", "Not yet settled"), ("settled", "Settled"), ("all", "All"))
+
+        def chosen(self) -> str:
+            value = self.value()
+            return value if value in ("coming", "settled", "all") else self.DEFAULT
+
+        def queryset(self, request, queryset):
+            today = clock.trading_date()  # the settlement day itself still counts as coming: the contract settles then
+            chosen = self.chosen()
+            if chosen == "coming":
+                return queryset.filter(settlement_date__gte=today)
+            if chosen == "settled":
+                return queryset.filter(settlement_date__lt=today)
+            return queryset
+
+        def choices(self, changelist):
+            chosen = self.chosen()
+            for value, label in self.lookup_choices:
+                yield {"selected": value == chosen, "display": label,
+                       "query_string": changelist.get_query_string({self.parameter_name: value})}
+
     list_display = ("contract_month", "symbols", "settlement_date", "roll_by", "countdown_sessions",
                     "countdown_days", "planned_roll_by", "plan_flag")
-    list_filter = ("sessions_before",)
+    list_filter = (SettlementFilter, "sessions_before")
     search_fields = ("contract_month", "plan_note")
     readonly_fields = ("contract_month", "settlement_date", "roll_by", "sessions_before", "generated_at")
     fields = ("contract_month", "settlement_date", "roll_by", "sessions_before", "planned_roll_by",
