@@ -1,6 +1,6 @@
 from dspops.core import formats
 from dspops.core.commands import OperationalCommand
-from sleeves.management.commands._monitor_output import finish, number, session_label, value
+from sleeves.management.commands._monitor_output import finish, number, reasons_once, session_label, value
 from sleeves.monitors import run_vol_target
 
 
@@ -25,5 +25,5 @@ def _lines(p):
            f"multiplier {value(p['multiplier'])}"
            + (f" (clamped to the {p['clamped']})" if p["clamped"] else "")
            + f"  as of {value(p['as_of_session'])}")
-    for reason in p["reasons"]:
+    for reason in reasons_once(p["reasons"]):
         yield f"  - {reason}"

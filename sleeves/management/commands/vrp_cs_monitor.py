@@ -1,6 +1,8 @@
 from dspops.core import formats
 from dspops.core.commands import OperationalCommand
-from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, number, session_label, value
+from sleeves.management.commands._monitor_output import (
+    banner, decimal_arg, finish, number, reasons_once, session_label, value,
+)
 from sleeves.monitors import run_vrp_cs_monitor
 
 
@@ -64,5 +66,5 @@ def _lines(p):
                f"take-profit {points('take_profit_spread')} hit={value(p['take_profit_hit'], 'unknown')}")
     yield (f"  roll by {value(p['roll_by'])}: {formats.countdown(p['sessions_to_roll'], p['days_to_roll'])}; "
            f"settles {value(p['settlement_date'])}")
-    for reason in p["reasons"]:
+    for reason in reasons_once(p["reasons"]):
         yield f"  - {reason}"

@@ -2,7 +2,9 @@ import argparse
 
 from dspops.core import formats
 from dspops.core.commands import OperationalCommand
-from sleeves.management.commands._monitor_output import banner, decimal_arg, finish, number, session_label, value
+from sleeves.management.commands._monitor_output import (
+    banner, decimal_arg, finish, number, reasons_once, session_label, value,
+)
 from sleeves.monitors import run_vrp_erp_monitor
 
 
@@ -55,7 +57,7 @@ def _lines(p):
            f"drift {formats.percent(number(p['drift_pct']))}")
     signal = {True: "REBALANCE", False: "no rebalance", None: "rebalance cannot be decided"}[p["rebalance"]]
     yield f"  {signal}"
-    for reason in p["reasons"]:
+    for reason in reasons_once(p["reasons"]):
         yield f"  - {reason}"
     if p["rebalance"]:
         yield "  Trade at a limit at mid, 09:35-10:15 or 15:30-15:45 ET, then re-run to confirm drift."
