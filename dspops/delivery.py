@@ -29,7 +29,7 @@ def email_alert(alert_pk: int) -> None:
     recipients = settings.ALERT_EMAIL_TO or [admin_email for _, admin_email in getattr(settings, "ADMINS", [])]
     try:
         send_mail(
-            subject=f"[dspops CRITICAL] {alert.code}: {alert.subject}"[:200],
+            subject=(f"[dspops CRITICAL] {alert.code}" + (f": {alert.subject}" if alert.subject else ""))[:200],
             message=alert.message,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=recipients or ["operator@localhost"],
