@@ -152,7 +152,8 @@ def _record_broker_state(live: LiveRefresh, *, trading_date: date, now: datetime
     if not live.degraded:
         resolve_alerts(code=BROKER_UNAVAILABLE, now=now)
         return
-    log.warning("digest %s: broker unavailable, using stored data: %s", trading_date, live.error)
+    # The critical broker_unavailable alert below carries the reason; the log only notes the fallback, once.
+    log.info("digest %s: broker unavailable, using stored data", trading_date)
     raise_alert(
         code=BROKER_UNAVAILABLE, severity=Severity.CRITICAL, subject="", now=now,
         message=(

@@ -6,7 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.views.decorators.http import require_POST
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST, require_safe
 
 # The dashboard, the digest views, the task registry (every app's tasks) and django-q2's task module are imported
 # where they are used, not here: the admin site is imported by every process's django.setup() (the admin's
@@ -134,14 +135,10 @@ class DspopsAdminSite(admin.AdminSite):
         return {"name": "Records", "app_label": RECORDS_LABEL, "app_url": reverse(f"{self.name}:records"),
                 "has_module_perms": True, "models": models}
 
+    @method_decorator(require_safe)
     def records_index(self, request):
-        """The Records section's page, like an app's page: its tables, with their view and change links.
-
-        It changes nothing, so it takes no POST: refused like any write a user may not make (403), which is what
-        tests/faults/test_security.py asks of every admin address not listed there as read-only.
-        """
-        if request.method not in ("GET", "HEAD"):
-            raise PermissionDenied
+        """The Records section's page, like an app's page: its tables, with their view and change links. It
+        changes nothing, so it takes no POST (405; tests/faults/test_security.py lists it as read-only)."""
         app_list = self.get_app_list(request, RECORDS_LABEL)
         if not app_list:
             raise PermissionDenied

@@ -42,7 +42,7 @@ LOGIN = "/admin/login/?next="
 READ_ONLY = {
     "index", "login", "logout", "password_change", "password_change_done", "jsi18n", "autocomplete", "view_on_site",
     "app_list", "dashboard_chart", "dashboard_weekly_review", "sleeves_positions", "rolls_rollattempt_checklist",
-    "rolls_rollattempt_runbook", None,  # None: the catch-all and Django's old "<id>/" redirect to the change page
+    "rolls_rollattempt_runbook", "records", None,  # None: the catch-all and Django's old "<id>/" redirect to the change page
 }
 READ_ONLY_SUFFIX = re.compile(r"_changelist$|(?<!_simple)_history$")  # the change list; the list of versions
 # A change page that is not a form: it redirects every request to the roll's checklist and writes nothing.
