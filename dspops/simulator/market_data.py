@@ -2,13 +2,15 @@
 (priced from their legs), live or delayed as the scenario says (warning 10167 when only delayed
 data exists and live was asked for), the LAST_TIMESTAMP of a stale quote, and the faults that
 touch market data (an IB error per instrument, a missing tickSnapshotEnd, a connection dropped
-mid-snapshot). Also historical data: daily bars for "N D" durations. Mixed into Connection,
-whose world, faults, send, error, drop and spawn it uses.
+mid-snapshot). Also historical data: daily bars for the durations TWS accepts ("N S", "N D",
+"N W", "N M", "N Y"; an invalid one is error 321, as TWS answers it). Mixed into Connection, whose
+world, faults, send, error, drop and spawn it uses.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from .messages import (
@@ -25,9 +27,30 @@ from .messages import (
 from .scenario_specs import Faults, QuoteSpec
 from .world import World, now
 
-__all__ = ["MarketDataRequests"]
+__all__ = ["MarketDataRequests", "duration_window"]
 
 log = logging.getLogger("dspops.simulator")
+
+_DURATION = re.compile(r"([0-9]+) ([SDWMY])")
+# TWS's own wording for a durationStr it cannot read, and for days past a year (it wants years then).
+_BAD_DURATION = "Error validating request.-'bP' : cause - Historical data duration format is invalid: {!r}"
+_DAYS_OVER_A_YEAR = ("Error validating request.-'bH' : cause - Historical data requests for durations longer than "
+                     "365 days must be made in years.")
+
+
+def duration_window(duration: str) -> tuple[int, str] | str:
+    """A reqHistoricalData durationStr as (count, unit), or the 321 message TWS sends for it.
+
+    TWS takes an integer, one space and a unit: S seconds, D days, W weeks, M months, Y years;
+    anything else (a missing unit, "1 y", "1 Year", "0 D") is refused, as are more than 365 days.
+    """
+    m = _DURATION.fullmatch(duration.strip())
+    if m is None or int(m.group(1)) == 0:
+        return _BAD_DURATION.format(duration)
+    count, unit = int(m.group(1)), m.group(2)
+    if (unit == "D" and count > 365) or (unit == "S" and count > 365 * 86400):
+        return _DAYS_OVER_A_YEAR
+    return count, unit
 
 
 class MarketDataRequests:
@@ -161,11 +184,16 @@ class MarketDataRequests:
             if c is None:
                 self.error(req_id, 200)
                 return
-            count, unit = (duration.split() + ["D"])[:2]
-            if bar_size.strip() != "1 day" or unit.upper() != "D" or not count.isdigit():
-                self.error(req_id, 321, f"Error validating request: the simulator serves '1 day' bars for 'N D' durations only (got {bar_size!r}, {duration!r})")
+            if bar_size.strip() != "1 day":
+                self.error(req_id, 321, "Error validating request.-'bK' : cause - the simulator serves "
+                           f"'1 day' bars only (got {bar_size!r})")
                 return
-            closes = self.world.daily_closes(c, int(count))
+            window = duration_window(duration)
+            if isinstance(window, str):
+                self.error(req_id, 321, window)
+                return
+            count = self.world.sessions_in_window(c, *window)
+            closes = self.world.daily_closes(c, count)
             if not closes:
                 self.error(req_id, 162)
                 return

@@ -7,11 +7,12 @@ TWS runs on UTC (now()).
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from dspops.core import calendars
@@ -134,6 +135,27 @@ class World:
             if v and v > 0:
                 return v
         return 0.0
+
+    def sessions_in_window(self, c: SimContract, count: int, unit: str) -> int:
+        """How many daily bars a duration of `count` `unit`s (S, D, W, M, Y) holds, ending at the last
+        session before the scenario's session: "N D" is N sessions (as TWS counts daily bars), the
+        others are the sessions within that span of calendar time (at least one)."""
+        exchange = calendars.CFE if c.sec_type in ("FUT", "IND") else calendars.NYSE
+        end = calendars.previous_session(self.resolved.session, exchange=exchange)
+        if unit == "D":
+            return count
+        # Past the loaded calendar there are no sessions to serve: a longer window gets what exists.
+        first = calendars.CALENDAR_START
+        if unit == "S":
+            start = end - timedelta(days=min(max(1, math.ceil(count / 86400)), (end - first).days))
+        elif unit == "W":
+            start = end - timedelta(days=min(7 * count, (end - first).days))
+        else:
+            months = min(count * (12 if unit == "Y" else 1), (end.year - first.year + 1) * 12)
+            year, month = divmod(end.year * 12 + end.month - 1 - months, 12)
+            start = date(year, month + 1, min(end.day, calendar.monthrange(year, month + 1)[1]))
+        sessions = calendars.sessions_in_range(max(start + timedelta(days=1), first), end, exchange=exchange)
+        return max(1, len(sessions))
 
     def daily_closes(self, c: SimContract, days: int) -> list[tuple[Any, float]]:
         """`days` daily closes for the sessions before the scenario's session, oldest first."""
