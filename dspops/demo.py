@@ -10,7 +10,7 @@ nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time
 from decimal import Decimal
 
 from django.db import transaction
@@ -30,10 +30,18 @@ _STOCKS = [("VRP_ERP", "SPY", 11, "612.35"), ("DM", "EEM", 220, "47.10"), ("DM",
 _SHORT_ENTRY, _LONG_ENTRY = Decimal("17.45"), Decimal("18.10")
 
 
+def demo_fill_time() -> datetime:
+    """11:00 New York on the fifth NYSE session before today: a book is bought on a trading day, and
+    before the scenario's executions (counted back over sessions from now, a day or so at most)."""
+    today = calendars.session_on_or_before(clock.trading_date())
+    day = calendars.session_offset(today, -5)
+    return datetime.combine(day, time(11, 0), calendars.NEW_YORK)
+
+
 @transaction.atomic
 def load_demo() -> list[str]:
     done: list[str] = []
-    executed_at = clock.now() - timedelta(days=10)
+    executed_at = demo_fill_time()
     for sleeve_code, symbol, quantity, price in _STOCKS:
         if Fill.objects.filter(exec_id=f"DEMO-{symbol}").exists():
             continue

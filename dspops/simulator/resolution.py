@@ -1,17 +1,17 @@
 """A scenario resolved for one trading session: every contract name it uses turned into a
 SimContract with its conId, relative execution times ("-30m") turned into instants (counted
-back from now, or from 15:30 New York when an `as_of` day is replayed and checked against the
-date bounds), and the positions, quotes, history and faults keyed by conId. This is what the
-server serves from.
+back from now, or from 15:30 New York when an `as_of` day is replayed, over NYSE sessions only so
+an execution never lands on a weekend or a holiday, and checked against the date bounds), and the
+positions, quotes, history and faults keyed by conId. This is what the server serves from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from dspops.core import bounds
+from dspops.core import bounds, calendars
 from dspops.core.calendars import NEW_YORK
 
 from .instruments import (
@@ -21,15 +21,33 @@ from .instruments import (
     SimContract,
     listed_months,
 )
-from .scenario_checks import parse_time
+from .scenario_checks import _RELATIVE_TIME, parse_time
 from .scenario_specs import HistorySpec, QuoteSpec, ScenarioError
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["ResolvedScenario"]
+__all__ = ["ResolvedScenario", "back_over_sessions"]
 
 UTC = timezone.utc
+
+
+def back_over_sessions(reference: datetime, elapsed: timedelta) -> datetime:
+    """`elapsed` before `reference`, counting only the hours of NYSE session days (New York dates).
+
+    A real fill happens on a trading day, so "-26h" on a Monday morning is Friday morning, not
+    Sunday, and "-1d" the day after a holiday is the session before it. Days that are not
+    sessions are skipped whole, so the order of the executions is kept.
+    """
+    moment = reference.astimezone(NEW_YORK)
+    day, into_day, left = moment.date(), moment - datetime.combine(moment.date(), time(0), NEW_YORK), elapsed
+    while True:
+        if calendars.is_session(day):
+            if left <= into_day:
+                return (datetime.combine(day, time(0), NEW_YORK) + into_day - left).astimezone(UTC)
+            left -= into_day
+        # On to the whole day before (a day not a session is passed over without counting).
+        day, into_day = day - timedelta(days=1), timedelta(days=1)
 
 
 @dataclass
@@ -81,6 +99,8 @@ class ResolvedScenario:
             c = resolver.resolve(e.contract, f"executions[{i}]")
             where = f"scenario {sc.name} ({sc.source_path or 'no file'}): executions[{i}].time"
             moment = parse_time(e.time, reference, where, checked=not e.unchecked)
+            if not e.unchecked and _RELATIVE_TIME.fullmatch(str(e.time).strip()):
+                moment = back_over_sessions(reference, reference - moment)
             if not e.unchecked:
                 try:
                     bounds.check_execution_time(moment, now, "execution time")
