@@ -120,7 +120,7 @@ class ExecutionSpec:
     side: str  # BUY / SELL
     quantity: float
     price: float
-    time: str  # "-30m", "-2h", "-1d", "-90s" or ISO 8601 with zone
+    time: str  # "-30m", "-2h", "-1d", "-90s" (counted over NYSE session days only) or ISO 8601 with zone
     exec_id: str = ""
     order_ref: str = ""
     commission: float | None = None
