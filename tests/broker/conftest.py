@@ -5,11 +5,13 @@ No database: these tests talk TCP to the simulator through the real ib_insync cl
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ib_insync import IB
 
 from dspops.core.broker.gateway import Gateway, GatewayConfig
 from dspops.simulator import SimulatorServer, load_scenario
@@ -88,3 +90,26 @@ def book_specs(server: SimulatorServer, names: tuple[str, ...] = ("SPY", "VIX", 
         else:
             specs.append(ContractSpec.stock(c.symbol))
     return specs
+
+
+@pytest.fixture
+def ib_client():
+    """connect(server, client_id=401, readonly=False) -> a plain ib_insync IB connected to the simulator (the
+    real client over TCP), on a loop of its own; every client is disconnected and the loop closed afterwards."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    clients: list[IB] = []
+
+    def connect(server, client_id: int = 401, readonly: bool = False) -> IB:
+        ib = IB()
+        ib.RequestTimeout = 5
+        ib.connect("127.0.0.1", server.port, clientId=client_id, timeout=5, readonly=readonly)
+        clients.append(ib)
+        return ib
+
+    yield connect
+    for ib in clients:
+        ib.disconnect()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    asyncio.set_event_loop(None)

@@ -4,34 +4,12 @@ config ask for "1 Y" and "2 Y") and refuses an invalid one with error 321, as TW
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 
 import pytest
 from ib_insync import IB, Stock
 
 from dspops.core import calendars
-
-
-@pytest.fixture
-def ib_client():
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    clients: list[IB] = []
-
-    def connect(server) -> IB:
-        ib = IB()
-        ib.RequestTimeout = 5
-        ib.connect("127.0.0.1", server.port, clientId=402, timeout=5, readonly=True)
-        clients.append(ib)
-        return ib
-
-    yield connect
-    for ib in clients:
-        ib.disconnect()
-    loop.run_until_complete(asyncio.sleep(0))
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def _bars(ib: IB, duration: str, bar_size: str = "1 day") -> tuple[list, list[tuple[int, str]]]:

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta, timezone
 
-import pytest
-from ib_insync import IB, ComboLeg, Contract, ExecutionFilter, LimitOrder, MarketOrder
+from ib_insync import ComboLeg, Contract, ExecutionFilter, LimitOrder, MarketOrder
 
 from dspops.simulator import SERVER_VERSION
 
 from .conftest import sim_contract
 
 UTC = timezone.utc
-
-
-@pytest.fixture
-def ib_client():
-    """connect(server, readonly=False) -> a plain ib_insync IB connected to the simulator."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    clients: list[IB] = []
-
-    def connect(server, client_id: int = 401, readonly: bool = False) -> IB:
-        ib = IB()
-        ib.connect("127.0.0.1", server.port, clientId=client_id, timeout=5, readonly=readonly)
-        clients.append(ib)
-        return ib
-
-    yield connect
-    for ib in clients:
-        ib.disconnect()
-    loop.run_until_complete(asyncio.sleep(0))
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def fut(server, name: str) -> Contract:
